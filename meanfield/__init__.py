@@ -1,0 +1,18 @@
+"""meanfield: two-layer neural networks as clouds of interacting particles.
+
+f(x) = (alpha/m) sum_i c_i sigma(a_i . x + b_i) is an empirical measure of m neurons;
+gradient descent on it is a Wasserstein gradient flow (see THEORY.md).
+"""
+from .activations import ACTIVATIONS, Activation, get_activation
+from .backends import get_backend
+from .gaussian import bvn_cdf, pair_kernel
+from .model import Layout, Network, resolve_alpha
+from .objectives import Empirical, GaussianPopulation, Online, empirical_velocity
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ACTIVATIONS", "Activation", "Empirical", "GaussianPopulation", "Layout", "Network",
+    "Online", "bvn_cdf", "empirical_velocity", "get_activation", "get_backend",
+    "pair_kernel", "resolve_alpha",
+]

@@ -1,0 +1,94 @@
+"""NumPy reference backend: the two reductions of DESIGN.md "Backends", tiled.
+
+Pair reduction (THEORY.md §1-2): for targets i and sources j with weights q_j,
+    value_i = sum_j q_j (c_i . c_j) K(w_i, w_j)
+    grad_i  = sum_j q_j grad_{w_i} [(c_i . c_j) K(w_i, w_j)]   (first argument only)
+with grad_c = sum_j q_j c_j K, grad_a = sum_j e_ij (P_ij a_i + Q_ij a_j), grad_b = sum_j e_ij D_ij
+and e_ij = q_j c_i . c_j.
+
+Data reductions (empirical objective):
+    forward_k = sum_i q_i c_i sigma(a_i . x_k + b_i)
+    grad_i    = sum_k grad_{w_i} [c_i . R_k sigma(a_i . x_k + b_i)]
+
+Tiles of at most ``TILE`` pair entries keep memory O(m + n) for any m and n.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+name = "numpy"
+TILE = 1 << 20  # pair entries per tile
+
+
+def _tile_rows(n_rows: int, n_cols: int, budget: int = TILE) -> int:
+    return max(1, min(n_rows, budget // max(1, n_cols)))
+
+
+def _blocks(n: int, size: int):
+    for start in range(0, n, size):
+        yield slice(start, min(n, start + size))
+
+
+def pair_reduce(kernel, layout, w_t, w_s, q_s, with_value=False):
+    """Return (grad (m_t, p), value (m_t,) or None) of the pair reduction above."""
+    dtype = np.result_type(w_t, w_s)
+    c_t, a_t, b_t = layout.unpack(np.asarray(w_t, dtype=np.float64))
+    c_s, a_s, b_s = layout.unpack(np.asarray(w_s, dtype=np.float64))
+    s_s = np.asarray(q_s, dtype=np.float64)[:, None] * c_s
+    m_t, m_s = len(a_t), len(a_s)
+    n_t, n_s = np.einsum("ij,ij->i", a_t, a_t), np.einsum("ij,ij->i", a_s, a_s)
+    grad = np.zeros((m_t, layout.p))
+    value = np.zeros(m_t) if with_value else None
+    budget = TILE // (kernel.order if kernel.name == "quadrature" else 1)
+    col = _tile_rows(m_s, 1, budget=int(np.sqrt(budget)) * 4)
+    row = _tile_rows(m_t, col, budget)
+    for I in _blocks(m_t, row):
+        coef_a = np.zeros(I.stop - I.start)
+        for J in _blocks(m_s, col):
+            dot = a_t[I] @ a_s[J].T
+            b1 = None if b_t is None else b_t[I, None]
+            b2 = None if b_s is None else b_s[None, J]
+            K, P, Q, D = kernel(n_t[I, None], n_s[None, J], dot, b1, b2)
+            e = c_t[I] @ s_s[J].T
+            grad[I, layout.c] += K @ s_s[J]
+            coef_a += np.einsum("ij,ij->i", e, P)
+            grad[I, layout.a] += (e * Q) @ a_s[J]
+            if layout.bias:
+                grad[I, layout.b.start] += np.einsum("ij,ij->i", e, D)
+            if with_value:
+                value[I] += np.einsum("ij,ij->i", e, K)
+        grad[I, layout.a] += coef_a[:, None] * a_t[I]
+    return grad.astype(dtype, copy=False), (None if value is None else value.astype(dtype))
+
+
+def _preactivations(layout, w, X):
+    c, a, b = layout.unpack(w)
+    z = a @ X.T
+    if b is not None:
+        z += b[:, None]
+    return c, z
+
+
+def forward(activation, layout, w, q, X):
+    """f(x_k) = sum_i q_i c_i sigma(a_i . x_k + b_i), shape (n, k)."""
+    n = X.shape[0]
+    out = np.zeros((n, layout.k), dtype=np.result_type(w, X))
+    cq = layout.unpack(w)[0] * np.asarray(q)[:, None]
+    for I in _blocks(len(w), _tile_rows(len(w), n)):
+        _, z = _preactivations(layout, w[I], X)
+        out += activation.f(z).T @ cq[I]
+    return out
+
+
+def data_grad(activation, layout, w, X, R):
+    """grad_i = sum_k grad_{w_i}[c_i . R_k sigma(z_ik)], shape (m, p); R has shape (n, k)."""
+    m, n = len(w), X.shape[0]
+    grad = np.zeros((m, layout.p), dtype=np.result_type(w, X, R))
+    for I in _blocks(m, _tile_rows(m, n)):
+        c, z = _preactivations(layout, w[I], X)
+        grad[I, layout.c] = activation.f(z) @ R
+        e = activation.df(z) * (c @ R.T)
+        grad[I, layout.a] = e @ X
+        if layout.bias:
+            grad[I, layout.b.start] = e.sum(axis=1)
+    return grad

@@ -1,18 +1,21 @@
 """Backend registry: one interface (``pair_reduce``, ``forward``, ``data_grad``), several
-implementations. "numpy" is the reference; "auto" picks the fastest one that works here.
+implementations. "numpy" is the reference, "numba" the CPU backend, "keops" the GPU
+(or CPU) one; "auto" picks KeOps when a CUDA device works and Numba otherwise.
 
 Every backend module exposes ``name`` and the three functions documented in
 :mod:`meanfield.backends.numpy`.
 """
 from __future__ import annotations
 
+import ctypes
+import functools
 import importlib
 
 from . import numpy as _numpy_backend
 
-_MODULES = {"numpy": "meanfield.backends.numpy"}
+_MODULES = {"numpy": "meanfield.backends.numpy", "numba": "meanfield.backends.numba"}
 _LOADED = {"numpy": _numpy_backend}
-NAMES = ("numpy", "auto")
+NAMES = ("numpy", "numba", "auto")
 
 
 def register(name: str, module_path: str) -> None:
@@ -25,8 +28,27 @@ def available() -> list[str]:
     return list(_MODULES)
 
 
+@functools.lru_cache(maxsize=1)
+def cuda_available() -> bool:
+    """True when a CUDA device works (checked once per process, through the driver library).
+
+    A driver that loads but reports no device, or no driver at all, gives False; nothing
+    is compiled and KeOps is not imported.
+    """
+    for lib in ("libcuda.so.1", "libcuda.so", "nvcuda.dll"):
+        try:
+            cuda = ctypes.CDLL(lib)
+        except OSError:
+            continue
+        count = ctypes.c_int(0)
+        return cuda.cuInit(0) == 0 and cuda.cuDeviceGetCount(ctypes.byref(count)) == 0 \
+            and count.value > 0
+    return False
+
+
 def _auto():
-    return _LOADED["numpy"]
+    """KeOps when a CUDA device works, Numba otherwise (DESIGN.md "Backends")."""
+    return get_backend("keops" if cuda_available() else "numba")
 
 
 def get_backend(name="auto"):

@@ -1,0 +1,342 @@
+"""Numba CPU backend: the reductions of :mod:`meanfield.backends.numpy`, fused and parallel.
+
+Pair reduction (THEORY.md §1-2), for each target i over sources j with e_ij = q_j c_i.c_j:
+    grad_c_i = sum_j q_j c_j K_ij,   grad_a_i = (sum_j e_ij P_ij) a_i + sum_j e_ij Q_ij a_j,
+    grad_b_i = sum_j e_ij D_ij,      value_i = sum_j e_ij K_ij.
+Two strategies, chosen by the input dimension d:
+
+* d < ``BLAS_MIN_D``: fully fused. Per target, a chunk of dot products a_i.a_j is formed
+  in registers, the kernel (angle, K, P, Q, D) is evaluated in a loop that LLVM
+  vectorises (branch-free arccos), and the chunk is accumulated; nothing of size m x m
+  exists, not even in blocks.
+* d >= ``BLAS_MIN_D``: tiled. A tile of rows of A_t A_s^T comes from BLAS, one
+  parallel pass turns it in place into (e o Q) while accumulating grad_c, sum e P,
+  grad_b and value, and BLAS forms (e o Q) A_s. Tiles hold at most ``TILE`` entries.
+
+Kernel arithmetic is always float64 (the reference's precision: the angle of nearly
+coincident particles needs it); float32 particles are converted on entry and the
+result cast back. The linear kernel uses the O(m p k) :func:`linear_pair_reduce` and the
+"quadrature" kernel (activations without a closed form) falls back to the NumPy
+reference. Data reductions fuse sigma, sigma' and the residual weights the same way;
+their tiled path keeps the data's dtype for the BLAS products (float32 stays float32).
+Compiled code is cached on disk by Numba (``NUMBA_CACHE_DIR`` overrides the location).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+from . import numpy as _reference
+from .numba_kernels import (ACT_IDS, ERF, ERF_BIAS, INV_2PI, KERNEL_IDS, PI, RELU, RELU_BIAS,
+                            SNAP, acos_, act, asin_, dact, erf_bias, relu_bias)
+from .numpy import linear_pair_reduce
+
+name = "numba"
+BLAS_MIN_D = 24      # input dimension from which dot products go through BLAS
+TILE = 1 << 22       # entries of a BLAS tile (32 MB in float64)
+CHUNK = 512          # sources per register chunk of the fused path
+_FM = {"reassoc", "contract", "arcp"}  # no nnan/ninf: selects must see inf and nan
+_OPTS = dict(cache=True, error_model="numpy", fastmath=_FM)
+
+
+@njit(**_OPTS)
+def _pair_row(kind, n1, b1, n_s, sq_s, b_s, t, e, kb):
+    """Kernel of one target against a run of sources, K, P, Q, D unscaled.
+
+    On entry t[j] = a_i.a_j and e[j] = e_ij; on exit kb[j] = K_ij, t[j] = e_ij Q_ij.
+    Returns (sum_j e_ij P_ij, sum_j e_ij D_ij, sum_j e_ij K_ij).
+    """
+    sp = 0.0
+    sd = 0.0
+    sv = 0.0
+    n = t.shape[0]
+    if kind == RELU:
+        s1 = math.sqrt(n1)
+        inv1 = INV_2PI / s1 if s1 > 0 else 0.0
+        qmask = INV_2PI if s1 > 0 else 0.0
+        for j in range(n):
+            tj = t[j]
+            s2 = sq_s[j]
+            prod = s1 * s2
+            cos = tj / prod if prod > 0 else 0.0
+            cos = min(1.0, max(-1.0, cos))
+            cos = math.copysign(1.0, cos) if abs(cos) > SNAP else cos
+            sin = math.sqrt(max(0.0, 1.0 - cos * cos))
+            pt = PI - acos_(cos)
+            K = (prod * sin + pt * tj) * INV_2PI
+            ej = e[j]
+            kb[j] = K
+            t[j] = ej * (pt * qmask)
+            sp += ej * (s2 * sin * inv1)
+            sv += ej * K
+    elif kind == ERF:
+        A1 = 1.0 + 2.0 * n1
+        for j in range(n):
+            tj = t[j]
+            prod = A1 * (1.0 + 2.0 * n_s[j])
+            x = min(1.0, max(-1.0, 2.0 * tj / math.sqrt(prod)))
+            K = (2.0 / PI) * asin_(x)
+            Q = (4.0 / PI) / math.sqrt(prod - 4.0 * tj * tj)
+            ej = e[j]
+            kb[j] = K
+            t[j] = ej * Q
+            sp += ej * (-2.0 * tj / A1 * Q)
+            sv += ej * K
+    else:
+        for j in range(n):
+            if kind == RELU_BIAS:
+                K, P, Q, D = relu_bias(n1, n_s[j], t[j], b1, b_s[j])
+            else:
+                K, P, Q, D = erf_bias(n1, n_s[j], t[j], b1, b_s[j])
+            ej = e[j]
+            kb[j] = K
+            t[j] = ej * Q
+            sp += ej * P
+            sd += ej * D
+            sv += ej * K
+    return sp, sd, sv
+
+
+@njit(parallel=True, **_OPTS)
+def _fused_pairs(kind, c_t, a_t, n_t, b_t, sT, aT, n_s, sq_s, b_s, gc, ga, gb, val):
+    """Fully fused pair reduction (small d): see the module docstring."""
+    m_t, k = c_t.shape
+    d = a_t.shape[1]
+    m_s = n_s.shape[0]
+    for i in prange(m_t):
+        t = np.empty(CHUNK)
+        e = np.empty(CHUNK)
+        kb = np.empty(CHUNK)
+        acc_c = np.zeros(k)
+        acc_a = np.zeros(d)
+        sp = 0.0
+        sd = 0.0
+        sv = 0.0
+        for lo in range(0, m_s, CHUNK):
+            n = min(m_s, lo + CHUNK) - lo
+            for j in range(n):
+                t[j] = 0.0
+                e[j] = 0.0
+            for l in range(d):
+                x = a_t[i, l]
+                for j in range(n):
+                    t[j] += x * aT[l, lo + j]
+            for l in range(k):
+                x = c_t[i, l]
+                for j in range(n):
+                    e[j] += x * sT[l, lo + j]
+            p_, d_, v_ = _pair_row(kind, n_t[i], b_t[i], n_s[lo:lo + n], sq_s[lo:lo + n],
+                                   b_s[lo:lo + n], t[:n], e[:n], kb[:n])
+            sp += p_
+            sd += d_
+            sv += v_
+            for l in range(k):
+                acc = 0.0
+                for j in range(n):
+                    acc += kb[j] * sT[l, lo + j]
+                acc_c[l] += acc
+            for l in range(d):
+                acc = 0.0
+                for j in range(n):
+                    acc += t[j] * aT[l, lo + j]
+                acc_a[l] += acc
+        for l in range(k):
+            gc[i, l] = acc_c[l]
+        for l in range(d):
+            ga[i, l] = acc_a[l] + sp * a_t[i, l]
+        gb[i] = sd
+        val[i] = sv
+
+
+@njit(parallel=True, **_OPTS)
+def _tile_pairs(kind, c_t, n_t, b_t, sT, n_s, sq_s, b_s, T, gc, coef_p, gb, val):
+    """One BLAS tile: T (rows, m_s) of dot products becomes e o Q in place."""
+    rows, k = c_t.shape
+    m_s = n_s.shape[0]
+    for r in prange(rows):
+        e = np.zeros(m_s)
+        kb = np.empty(m_s)
+        for l in range(k):
+            x = c_t[r, l]
+            for j in range(m_s):
+                e[j] += x * sT[l, j]
+        sp, sd, sv = _pair_row(kind, n_t[r], b_t[r], n_s, sq_s, b_s, T[r], e, kb)
+        for l in range(k):
+            acc = 0.0
+            for j in range(m_s):
+                acc += kb[j] * sT[l, j]
+            gc[r, l] = acc
+        coef_p[r] = sp
+        gb[r] = sd
+        val[r] = sv
+
+
+def pair_reduce(kernel, layout, w_t, w_s, q_s, with_value=False):
+    """Return (grad (m_t, p), value (m_t,) or None) of the pair reduction (THEORY.md §1-2).
+
+    Same contract as :func:`meanfield.backends.numpy.pair_reduce`.
+    """
+    if kernel.name.startswith("linear"):
+        return linear_pair_reduce(kernel, layout, w_t, w_s, q_s, with_value)
+    if kernel.name not in KERNEL_IDS:
+        return _reference.pair_reduce(kernel, layout, w_t, w_s, q_s, with_value)
+    dtype = np.result_type(w_t, w_s)
+    c_t, a_t, b_t = layout.unpack(np.asarray(w_t, dtype=np.float64))
+    c_s, a_s, b_s = layout.unpack(np.asarray(w_s, dtype=np.float64))
+    m_t, m_s = len(a_t), len(a_s)
+    c_t, a_t, a_s = (np.ascontiguousarray(x) for x in (c_t, a_t, a_s))
+    sT = np.ascontiguousarray((np.asarray(q_s, dtype=np.float64)[:, None] * c_s).T)
+    n_t, n_s = np.einsum("ij,ij->i", a_t, a_t), np.einsum("ij,ij->i", a_s, a_s)
+    sq_s = np.sqrt(n_s)
+    b_t = np.zeros(m_t) if b_t is None else np.ascontiguousarray(b_t)
+    b_s = np.zeros(m_s) if b_s is None else np.ascontiguousarray(b_s)
+    kind = KERNEL_IDS[kernel.name]
+    gc, ga = np.empty((m_t, layout.k)), np.empty((m_t, layout.d))
+    gb, val = np.empty(m_t), np.empty(m_t)
+    if layout.d < BLAS_MIN_D:
+        _fused_pairs(kind, c_t, a_t, n_t, b_t, sT, np.ascontiguousarray(a_s.T), n_s, sq_s,
+                     b_s, gc, ga, gb, val)
+    else:
+        rows = max(1, min(m_t, TILE // max(1, m_s)))
+        coef_p = np.empty(m_t)
+        for lo in range(0, m_t, rows):
+            I = slice(lo, min(m_t, lo + rows))
+            T = a_t[I] @ a_s.T
+            _tile_pairs(kind, c_t[I], n_t[I], b_t[I], sT, n_s, sq_s, b_s, T, gc[I],
+                        coef_p[I], gb[I], val[I])
+            ga[I] = T @ a_s
+            ga[I] += coef_p[I, None] * a_t[I]
+    grad = np.empty((m_t, layout.p), dtype=dtype)
+    grad[:, layout.c] = kernel.scale * gc
+    grad[:, layout.a] = kernel.scale * ga
+    if layout.bias:
+        grad[:, layout.b.start] = kernel.scale * gb
+    value = (kernel.scale * val).astype(dtype) if with_value else None
+    return grad, value
+
+
+# --------------------------------------------------------------------------- data
+@njit(parallel=True, **_OPTS)
+def _fused_forward(kind, cq, a, b, X, out):
+    """out[n] = sum_i cq_i sigma(a_i . x_n + b_i), parallel over samples (small d)."""
+    m, k = cq.shape
+    d = a.shape[1]
+    for nn in prange(X.shape[0]):
+        acc = np.zeros(k)
+        for i in range(m):
+            z = b[i]
+            for l in range(d):
+                z += a[i, l] * X[nn, l]
+            s = act(kind, z)
+            for l in range(k):
+                acc[l] += cq[i, l] * s
+        for l in range(k):
+            out[nn, l] = acc[l]
+
+
+@njit(parallel=True, **_OPTS)
+def _fused_data_grad(kind, c, a, b, X, R, gc, ga, gb):
+    """grad of sum_n c_i.R_n sigma(a_i . x_n + b_i), parallel over particles (small d)."""
+    m, k = c.shape
+    d = a.shape[1]
+    n = X.shape[0]
+    for i in prange(m):
+        acc_c = np.zeros(k)
+        acc_a = np.zeros(d)
+        acc_b = 0.0
+        for nn in range(n):
+            z = b[i]
+            for l in range(d):
+                z += a[i, l] * X[nn, l]
+            s = act(kind, z)
+            cr = 0.0
+            for l in range(k):
+                acc_c[l] += s * R[nn, l]
+                cr += c[i, l] * R[nn, l]
+            e = dact(kind, z) * cr
+            for l in range(d):
+                acc_a[l] += e * X[nn, l]
+            acc_b += e
+        for l in range(k):
+            gc[i, l] = acc_c[l]
+        for l in range(d):
+            ga[i, l] = acc_a[l]
+        gb[i] = acc_b
+
+
+@njit(parallel=True, **_OPTS)
+def _tile_act(kind, Z, b):
+    """Z[r, n] <- sigma(Z[r, n] + b[n]) in place."""
+    for r in prange(Z.shape[0]):
+        for nn in range(Z.shape[1]):
+            Z[r, nn] = act(kind, Z[r, nn] + b[nn])
+
+
+@njit(parallel=True, **_OPTS)
+def _tile_grad(kind, Z, b, CR, S):
+    """S <- sigma(Z + b), Z <- sigma'(Z + b) * CR, with b per row."""
+    for r in prange(Z.shape[0]):
+        for nn in range(Z.shape[1]):
+            z = Z[r, nn] + b[r]
+            S[r, nn] = act(kind, z)
+            Z[r, nn] = dact(kind, z) * CR[r, nn]
+
+
+def _parts(layout, w):
+    c, a, b = layout.unpack(w)
+    b = np.zeros(len(w), dtype=w.dtype) if b is None else np.ascontiguousarray(b)
+    return np.ascontiguousarray(c), np.ascontiguousarray(a), b
+
+
+def forward(activation, layout, w, q, X):
+    """f(x_n) = sum_i q_i c_i sigma(a_i . x_n + b_i), shape (n, k) (THEORY.md §1)."""
+    kind = ACT_IDS[activation.name]
+    dtype = np.result_type(w, X)
+    w, X = np.asarray(w, dtype=dtype), np.ascontiguousarray(X, dtype=dtype)
+    c, a, b = _parts(layout, w)
+    cq = np.ascontiguousarray(c * np.asarray(q, dtype=dtype)[:, None])
+    n = X.shape[0]
+    out = np.empty((n, layout.k), dtype=dtype)
+    if layout.d < BLAS_MIN_D:
+        _fused_forward(kind, cq, a, b, X, out)
+        return out
+    rows = max(1, min(n, TILE // max(1, len(w))))
+    for lo in range(0, n, rows):
+        N = slice(lo, min(n, lo + rows))
+        Z = X[N] @ a.T
+        _tile_act(kind, Z, b)
+        out[N] = Z @ cq
+    return out
+
+
+def data_grad(activation, layout, w, X, R):
+    """grad_i = sum_n grad_{w_i}[c_i . R_n sigma(a_i . x_n + b_i)], shape (m, p):
+    grad_c = sum_n sigma(z) R_n, grad_a = sum_n sigma'(z) (c_i.R_n) x_n, grad_b likewise."""
+    kind = ACT_IDS[activation.name]
+    dtype = np.result_type(w, X, R)
+    w = np.asarray(w, dtype=dtype)
+    X, R = np.ascontiguousarray(X, dtype=dtype), np.ascontiguousarray(R, dtype=dtype)
+    c, a, b = _parts(layout, w)
+    m = len(w)
+    gc, ga = np.empty((m, layout.k), dtype=dtype), np.empty((m, layout.d), dtype=dtype)
+    gb = np.empty(m, dtype=dtype)
+    if layout.d < BLAS_MIN_D:
+        _fused_data_grad(kind, c, a, b, X, R, gc, ga, gb)
+    else:
+        rows = max(1, min(m, TILE // max(1, len(X))))
+        for lo in range(0, m, rows):
+            I = slice(lo, min(m, lo + rows))
+            Z = a[I] @ X.T
+            S = np.empty_like(Z)
+            _tile_grad(kind, Z, b[I], c[I] @ R.T, S)
+            gc[I] = S @ R
+            ga[I] = Z @ X
+            gb[I] = Z.sum(axis=1)
+    grad = np.empty((m, layout.p), dtype=dtype)
+    grad[:, layout.c] = gc
+    grad[:, layout.a] = ga
+    if layout.bias:
+        grad[:, layout.b.start] = gb
+    return grad

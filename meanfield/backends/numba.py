@@ -41,66 +41,141 @@ _FM = {"reassoc", "contract", "arcp"}  # no nnan/ninf: selects must see inf and 
 _OPTS = dict(cache=True, error_model="numpy", fastmath=_FM)
 
 
+@njit(inline="always", **_OPTS)
+def _relu_pair(s1, r1, qmask, s2, r2, t):
+    """(K, P, Q) of the relu kernel (THEORY.md §2.1), branch-free. r1 = 1/|a_i| and
+    r2 = 1/|a_j| are 0 for a zero input weight, so cos = 0 whenever a norm vanishes;
+    qmask = 1/(2 pi), or 0 when a_i = 0 (relu'(0) = 0 convention)."""
+    prod = s1 * s2
+    cos = min(1.0, max(-1.0, t * (r1 * r2)))
+    cos = math.copysign(1.0, cos) if abs(cos) > SNAP else cos
+    sin = math.sqrt(max(0.0, 1.0 - cos * cos))
+    pt = PI - acos_(cos)
+    return (prod * sin + pt * t) * INV_2PI, s2 * sin * (r1 * INV_2PI), pt * qmask
+
+
+@njit(inline="always", **_OPTS)
+def _erf_pair(A1, n2, t):
+    """(K, P, Q) of Williams' erf kernel (THEORY.md §2.2), A1 = 1 + 2|a_i|^2."""
+    prod = A1 * (1.0 + 2.0 * n2)
+    x = min(1.0, max(-1.0, 2.0 * t / math.sqrt(prod)))
+    Q = (4.0 / PI) / math.sqrt(prod - 4.0 * t * t)
+    return (2.0 / PI) * asin_(x), -2.0 * t / A1 * Q, Q
+
+
+@njit(inline="always", **_OPTS)
+def _bias_pair(kind, n1, n2, t, b1, b2):
+    if kind == RELU_BIAS:
+        return relu_bias(n1, n2, t, b1, b2)
+    return erf_bias(n1, n2, t, b1, b2)
+
+
+@njit(inline="always", **_OPTS)
+def _target_constants(n1):
+    s1 = math.sqrt(n1)
+    return s1, (1.0 / s1 if s1 > 0 else 0.0), (INV_2PI if s1 > 0 else 0.0)
+
+
 @njit(**_OPTS)
-def _pair_row(kind, n1, b1, n_s, sq_s, b_s, t, e, kb):
+def _pair_row(kind, n1, b1, n_s, sq_s, r_s, b_s, t, e, kb):
     """Kernel of one target against a run of sources, K, P, Q, D unscaled.
 
     On entry t[j] = a_i.a_j and e[j] = e_ij; on exit kb[j] = K_ij, t[j] = e_ij Q_ij.
-    Returns (sum_j e_ij P_ij, sum_j e_ij D_ij, sum_j e_ij K_ij).
+    Returns (sum_j e_ij P_ij, sum_j e_ij D_ij, sum_j e_ij K_ij). One loop per kernel
+    so that the relu and erf loops vectorise.
     """
     sp = 0.0
     sd = 0.0
     sv = 0.0
     n = t.shape[0]
     if kind == RELU:
-        s1 = math.sqrt(n1)
-        inv1 = INV_2PI / s1 if s1 > 0 else 0.0
-        qmask = INV_2PI if s1 > 0 else 0.0
+        s1, r1, qmask = _target_constants(n1)
         for j in range(n):
-            tj = t[j]
-            s2 = sq_s[j]
-            prod = s1 * s2
-            cos = tj / prod if prod > 0 else 0.0
-            cos = min(1.0, max(-1.0, cos))
-            cos = math.copysign(1.0, cos) if abs(cos) > SNAP else cos
-            sin = math.sqrt(max(0.0, 1.0 - cos * cos))
-            pt = PI - acos_(cos)
-            K = (prod * sin + pt * tj) * INV_2PI
-            ej = e[j]
+            K, P, Q = _relu_pair(s1, r1, qmask, sq_s[j], r_s[j], t[j])
             kb[j] = K
-            t[j] = ej * (pt * qmask)
-            sp += ej * (s2 * sin * inv1)
-            sv += ej * K
+            t[j] = e[j] * Q
+            sp += e[j] * P
+            sv += e[j] * K
     elif kind == ERF:
         A1 = 1.0 + 2.0 * n1
         for j in range(n):
-            tj = t[j]
-            prod = A1 * (1.0 + 2.0 * n_s[j])
-            x = min(1.0, max(-1.0, 2.0 * tj / math.sqrt(prod)))
-            K = (2.0 / PI) * asin_(x)
-            Q = (4.0 / PI) / math.sqrt(prod - 4.0 * tj * tj)
-            ej = e[j]
+            K, P, Q = _erf_pair(A1, n_s[j], t[j])
             kb[j] = K
-            t[j] = ej * Q
-            sp += ej * (-2.0 * tj / A1 * Q)
-            sv += ej * K
+            t[j] = e[j] * Q
+            sp += e[j] * P
+            sv += e[j] * K
     else:
         for j in range(n):
-            if kind == RELU_BIAS:
-                K, P, Q, D = relu_bias(n1, n_s[j], t[j], b1, b_s[j])
-            else:
-                K, P, Q, D = erf_bias(n1, n_s[j], t[j], b1, b_s[j])
-            ej = e[j]
+            K, P, Q, D = _bias_pair(kind, n1, n_s[j], t[j], b1, b_s[j])
             kb[j] = K
-            t[j] = ej * Q
-            sp += ej * P
-            sd += ej * D
-            sv += ej * K
+            t[j] = e[j] * Q
+            sp += e[j] * P
+            sd += e[j] * D
+            sv += e[j] * K
     return sp, sd, sv
 
 
+@njit(inline="always", **_OPTS)
+def _acc4(acc, K, P, Q, D, e, c, a):
+    """Add one source to the accumulators (g (4), h (4), sum eP, sum eD, sum eK)."""
+    eq = e * Q
+    return (acc[0] + K * c[0], acc[1] + K * c[1], acc[2] + K * c[2], acc[3] + K * c[3],
+            acc[4] + eq * a[0], acc[5] + eq * a[1], acc[6] + eq * a[2], acc[7] + eq * a[3],
+            acc[8] + e * P, acc[9] + e * D, acc[10] + e * K)
+
+
+@njit(inline="always", **_OPTS)
+def _col4(M, j):
+    return M[0, j], M[1, j], M[2, j], M[3, j]
+
+
+@njit(inline="always", **_OPTS)
+def _dot4(x, y):
+    return x[0] * y[0] + x[1] * y[1] + x[2] * y[2] + x[3] * y[3]
+
+
 @njit(parallel=True, **_OPTS)
-def _fused_pairs(kind, c_t, a_t, n_t, b_t, sT, aT, n_s, sq_s, b_s, gc, ga, gb, val):
+def _small_pairs(kind, c_t, a_t, n_t, b_t, S, A, n_s, sq_s, r_s, b_s, gc, ga, gb, val):
+    """Fused pair reduction for d <= 4 and k <= 4, one pass over the sources per target.
+
+    c_t, a_t are zero-padded to 4 columns and S = (q_j c_j)^T, A = a_s^T to 4 rows, so
+    the dot products unroll into fixed multiply-adds and the relu/erf loops vectorise.
+    """
+    m_s = n_s.shape[0]
+    for i in prange(c_t.shape[0]):
+        x = _col4(a_t.T, i)
+        y = _col4(c_t.T, i)
+        n1, b1 = n_t[i], b_t[i]
+        acc = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+        if kind == RELU:
+            s1, r1, qmask = _target_constants(n1)
+            for j in range(m_s):
+                a, c = _col4(A, j), _col4(S, j)
+                t = _dot4(x, a)
+                K, P, Q = _relu_pair(s1, r1, qmask, sq_s[j], r_s[j], t)
+                acc = _acc4(acc, K, P, Q, 0.0, _dot4(y, c), c, a)
+        elif kind == ERF:
+            A1 = 1.0 + 2.0 * n1
+            for j in range(m_s):
+                a, c = _col4(A, j), _col4(S, j)
+                t = _dot4(x, a)
+                K, P, Q = _erf_pair(A1, n_s[j], t)
+                acc = _acc4(acc, K, P, Q, 0.0, _dot4(y, c), c, a)
+        else:
+            for j in range(m_s):
+                a, c = _col4(A, j), _col4(S, j)
+                K, P, Q, D = _bias_pair(kind, n1, n_s[j], _dot4(x, a), b1, b_s[j])
+                acc = _acc4(acc, K, P, Q, D, _dot4(y, c), c, a)
+        for l in range(gc.shape[1]):
+            gc[i, l] = acc[l]
+        for l in range(ga.shape[1]):
+            ga[i, l] = acc[4 + l] + acc[8] * x[l]
+        gb[i] = acc[9]
+        val[i] = acc[10]
+
+
+@njit(parallel=True, **_OPTS)
+def _fused_pairs(kind, c_t, a_t, n_t, b_t, sT, aT, n_s, sq_s, r_s, b_s, gc, ga, gb, val):
     """Fully fused pair reduction (small d): see the module docstring."""
     m_t, k = c_t.shape
     d = a_t.shape[1]
@@ -128,7 +203,7 @@ def _fused_pairs(kind, c_t, a_t, n_t, b_t, sT, aT, n_s, sq_s, b_s, gc, ga, gb, v
                 for j in range(n):
                     e[j] += x * sT[l, lo + j]
             p_, d_, v_ = _pair_row(kind, n_t[i], b_t[i], n_s[lo:lo + n], sq_s[lo:lo + n],
-                                   b_s[lo:lo + n], t[:n], e[:n], kb[:n])
+                                   r_s[lo:lo + n], b_s[lo:lo + n], t[:n], e[:n], kb[:n])
             sp += p_
             sd += d_
             sv += v_
@@ -151,7 +226,7 @@ def _fused_pairs(kind, c_t, a_t, n_t, b_t, sT, aT, n_s, sq_s, b_s, gc, ga, gb, v
 
 
 @njit(parallel=True, **_OPTS)
-def _tile_pairs(kind, c_t, n_t, b_t, sT, n_s, sq_s, b_s, T, gc, coef_p, gb, val):
+def _tile_pairs(kind, c_t, n_t, b_t, sT, n_s, sq_s, r_s, b_s, T, gc, coef_p, gb, val):
     """One BLAS tile: T (rows, m_s) of dot products becomes e o Q in place."""
     rows, k = c_t.shape
     m_s = n_s.shape[0]
@@ -162,7 +237,7 @@ def _tile_pairs(kind, c_t, n_t, b_t, sT, n_s, sq_s, b_s, T, gc, coef_p, gb, val)
             x = c_t[r, l]
             for j in range(m_s):
                 e[j] += x * sT[l, j]
-        sp, sd, sv = _pair_row(kind, n_t[r], b_t[r], n_s, sq_s, b_s, T[r], e, kb)
+        sp, sd, sv = _pair_row(kind, n_t[r], b_t[r], n_s, sq_s, r_s, b_s, T[r], e, kb)
         for l in range(k):
             acc = 0.0
             for j in range(m_s):
@@ -171,6 +246,13 @@ def _tile_pairs(kind, c_t, n_t, b_t, sT, n_s, sq_s, b_s, T, gc, coef_p, gb, val)
         coef_p[r] = sp
         gb[r] = sd
         val[r] = sv
+
+
+def _pad4(x):
+    """(m, <=4) -> (m, 4) with zero columns appended."""
+    out = np.zeros((len(x), 4))
+    out[:, :x.shape[1]] = x
+    return out
 
 
 def pair_reduce(kernel, layout, w_t, w_s, q_s, with_value=False):
@@ -190,21 +272,25 @@ def pair_reduce(kernel, layout, w_t, w_s, q_s, with_value=False):
     sT = np.ascontiguousarray((np.asarray(q_s, dtype=np.float64)[:, None] * c_s).T)
     n_t, n_s = np.einsum("ij,ij->i", a_t, a_t), np.einsum("ij,ij->i", a_s, a_s)
     sq_s = np.sqrt(n_s)
+    r_s = np.divide(1.0, sq_s, out=np.zeros(m_s), where=sq_s > 0)
     b_t = np.zeros(m_t) if b_t is None else np.ascontiguousarray(b_t)
     b_s = np.zeros(m_s) if b_s is None else np.ascontiguousarray(b_s)
     kind = KERNEL_IDS[kernel.name]
     gc, ga = np.empty((m_t, layout.k)), np.empty((m_t, layout.d))
     gb, val = np.empty(m_t), np.empty(m_t)
-    if layout.d < BLAS_MIN_D:
+    if layout.d <= 4 and layout.k <= 4:
+        _small_pairs(kind, _pad4(c_t), _pad4(a_t), n_t, b_t, _pad4(sT.T).T.copy(),
+                     _pad4(a_s).T.copy(), n_s, sq_s, r_s, b_s, gc, ga, gb, val)
+    elif layout.d < BLAS_MIN_D:
         _fused_pairs(kind, c_t, a_t, n_t, b_t, sT, np.ascontiguousarray(a_s.T), n_s, sq_s,
-                     b_s, gc, ga, gb, val)
+                     r_s, b_s, gc, ga, gb, val)
     else:
         rows = max(1, min(m_t, TILE // max(1, m_s)))
         coef_p = np.empty(m_t)
         for lo in range(0, m_t, rows):
             I = slice(lo, min(m_t, lo + rows))
             T = a_t[I] @ a_s.T
-            _tile_pairs(kind, c_t[I], n_t[I], b_t[I], sT, n_s, sq_s, b_s, T, gc[I],
+            _tile_pairs(kind, c_t[I], n_t[I], b_t[I], sT, n_s, sq_s, r_s, b_s, T, gc[I],
                         coef_p[I], gb[I], val[I])
             ga[I] = T @ a_s
             ga[I] += coef_p[I, None] * a_t[I]

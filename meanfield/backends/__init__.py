@@ -13,9 +13,10 @@ import importlib
 
 from . import numpy as _numpy_backend
 
-_MODULES = {"numpy": "meanfield.backends.numpy", "numba": "meanfield.backends.numba"}
+_MODULES = {"numpy": "meanfield.backends.numpy", "numba": "meanfield.backends.numba",
+            "keops": "meanfield.backends.keops"}
 _LOADED = {"numpy": _numpy_backend}
-NAMES = ("numpy", "numba", "auto")
+NAMES = ("numpy", "numba", "keops", "auto")
 
 
 def register(name: str, module_path: str) -> None:

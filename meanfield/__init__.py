@@ -16,3 +16,11 @@ __all__ = [
     "Online", "bvn_cdf", "empirical_velocity", "get_activation", "get_backend",
     "pair_kernel", "resolve_alpha",
 ]
+
+# Simulations (dynamics, recording)
+from . import dynamics as integrators  # noqa: E402
+from .dynamics import State  # noqa: E402
+from .simulate import Divergence, LinearSchedule, LogSchedule, Trajectory, simulate  # noqa: E402
+
+__all__ += ["Divergence", "LinearSchedule", "LogSchedule", "State", "Trajectory",
+            "integrators", "simulate"]

@@ -1,0 +1,295 @@
+"""Integrators: ``init``/``step`` pairs over a frozen :class:`State` (DESIGN.md, jax-md style).
+
+Units are mean-field time (THEORY.md §1): the velocity of particle i is
+v(w_i) = -m grad_{w_i} J with J = R/alpha^2, so a gradient-flow step of size dt moves
+every particle by dt * v(w_i) whatever m is. Every state carries the numpy bit-generator
+state of its random stream, so a run restarted from a saved state continues bit-for-bit.
+
+Each integrator discretises one continuous dynamics:
+
+* :func:`euler`     dw/dt = v(w)                                  (gradient flow)
+* :func:`adaptive`  the same flow, dt chosen by accept/reject    (THEORY.md §8)
+* :func:`momentum`  dv/dt = -(v - v(w))/tau, dw/dt = v           (THEORY.md §8)
+* :func:`langevin`  dw = (v(w) - lam w) dt + sqrt(2 T) dB        (THEORY.md §7)
+* :func:`sgd`       gradient flow with the velocity of a random minibatch
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+from typing import Any, Callable, Mapping
+
+import numpy as np
+
+from .model import Network
+from .objectives import Empirical, GaussianPopulation, Online, empirical_velocity
+
+PROBE_POINTS = 256  # population inputs on which the adaptive step measures output change
+PROBE_SEED = 20190618
+
+
+@dataclass(frozen=True)
+class State:
+    """A simulation state: particles ``w`` (m, p), time ``t``, number of accepted steps,
+    the current step size ``dt``, auxiliary arrays (momentum ``v``, cached velocity ``g``)
+    and the bit-generator state ``rng`` of the run's random stream."""
+
+    w: np.ndarray
+    t: float
+    step: int
+    dt: float
+    rng: Mapping[str, Any]
+    aux: Mapping[str, np.ndarray] = field(default_factory=lambda: MappingProxyType({}))
+
+    def generator(self) -> np.random.Generator:
+        """A fresh Generator positioned at this state's random stream."""
+        bit_generator = getattr(np.random, self.rng["bit_generator"])()
+        bit_generator.state = dict(self.rng)
+        return np.random.Generator(bit_generator)
+
+
+def initial_state(w, dt: float, seed=0, aux=None) -> State:
+    """The state at t = 0 with a PCG64 stream seeded by ``seed`` (int or SeedSequence)."""
+    rng = np.random.Generator(np.random.PCG64(seed))
+    return State(w=np.array(w, copy=True), t=0.0, step=0, dt=float(dt),
+                 rng=rng.bit_generator.state, aux=MappingProxyType(dict(aux or {})))
+
+
+class Field:
+    """The velocity field of an objective at a network's particles.
+
+    ``velocity(w, rng)`` is the objective's mean-field velocity -m grad_{w_i}(R/alpha^2)
+    (an Online objective draws its fresh batch from ``rng``); ``minibatch(w, rng, batch)``
+    is the same velocity on a random batch; ``outputs(w)`` are network outputs on probe
+    inputs (the training inputs, or fixed population draws) used by the adaptive step.
+    """
+
+    def __init__(self, net: Network, objective):
+        self.net, self.objective = net, objective
+        self._probe = None
+
+    def network(self, w) -> Network:
+        return self.net.with_w(w)
+
+    def velocity(self, w, rng) -> np.ndarray:
+        return self.objective.velocity(self.net.with_w(w), rng=rng)
+
+    def minibatch(self, w, rng, batch: int) -> np.ndarray:
+        """Velocity on ``batch`` points drawn without replacement from the data (Empirical)
+        or fresh from the population (Online, GaussianPopulation)."""
+        obj, net = self.objective, self.net.with_w(w)
+        if isinstance(obj, Empirical):
+            idx = rng.choice(obj.n, size=min(batch, obj.n), replace=False)
+            return empirical_velocity(net, obj.X[idx], obj.y[idx], obj.loss, obj.beta,
+                                      obj.backend)
+        population = obj.population if isinstance(obj, Online) else obj
+        if not isinstance(population, GaussianPopulation):
+            raise TypeError(f"sgd needs an Empirical, Online or GaussianPopulation "
+                            f"objective, got {type(obj).__name__}")
+        X, y = population.sample(batch, rng)
+        return empirical_velocity(net, X, y, backend=population.backend)
+
+    def outputs(self, w) -> np.ndarray:
+        if self._probe is None:
+            obj = self.objective
+            if isinstance(obj, Empirical):
+                self._probe = obj.X
+            else:
+                population = obj.population if isinstance(obj, Online) else obj
+                self._probe = population.sample(PROBE_POINTS, PROBE_SEED)[0]
+        return self.net.with_w(w)(self._probe, backend=getattr(self.objective, "backend",
+                                                                "numpy"))
+
+
+@dataclass(frozen=True)
+class Integrator:
+    """An (init, step) pair. ``init(w, field, seed) -> State``;
+    ``step(state, field, dt_cap) -> State`` advances by one accepted step of size at most
+    ``dt_cap`` (None: no cap). ``fixed_dt`` integrators never change dt, so a simulation
+    records them on the step grid; the others are capped to land on record times."""
+
+    name: str
+    params: Mapping[str, float]
+    init: Callable[..., State]
+    step: Callable[..., State]
+    fixed_dt: bool = True
+
+
+def _positive(name: str, value, allow_zero=False) -> float:
+    value = float(value)
+    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+        raise ValueError(f"{name} must be a {'non-negative' if allow_zero else 'positive'}"
+                         f" finite number, got {value}")
+    return value
+
+
+def _advance(state: State, w, dt, rng=None, grid=False, **aux) -> State:
+    """The next state; ``grid`` (fixed-dt integrators) sets t = (step + 1) dt exactly."""
+    new_aux = MappingProxyType({**state.aux, **aux}) if aux else state.aux
+    t = (state.step + 1) * state.dt if grid else state.t + dt
+    return replace(state, w=w, t=t, step=state.step + 1, aux=new_aux,
+                   rng=state.rng if rng is None else rng.bit_generator.state)
+
+
+def _capped(dt, cap):
+    return dt if cap is None else min(dt, cap)
+
+
+def euler(dt: float) -> Integrator:
+    """Explicit Euler for the mean-field gradient flow dw_i/dt = v(w_i):
+    w <- w + dt v(w). First order in dt. With an Online objective, v is the velocity on a
+    fresh batch drawn from the state's stream (online SGD with step dt)."""
+    dt = _positive("dt", dt)
+
+    def init(w, field, seed=0):
+        return initial_state(w, dt, seed)
+
+    def step(state, field, cap=None):
+        rng = state.generator()
+        w = state.w + state.dt * field.velocity(state.w, rng)
+        return _advance(state, w, state.dt, rng, grid=True)
+
+    return Integrator("euler", MappingProxyType({"dt": dt}), init, step)
+
+
+def adaptive(dt: float = 1e-3, max_dgrad: float = 1e-2, grow_dgrad: float = 1e-4,
+             max_dout: float = 0.1, grow: float = 1.1, shrink: float = 10.0,
+             dt_max: float | None = None) -> Integrator:
+    """Euler gradient flow with an adaptive step (Geiger et al., THEORY.md §8).
+
+    A trial step w' = w + dt g (g = v(w)) is judged by the gradient-change ratio
+    delta_g = |g' - g|^2 / (|g'| |g|) and the output change delta_o = max |f(w') - f(w)|
+    over probe inputs (f is the network output, alpha included). It is accepted if
+    delta_g < max_dgrad and delta_o < max_dout; then dt grows by ``grow`` if also
+    delta_g < grow_dgrad and delta_o < max_dout / 2. Otherwise dt is divided by ``shrink``
+    and the step retried. g' is cached in the state, so each accepted step costs one
+    velocity evaluation. ``dt_max`` (optional) caps the step size.
+    """
+    dt = _positive("dt", dt)
+    params = {"dt": dt, "max_dgrad": _positive("max_dgrad", max_dgrad),
+              "grow_dgrad": _positive("grow_dgrad", grow_dgrad),
+              "max_dout": _positive("max_dout", max_dout), "grow": _positive("grow", grow),
+              "shrink": _positive("shrink", shrink)}
+    if dt_max is not None:
+        params["dt_max"] = _positive("dt_max", dt_max)
+    if params["grow"] < 1 or params["shrink"] <= 1:
+        raise ValueError("adaptive needs grow >= 1 and shrink > 1")
+
+    def init(w, field, seed=0):
+        if isinstance(field.objective, Online):
+            raise ValueError("the adaptive step needs a deterministic objective, not Online")
+        state = initial_state(w, dt, seed)
+        return replace(state, aux=MappingProxyType({
+            "g": field.velocity(state.w, None), "f": field.outputs(state.w)}))
+
+    def step(state, field, cap=None):
+        g, f = state.aux["g"], state.aux["f"]
+        dt_ctrl = state.dt
+        for _ in range(60):
+            h = _capped(dt_ctrl, cap)
+            w_new = state.w + h * g
+            g_new = field.velocity(w_new, None)
+            f_new = field.outputs(w_new)
+            norm = np.linalg.norm(g_new) * np.linalg.norm(g)
+            dg = float(np.sum((g_new - g) ** 2) / norm) if norm > 0 else 0.0
+            do = float(np.max(np.abs(f_new - f)))
+            if np.isfinite(dg) and np.isfinite(do) and dg < params["max_dgrad"] \
+                    and do < params["max_dout"]:
+                if dg < params["grow_dgrad"] and do < params["max_dout"] / 2:
+                    dt_ctrl = min(dt_ctrl * params["grow"], params.get("dt_max", math.inf))
+                new = _advance(state, w_new, h, g=g_new, f=f_new)
+                return replace(new, dt=dt_ctrl)
+            dt_ctrl /= params["shrink"]
+        raise FloatingPointError(f"adaptive step rejected 60 times at t={state.t:g} "
+                                 f"(dt fell to {dt_ctrl:.3g})")
+
+    return Integrator("adaptive", MappingProxyType(params), init, step, fixed_dt=False)
+
+
+def momentum(tau: float, dt: float) -> Integrator:
+    """Heavy-ball momentum dv/dt = -(v - v(w))/tau, dw/dt = v (THEORY.md §8, where
+    v(w) = -grad L in mean-field units), discretised exactly in v:
+    v <- e^{-dt/tau} v + (1 - e^{-dt/tau}) v(w), then w <- w + dt v. Starts from v = 0;
+    tau = 0 is Euler gradient flow, tau is a time in mean-field units."""
+    tau, dt = _positive("tau", tau, allow_zero=True), _positive("dt", dt)
+    decay = math.exp(-dt / tau) if tau > 0 else 0.0
+
+    def init(w, field, seed=0):
+        return initial_state(w, dt, seed, aux={"v": np.zeros_like(np.asarray(w))})
+
+    def step(state, field, cap=None):
+        rng = state.generator()
+        v = decay * state.aux["v"] + (1.0 - decay) * field.velocity(state.w, rng)
+        return _advance(state, state.w + state.dt * v, state.dt, rng, grid=True, v=v)
+
+    return Integrator("momentum", MappingProxyType({"tau": tau, "dt": dt}), init, step)
+
+
+def langevin(dt: float, temperature: float, weight_decay: float = 0.0) -> Integrator:
+    """Noisy mean-field Langevin dynamics (THEORY.md §7) in mean-field units:
+
+        dw_i = (v(w_i) - lam w_i) dt + sqrt(2 T) dB_i,    T = 1/beta = ``temperature``.
+
+    Its law follows d mu/dt = div(mu grad(F'(mu) + lam|w|^2/2)) + T Laplacian(mu), the
+    Wasserstein gradient flow of F(mu) + (lam/2) int |w|^2 dmu - T Ent(mu) with F = R/alpha^2
+    and Ent = -int mu log mu, whose stationary law is the Gibbs measure
+    mu* ∝ exp(-(F'(mu*) + lam |w|^2/2)/T). (MMN's 2 xi(t) time factor and the 1/2 in
+    their free energy are absorbed into our time and F.) The linear part is integrated
+    exactly (Ornstein-Uhlenbeck step):
+        w <- e^{-lam dt} w + dt v(w) + sqrt(T (1 - e^{-2 lam dt}) / lam) xi,
+    which reduces to w + dt v(w) + sqrt(2 T dt) xi at lam = 0, and keeps the stationary
+    variance T/lam of pure weight decay exact for every dt.
+    """
+    dt = _positive("dt", dt)
+    temperature = _positive("temperature", temperature, allow_zero=True)
+    lam = _positive("weight_decay", weight_decay, allow_zero=True)
+    decay = math.exp(-lam * dt)
+    noise = math.sqrt(temperature * -math.expm1(-2 * lam * dt) / lam) if lam > 0 \
+        else math.sqrt(2 * temperature * dt)
+
+    def init(w, field, seed=0):
+        return initial_state(w, dt, seed)
+
+    def step(state, field, cap=None):
+        rng = state.generator()
+        drift = field.velocity(state.w, rng)
+        xi = rng.standard_normal(state.w.shape)
+        w = decay * state.w + state.dt * drift + noise * xi.astype(state.w.dtype, copy=False)
+        return _advance(state, w, state.dt, rng, grid=True)
+
+    params = {"dt": dt, "temperature": temperature, "weight_decay": lam}
+    return Integrator("langevin", MappingProxyType(params), init, step)
+
+
+def sgd(dt: float, batch: int) -> Integrator:
+    """Minibatch SGD in mean-field units: w <- w + dt v_B(w), with v_B the velocity of
+    the empirical risk of a batch B of ``batch`` points (without replacement from an
+    Empirical objective's data; fresh population samples for Online/GaussianPopulation,
+    i.e. online SGD). As dt -> 0 at fixed t it follows gradient flow on the objective."""
+    dt = _positive("dt", dt)
+    if int(batch) != batch or int(batch) < 1:
+        raise ValueError(f"batch must be a positive integer, got {batch}")
+    batch = int(batch)
+
+    def init(w, field, seed=0):
+        return initial_state(w, dt, seed)
+
+    def step(state, field, cap=None):
+        rng = state.generator()
+        v = field.minibatch(state.w, rng, batch)
+        return _advance(state, state.w + state.dt * v, state.dt, rng, grid=True)
+
+    return Integrator("sgd", MappingProxyType({"dt": dt, "batch": batch}), init, step)
+
+
+INTEGRATORS = {"euler": euler, "adaptive": adaptive, "momentum": momentum,
+               "langevin": langevin, "sgd": sgd}
+
+
+def make(name: str, **params) -> Integrator:
+    """The integrator called ``name`` with keyword parameters (used by configs)."""
+    if name not in INTEGRATORS:
+        raise ValueError(f"unknown integrator {name!r}; choose one of "
+                         f"{', '.join(INTEGRATORS)}")
+    return INTEGRATORS[name](**params)

@@ -35,6 +35,7 @@ from . import numpy as _reference
 from .numpy import linear_pair_reduce
 
 name = "keops"
+FLOAT32_SNAP = 2e-6
 
 
 def cache_folder() -> str:
@@ -127,8 +128,9 @@ def _one_hot(names, name_, dtype):
 
 
 # --------------------------------------------------------------------------- pairs
-def _pair_formula(sel, a_i, a_j, w_j):
-    """sum_j of [w K, w P, w Q a_j] for the relu (sel >= 0) or erf (sel < 0) kernel."""
+def _pair_formula(sel, a_i, a_j, w_j, snap):
+    """sum_j of [w K, w P, w Q a_j] for the relu (sel >= 0) or erf (sel < 0) kernel;
+    correlations within ``snap`` of +-1 are set to +-1 (gaussian.snap_correlation)."""
     t = a_i | a_j
     n1, n2 = a_i.sqnorm2(), a_j.sqnorm2()
     zero1 = _const(0.0, n1)
@@ -137,7 +139,7 @@ def _pair_formula(sel, a_i, a_j, w_j):
     r1 = _where(-n1, zero1, n1.rsqrt())
     r2 = _where(-n2, _const(0.0, n2), n2.rsqrt())
     cos = (t * r1 * r2).clamp(-1.0, 1.0)
-    cos = _where(cos.abs() - (1.0 - RHO_SNAP), cos.sign(), cos)
+    cos = _where(cos.abs() - (1.0 - snap), cos.sign(), cos)
     sin = (1.0 - cos * cos).relu().sqrt()
     pt = math.pi - cos.acos()
     K_r = (s1 * s2 * sin + pt * t) / (2.0 * math.pi)
@@ -151,6 +153,12 @@ def _pair_formula(sel, a_i, a_j, w_j):
     P_e = -2.0 * t / A1 * Q_e
     K, P, Q = _where(sel, K_r, K_e), _where(sel, P_r, P_e), _where(sel, Q_r, Q_e)
     return (w_j * K).concat(w_j * P).concat((w_j * Q) * a_j)
+
+
+def _snap(dtype):
+    """RHO_SNAP in float64; in float32 a dot product resolves cos only to ~1e-6, so
+    coincident particles would get a spurious angle of ~1e-3 without a wider snap."""
+    return RHO_SNAP if dtype == np.float64 else FLOAT32_SNAP
 
 
 def pair_reduce(kernel, layout, w_t, w_s, q_s, with_value=False):
@@ -177,7 +185,7 @@ def pair_reduce(kernel, layout, w_t, w_s, q_s, with_value=False):
     value = np.zeros(len(a_t), dtype=dtype) if with_value else None
     for l in range(layout.k):
         W_j = LazyTensor(np.ascontiguousarray(s_s[:, l])[None, :, None])
-        out = _pair_formula(sel, A_i, A_j, W_j).sum(axis=1)
+        out = _pair_formula(sel, A_i, A_j, W_j, _snap(dtype)).sum(axis=1)
         grad[:, l] = out[:, 0]
         grad[:, layout.a] += c_t[:, l, None] * (out[:, 1, None] * a_t + out[:, 2:2 + d])
         if with_value:

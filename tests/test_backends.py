@@ -1,0 +1,167 @@
+"""Every fast backend equals the NumPy reference (DESIGN.md "Backends").
+
+float64: 1e-10 relative (max abs difference over max abs reference value), float32:
+1e-5. Particles include the edge cases of THEORY.md §2.1-2.3: coincident and antipodal
+input weights, a zero input weight, a scaled copy, zero biases. KeOps runs on its CPU
+path with its cache in build/cache/keops; it is tested at d = 3 only (each input
+dimension is a new compile), Numba at d = 3, 6 and 30 (its three code paths).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import meanfield as mf
+from meanfield.activations import ACTIVATIONS, get_activation
+from meanfield.backends import cuda_available, get_backend
+from meanfield.backends import numpy as ref
+from meanfield.gaussian import pair_kernel
+from meanfield.model import Layout
+
+BACKENDS = ("numba", "keops")
+DIMS = {"numba": (3, 6, 30), "keops": (3,)}
+TOL = {np.float64: 1e-10, np.float32: 1e-5}
+KERNELS = [("relu", False), ("relu", True), ("erf", False), ("erf", True),
+           ("linear", False), ("linear", True)]
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def backend(request):
+    return get_backend(request.param)
+
+
+def rel_err(x, y):
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    return np.max(np.abs(x - y)) / max(np.max(np.abs(y)), 1e-300)
+
+
+def particles(m, k, d, bias, seed=0, dtype=np.float64):
+    """Random packed particles with the edge cases in the first rows."""
+    rng = np.random.default_rng(seed)
+    layout = Layout(k, d, bias)
+    w = rng.standard_normal((m, layout.p))
+    a = layout.a
+    w[1, a] = w[0, a]           # coincident
+    w[2, a] = -w[0, a]          # antipodal
+    w[3, a] = 0.0               # zero input weight
+    w[4, a] = 2.5 * w[0, a]     # same direction, other norm
+    if bias:
+        w[5, -1] = 0.0          # zero bias
+        w[6, -1] = 0.0
+        w[6, a] = 0.0           # zero input weight and zero bias
+        w[7, -1] = w[0, -1]
+        w[7, a] = w[0, a]       # fully coincident neuron
+    return layout, w.astype(dtype)
+
+
+@pytest.mark.parametrize("k", [1, 3])
+@pytest.mark.parametrize("act,bias", KERNELS)
+def test_pair_reduce_float64(backend, act, bias, k):
+    for d in DIMS[backend.name]:
+        layout, w = particles(40, k, d, bias, seed=d + k)
+        q = np.random.default_rng(1).standard_normal(40)
+        kernel = pair_kernel(act, bias=bias)
+        want_g, want_v = ref.pair_reduce(kernel, layout, w[:25], w, q, True)
+        got_g, got_v = backend.pair_reduce(kernel, layout, w[:25], w, q, True)
+        assert got_g.dtype == np.float64 and got_g.shape == want_g.shape
+        assert rel_err(got_g, want_g) < 1e-10, (d, rel_err(got_g, want_g))
+        assert rel_err(got_v, want_v) < 1e-10, (d, rel_err(got_v, want_v))
+        got_g2, got_v2 = backend.pair_reduce(kernel, layout, w[:25], w, q, False)
+        assert got_v2 is None and rel_err(got_g2, want_g) < 1e-10
+
+
+def test_pair_reduce_sphere_scale(backend):
+    layout, w = particles(20, 1, 3, False)
+    kernel = pair_kernel("relu", inputs="sphere", d=3)
+    q = np.full(20, 0.05)
+    want = ref.pair_reduce(kernel, layout, w, w, q, True)
+    got = backend.pair_reduce(kernel, layout, w, w, q, True)
+    assert rel_err(got[0], want[0]) < 1e-10 and rel_err(got[1], want[1]) < 1e-10
+
+
+@pytest.mark.parametrize("act", ["relu", "erf"])
+def test_pair_reduce_float32(backend, act):
+    layout, w = particles(40, 1, 3, False, dtype=np.float32)
+    q = np.full(40, 1 / 40, dtype=np.float32)
+    kernel = pair_kernel(act)
+    want_g, want_v = ref.pair_reduce(kernel, layout, w, w, q, True)
+    got_g, got_v = backend.pair_reduce(kernel, layout, w, w, q, True)
+    assert got_g.dtype == np.float32 and got_v.dtype == np.float32
+    assert rel_err(got_g, want_g) < 1e-5 and rel_err(got_v, want_v) < 1e-5
+
+
+def _data(n, d, k, seed=2, dtype=np.float64):
+    rng = np.random.default_rng(seed)
+    X = 1.5 * rng.standard_normal((n, d))
+    X[0] = 0.0  # a zero pre-activation for bias-free neurons: relu'(0) = 0
+    return X.astype(dtype), rng.standard_normal((n, k)).astype(dtype)
+
+
+@pytest.mark.parametrize("bias", [False, True])
+@pytest.mark.parametrize("act", sorted(ACTIVATIONS))
+def test_data_reductions_float64(backend, act, bias):
+    activation = get_activation(act)
+    for d in DIMS[backend.name]:
+        for k in (1, 3):
+            layout, w = particles(30, k, d, bias, seed=d)
+            q = np.random.default_rng(3).standard_normal(30)
+            X, R = _data(50, d, k)
+            want_f = ref.forward(activation, layout, w, q, X)
+            got_f = backend.forward(activation, layout, w, q, X)
+            assert got_f.shape == want_f.shape and rel_err(got_f, want_f) < 1e-10
+            want_g = ref.data_grad(activation, layout, w, X, R)
+            got_g = backend.data_grad(activation, layout, w, X, R)
+            assert got_g.shape == want_g.shape and rel_err(got_g, want_g) < 1e-10, (d, k)
+
+
+@pytest.mark.parametrize("act", ["relu", "linear"])
+def test_data_reductions_float32(backend, act):
+    activation = get_activation(act)
+    layout, w = particles(30, 1, 3, True, dtype=np.float32)
+    q = np.full(30, 1 / 30, dtype=np.float32)
+    X, R = _data(200, 3, 1, dtype=np.float32)
+    got_f = backend.forward(activation, layout, w, q, X)
+    got_g = backend.data_grad(activation, layout, w, X, R)
+    assert got_f.dtype == np.float32 and got_g.dtype == np.float32
+    assert rel_err(got_f, ref.forward(activation, layout, w, q, X)) < 1e-5
+    assert rel_err(got_g, ref.data_grad(activation, layout, w, X, R)) < 1e-5
+
+
+@pytest.mark.parametrize("bias", [False, True])
+def test_population_objective(backend, bias):
+    teacher = mf.Network.init(5, 3, "relu", bias=bias, seed=1)
+    net = mf.Network.init(30, 3, "relu", bias=bias, seed=2, centered=True)
+    net = net.with_w(net.w + 0.1)  # centred: the reference particles differ from w
+    want = mf.GaussianPopulation(teacher, backend="numpy")
+    got = mf.GaussianPopulation(teacher, backend=backend.name)
+    assert rel_err(got.velocity(net), want.velocity(net)) < 1e-10
+    assert abs(got.risk(net) - want.risk(net)) < 1e-10 * max(1.0, want.risk(net))
+
+
+def test_empirical_objective(backend):
+    teacher = mf.Network.init(4, 3, "relu", seed=1)
+    X = np.random.default_rng(4).standard_normal((100, 3))
+    y = teacher(X)
+    net = mf.Network.init(20, 3, "relu", seed=5)
+    want = mf.Empirical(X, y, backend="numpy")
+    got = mf.Empirical(X, y, backend=backend.name)
+    assert rel_err(got.velocity(net), want.velocity(net)) < 1e-10
+    assert abs(got.risk(net) - want.risk(net)) < 1e-12 * max(1.0, want.risk(net))
+
+
+def test_dtype_is_kept(backend):
+    teacher = mf.Network.init(5, 3, "relu", seed=1, dtype=np.float32)
+    net = mf.Network.init(16, 3, "relu", seed=2, dtype=np.float32)
+    v = mf.GaussianPopulation(teacher, backend=backend.name).velocity(net)
+    assert v.dtype == np.float32
+    v64 = mf.GaussianPopulation(teacher, backend="numpy").velocity(net)
+    assert rel_err(v, v64) < 1e-5
+    X = np.random.default_rng(0).standard_normal((64, 3)).astype(np.float32)
+    emp = mf.Empirical(X, teacher(X), backend=backend.name)
+    assert emp.velocity(net).dtype == np.float32 and emp.outputs(net).dtype == np.float32
+
+
+def test_auto_backend():
+    assert get_backend("auto") is get_backend("keops" if cuda_available() else "numba")
+    with pytest.raises(ValueError):
+        get_backend("no-such-backend")

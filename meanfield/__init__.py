@@ -24,3 +24,9 @@ from .simulate import Divergence, LinearSchedule, LogSchedule, Trajectory, simul
 
 __all__ += ["Divergence", "LinearSchedule", "LogSchedule", "State", "Trajectory",
             "integrators", "simulate"]
+
+# Runs (configs, run directories)
+from .config import Config, ConfigError  # noqa: E402
+from .runs import Result, load, resume, run  # noqa: E402
+
+__all__ += ["Config", "ConfigError", "Result", "load", "resume", "run"]

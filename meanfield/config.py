@@ -1,0 +1,342 @@
+"""Run configurations: frozen dataclasses that round-trip through TOML and JSON.
+
+A :class:`Config` names everything a run depends on (task, teacher, student, objective,
+integrator, horizon, recording, checkpoints, backend, dtype, seed), so a run is a pure
+function of its config. Errors are :class:`ConfigError` with one line naming the field,
+e.g. ``student.m: must be a positive integer, got -3``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import sys
+import typing
+from dataclasses import dataclass, field
+
+import tomli_w
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+from .activations import ACTIVATIONS
+from .objectives import LOSSES
+
+
+class ConfigError(ValueError):
+    """An invalid configuration; the message is one line starting with the field name."""
+
+    def __init__(self, field_name: str, message: str):
+        self.field = field_name
+        super().__init__(f"{field_name}: {message}")
+
+
+@dataclass(frozen=True)
+class TeacherConfig:
+    """Teacher network y = (alpha/m) sum_j c_j sigma(a_j . x + b_j) + noise.
+    alpha = "sum" means alpha = m (no 1/m, as in Chizat-Oyallon-Bach, THEORY.md §6)."""
+
+    m: int = 3
+    activation: str = "relu"
+    bias: bool = False
+    sphere: bool = True
+    output: str = "sign"
+    alpha: typing.Union[float, str] = "sum"
+    noise: float = 0.0
+
+
+@dataclass(frozen=True)
+class InitConfig:
+    """Student initialisation (meanfield.Network.init): scale tau, symmetrised or not."""
+
+    tau: float = 1.0
+    symmetric: bool = False
+    sphere: bool = False
+    output: str = "gaussian"
+
+
+@dataclass(frozen=True)
+class StudentConfig:
+    """Student network; alpha is "mean-field" (1), "ntk" (sqrt m), "sum" (m) or a number."""
+
+    m: int = 100
+    activation: str = "relu"
+    bias: bool = False
+    alpha: typing.Union[float, str] = "mean-field"
+    centered: bool = False
+    init: InitConfig = field(default_factory=InitConfig)
+
+
+@dataclass(frozen=True)
+class ObjectiveConfig:
+    """kind: "population" (exact risk), "empirical" (n_train points, n_test held out) or
+    "online" (fresh batches of ``batch``); inputs "gaussian" or "sphere"."""
+
+    kind: str = "population"
+    inputs: str = "gaussian"
+    n_train: int = 100
+    n_test: int = 0
+    batch: int = 200
+    loss: str = "square"
+
+
+@dataclass(frozen=True)
+class IntegratorConfig:
+    """An integrator of meanfield.dynamics by name and its parameters (unused ones unset)."""
+
+    name: str = "euler"
+    dt: float = 0.01
+    tau: typing.Optional[float] = None
+    temperature: typing.Optional[float] = None
+    weight_decay: typing.Optional[float] = None
+    batch: typing.Optional[int] = None
+    dt_max: typing.Optional[float] = None
+
+
+@dataclass(frozen=True)
+class RecordConfig:
+    """Record schedule: "log" (t = 0 and log-spaced from t_min) or "linear", n records."""
+
+    schedule: str = "log"
+    n: int = 100
+    t_min: typing.Optional[float] = None
+
+
+@dataclass(frozen=True)
+class CheckpointConfig:
+    """Checkpoint every ``every_steps`` steps (0: never by steps) or ``every_seconds``."""
+
+    every_steps: int = 0
+    every_seconds: float = 30.0
+
+
+@dataclass(frozen=True)
+class Config:
+    """A whole run. ``t_end`` is the horizon in mean-field time units (THEORY.md §1)."""
+
+    task: str = "teacher-student"
+    d: int = 2
+    teacher: TeacherConfig = field(default_factory=TeacherConfig)
+    student: StudentConfig = field(default_factory=StudentConfig)
+    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
+    integrator: IntegratorConfig = field(default_factory=IntegratorConfig)
+    t_end: float = 10.0
+    record: RecordConfig = field(default_factory=RecordConfig)
+    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+    backend: str = "auto"
+    dtype: str = "float64"
+    seed: int = 0
+
+    # -- serialisation --------------------------------------------------------------
+    def to_dict(self) -> dict:
+        """Nested plain dict, unset (None) fields dropped."""
+        return _drop_none(dataclasses.asdict(self))
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+    def to_toml(self) -> str:
+        return tomli_w.dumps(self.to_dict())
+
+    @classmethod
+    def from_dict(cls, data) -> "Config":
+        """Build and validate; raises ConfigError naming the first bad field."""
+        config = _build(cls, data, "")
+        validate(config)
+        return config
+
+    @classmethod
+    def from_toml(cls, text: str) -> "Config":
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as err:
+            raise ConfigError("config", f"invalid TOML: {err}") from None
+        return cls.from_dict(data)
+
+    @classmethod
+    def from_json(cls, text: str) -> "Config":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise ConfigError("config", f"invalid JSON: {err}") from None
+        return cls.from_dict(data)
+
+    @classmethod
+    def load(cls, path) -> "Config":
+        """Read a .toml or .json config file."""
+        path = str(path)
+        try:
+            with open(path, encoding="utf-8") as fh:
+                text = fh.read()
+        except OSError as err:
+            raise ConfigError("config", f"cannot read {path}: {err.strerror}") from None
+        return cls.from_json(text) if path.endswith(".json") else cls.from_toml(text)
+
+    def override(self, pairs: dict[str, str]) -> "Config":
+        """A copy with dotted keys set, e.g. {"student.m": "32"}; values parse as TOML
+        values (numbers, booleans, quoted strings), bare words as strings."""
+        data = self.to_dict()
+        for key, text in pairs.items():
+            node, parts = data, key.split(".")
+            for depth, part in enumerate(parts[:-1]):
+                child = node.get(part)
+                if not isinstance(child, dict):
+                    raise ConfigError(key, f"unknown field {'.'.join(parts[:depth + 1])!r}")
+                node = child
+            node[parts[-1]] = parse_value(text)
+        return Config.from_dict(data)
+
+
+def parse_value(text: str):
+    """A TOML value (1, 0.5, true, "x", [1, 2]) or, failing that, the bare string."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def _drop_none(data):
+    if isinstance(data, dict):
+        return {k: _drop_none(v) for k, v in data.items() if v is not None}
+    return data
+
+
+def _build(cls, data, prefix: str):
+    if not isinstance(data, dict):
+        raise ConfigError(prefix.rstrip(".") or "config", "must be a table")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    for key in data:
+        if key not in names:
+            raise ConfigError(prefix + key, "unknown field")
+    values = {}
+    for name in names & set(data):
+        kind, value = hints[name], data[name]
+        if dataclasses.is_dataclass(kind):
+            values[name] = _build(kind, value, f"{prefix}{name}.")
+        else:
+            values[name] = _coerce(kind, value, prefix + name)
+    return cls(**values)
+
+
+def _type_name(kind) -> str:
+    args = [a for a in typing.get_args(kind) if a is not type(None)]
+    if args:
+        return " or ".join(_type_name(a) for a in args)
+    return {int: "an integer", float: "a number", str: "a string", bool: "true/false"}[kind]
+
+
+def _coerce(kind, value, name: str):
+    args = typing.get_args(kind)
+    if args:
+        if value is None and type(None) in args:
+            return None
+        for option in args:
+            if option is type(None):
+                continue
+            try:
+                return _coerce(option, value, name)
+            except ConfigError:
+                pass
+        raise ConfigError(name, f"must be {_type_name(kind)}, got {value!r}")
+    ok = {bool: isinstance(value, bool),
+          int: isinstance(value, int) and not isinstance(value, bool),
+          float: isinstance(value, (int, float)) and not isinstance(value, bool),
+          str: isinstance(value, str)}[kind]
+    if not ok:
+        raise ConfigError(name, f"must be {_type_name(kind)}, got {value!r}")
+    return float(value) if kind is float else value
+
+
+# -- validation -----------------------------------------------------------------------
+INTEGRATOR_PARAMS = {"euler": ("dt",), "adaptive": ("dt", "dt_max"),
+                     "momentum": ("tau", "dt"), "langevin": ("dt", "temperature",
+                                                             "weight_decay"),
+                     "sgd": ("dt", "batch")}
+REQUIRED = {"momentum": ("tau",), "langevin": ("temperature",), "sgd": ("batch",)}
+
+
+def _check(cond: bool, name: str, message: str) -> None:
+    if not cond:
+        raise ConfigError(name, message)
+
+
+def _positive_int(value, name):
+    _check(value >= 1, name, f"must be a positive integer, got {value}")
+
+
+def _positive(value, name, zero=False):
+    _check(math.isfinite(value) and (value >= 0 if zero else value > 0), name,
+           f"must be a {'non-negative' if zero else 'positive'} finite number, got {value}")
+
+
+def _choice(value, options, name):
+    _check(value in options, name, f"must be one of {', '.join(options)}; got {value!r}")
+
+
+def _alpha(value, name):
+    if isinstance(value, str):
+        _choice(value, ("mean-field", "ntk", "sum"), name)
+    else:
+        _positive(value, name)
+
+
+def validate(config: Config) -> None:
+    """Check ranges and choices; raise ConfigError for the first bad field."""
+    _choice(config.task, ("teacher-student",), "task")
+    _positive_int(config.d, "d")
+    activations = tuple(ACTIVATIONS)
+    t, s, o, i = config.teacher, config.student, config.objective, config.integrator
+    _positive_int(t.m, "teacher.m")
+    _choice(t.activation, activations, "teacher.activation")
+    _choice(t.output, ("sign", "gaussian", "uniform"), "teacher.output")
+    _alpha(t.alpha, "teacher.alpha")
+    _positive(t.noise, "teacher.noise", zero=True)
+    _positive_int(s.m, "student.m")
+    _choice(s.activation, activations, "student.activation")
+    _alpha(s.alpha, "student.alpha")
+    _positive(s.init.tau, "student.init.tau", zero=True)
+    _choice(s.init.output, ("gaussian", "uniform", "sign"), "student.init.output")
+    _check(not s.init.symmetric or s.m % 2 == 0, "student.m",
+           f"a symmetric initialisation needs an even m, got {s.m}")
+    _choice(o.kind, ("population", "empirical", "online"), "objective.kind")
+    _choice(o.inputs, ("gaussian", "sphere"), "objective.inputs")
+    _positive_int(o.n_train, "objective.n_train")
+    _check(o.n_test >= 0, "objective.n_test", f"must be >= 0, got {o.n_test}")
+    _positive_int(o.batch, "objective.batch")
+    _choice(o.loss, LOSSES, "objective.loss")
+    _check(o.loss == "square" or o.kind == "empirical", "objective.loss",
+           f"the {o.loss} loss needs objective.kind = 'empirical'")
+    _choice(i.name, tuple(INTEGRATOR_PARAMS), "integrator.name")
+    for param in ("dt", "tau", "temperature", "weight_decay", "dt_max"):
+        value = getattr(i, param)
+        if value is not None:
+            _check(param in INTEGRATOR_PARAMS[i.name], f"integrator.{param}",
+                   f"not a parameter of the {i.name} integrator")
+            _positive(value, f"integrator.{param}", zero=param != "dt" and param != "dt_max")
+    if i.batch is not None:
+        _check("batch" in INTEGRATOR_PARAMS[i.name], "integrator.batch",
+               f"not a parameter of the {i.name} integrator")
+        _positive_int(i.batch, "integrator.batch")
+    for param in REQUIRED.get(i.name, ()):
+        _check(getattr(i, param) is not None, f"integrator.{param}",
+               f"required by the {i.name} integrator")
+    _positive(config.t_end, "t_end")
+    _choice(config.record.schedule, ("log", "linear"), "record.schedule")
+    _check(config.record.n >= 2, "record.n", f"must be at least 2, got {config.record.n}")
+    if config.record.t_min is not None:
+        _positive(config.record.t_min, "record.t_min")
+    _check(config.checkpoint.every_steps >= 0, "checkpoint.every_steps",
+           f"must be >= 0, got {config.checkpoint.every_steps}")
+    _positive(config.checkpoint.every_seconds, "checkpoint.every_seconds")
+    _choice(config.backend, ("auto", "numpy", "numba", "keops"), "backend")
+    _choice(config.dtype, ("float64", "float32"), "dtype")
+    _check(config.seed >= 0, "seed", f"must be a non-negative integer, got {config.seed}")
+
+
+def integrator_params(config: Config) -> dict:
+    """Keyword arguments of meanfield.dynamics.make for this config's integrator."""
+    i = config.integrator
+    return {k: getattr(i, k) for k in INTEGRATOR_PARAMS[i.name] if getattr(i, k) is not None}

@@ -1,0 +1,80 @@
+"""The Chizat-Oyallon-Bach 2-D illustration, active versus lazy (THEORY.md §6).
+
+Their setting (``illustration.jl``): d = 2, a teacher y = sum_j c*_j (a*_j . x)_+ of 3
+neurons a*_j uniform on the circle with c*_j = +-1, 15 training and 20 test points
+uniform on the circle, m = 16 students with a_i uniform on the circle and c_i ~ U[0, 1],
+symmetrised (second half copies a and negates c, so f(w0) = 0), all multiplied by the
+scale tau; gradient descent with step 0.005 for 1e5 iterations on
+F(w) = (1/2n) sum_k (sum_i c_i (a_i . x_k)_+ - y_k)^2.
+
+Conversion to our alpha family (DESIGN.md): f = (alpha/m) sum_i c_i sigma(a_i . x) equals
+their sum when alpha = m ("sum"), and likewise the teacher has alpha = m0 = 3. Our
+objective is R/alpha^2 = R/m^2 and our velocity -m grad_{w_i}(R/m^2) = -(1/m) grad_{w_i} R,
+while their step moves w_i by -eta grad_{w_i} R. One of their steps is therefore our
+Euler step dt = m eta = 16 x 0.005 = 0.08, and their 1e5 iterations are t_end = 8000.
+By 2-homogeneity (THEORY.md §1) the init scale tau is equivalent to alpha = tau^2 on unit
+particles: small tau is the active (mean-field) regime, large tau the lazy one.
+"""
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+from . import plotting, store
+from .config import Config
+from .runs import run
+
+COB_STEP, COB_ITERATIONS, M = 0.005, 100_000, 16
+SCALES = {"active": 0.1, "lazy": 2.0}
+DEMO_SEED = 19  # a draw whose three teacher neurons are well spread and of mixed signs
+
+
+def demo_config(tau: float, seed: int = DEMO_SEED, backend: str = "numpy") -> Config:
+    """The COB illustration at init scale ``tau`` in our units (module docstring)."""
+    return Config.from_dict({
+        "task": "teacher-student", "d": 2, "seed": seed, "backend": backend,
+        "teacher": {"m": 3, "activation": "relu", "sphere": True, "output": "sign",
+                    "alpha": "sum"},
+        "student": {"m": M, "activation": "relu", "alpha": "sum",
+                    "init": {"tau": tau, "symmetric": True, "sphere": True,
+                             "output": "uniform"}},
+        "objective": {"kind": "empirical", "inputs": "sphere", "n_train": 15, "n_test": 20},
+        "integrator": {"name": "euler", "dt": M * COB_STEP},
+        "t_end": M * COB_STEP * COB_ITERATIONS,
+        "record": {"schedule": "log", "n": 100},
+        "checkpoint": {"every_seconds": 30.0}})
+
+
+def run_demo(out_dir="demo", seed: int = DEMO_SEED, backend: str = "numpy",
+             progress: bool | None = None, log=print) -> list[Path]:
+    """Run the active and lazy illustrations into out_dir/{active,lazy} (run directories)
+    and write active.png/pdf, lazy.png/pdf, loss.png/pdf and demo.gif; returns the
+    figure paths."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    results = {}
+    for name, tau in SCALES.items():
+        run_dir = out / name
+        if (run_dir / store.CONFIG).exists():
+            shutil.rmtree(run_dir)
+        began = time.monotonic()
+        results[name] = run(demo_config(tau, seed, backend), run_dir, progress=progress)
+        log(f"{name:>6} (tau = {tau:g}): train risk {results[name].trajectory.risk[-1]:.2e},"
+            f" test risk {results[name].trajectory.test_risk[-1]:.2e}"
+            f"  [{time.monotonic() - began:.1f} s]")
+    teacher = results["active"].teacher
+    written = []
+    for name, result in results.items():
+        traj = result.trajectory
+        title = (f"{name}: $\\tau = {SCALES[name]:g}$, $m = {M}$, "
+                 f"$t = {traj.times[-1]:g}$")
+        written += plotting.save(plotting.trajectory_figure(traj.snapshots, traj.final,
+                                                            teacher, title), out / name)
+    curves = [(f"{n} ($\\tau$={SCALES[n]:g})", r.trajectory.times, r.trajectory.risk,
+               r.trajectory.test_risk) for n, r in results.items()]
+    written += plotting.save(plotting.loss_figure(curves), out / "loss")
+    panels = [(f"{n} (tau={SCALES[n]:g})", r.trajectory.snapshots, r.trajectory.final,
+               r.trajectory.times) for n, r in results.items()]
+    written.append(plotting.animate(panels, teacher, out / "demo"))
+    return written

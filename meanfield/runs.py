@@ -42,7 +42,17 @@ def _alpha(value, m):
 
 
 def build(config: Config) -> Problem:
-    """Instantiate the config (THEORY.md §1 alpha family; §6 for alpha = "sum")."""
+    """Instantiate the config (THEORY.md §1 alpha family; §6 for alpha = "sum"); any
+    inconsistency the field checks cannot see is reported as a ConfigError."""
+    try:
+        return _build(config)
+    except ConfigError:
+        raise
+    except (ValueError, TypeError, NotImplementedError) as err:
+        raise ConfigError("config", str(err).splitlines()[0]) from None
+
+
+def _build(config: Config) -> Problem:
     teacher_seed, student_seed, data_seed, dyn_seed = \
         np.random.SeedSequence(config.seed).spawn(4)
     t, s, o = config.teacher, config.student, config.objective
@@ -55,11 +65,8 @@ def build(config: Config) -> Problem:
                            sphere=s.init.sphere, output=s.init.output,
                            alpha=_alpha(s.alpha, s.m), centered=s.centered,
                            seed=student_seed, dtype=dtype)
-    try:
-        population = GaussianPopulation(teacher, noise=t.noise, inputs=o.inputs,
-                                         backend=config.backend)
-    except (ValueError, NotImplementedError) as err:
-        raise ConfigError("objective.inputs", str(err).splitlines()[0]) from None
+    population = GaussianPopulation(teacher, noise=t.noise, inputs=o.inputs,
+                                     backend=config.backend)
     test = None
     if o.kind == "population":
         objective = population
@@ -166,6 +173,7 @@ def _execute(out: Path, config, problem: Problem, start, progress) -> Result:
     except Divergence as err:
         store.write_json(out / store.METRICS, _metrics(config, recorder, "diverged",
                                                        time.monotonic() - began, str(err)))
+        err.run_dir = out
         raise
     wall = time.monotonic() - began
     store.save_checkpoint(out, traj.state, recorder)

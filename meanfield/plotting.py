@@ -4,8 +4,9 @@ Neurons are drawn in the DESIGN.md convention: neuron i at |c_i| a_i (projected 
 directions), coloured by sign(c_i) (red +, blue -), teacher neurons as arrows (dark red
 or dark blue by the sign of their output weight). For a
 2-homogeneous (ReLU) unit, q c sigma(a.x) = c' sigma(a'.x) with |c'| a' = q |c| a, so with
-per-neuron output weights q = alpha/m the teacher arrows are scaled by q_T/q_S to sit where
-a student neuron reproducing them would. For d > 2 the plane is the span of the teacher's
+per-neuron output weights q = alpha/m the teacher arrows are scaled by q_T/q_S: student
+neurons lying on a teacher's ray reproduce it when their |c_i| a_i add up to the arrow
+(in the demo q_T = q_S = 1). For d > 2 the plane is the span of the teacher's
 first two input directions (orthonormalised).
 """
 from __future__ import annotations

@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import get_num_threads, njit, prange
 
 from . import numpy as _reference
 from .numba_kernels import (ACT_IDS, ERF, ERF_BIAS, INV_2PI, KERNEL_IDS, PI, RELU, RELU_BIAS,
@@ -226,30 +226,38 @@ def _fused_pairs(kind, c_t, a_t, n_t, b_t, sT, aT, n_s, sq_s, r_s, b_s, gc, ga, 
 
 
 @njit(parallel=True, **_OPTS)
-def _tile_pairs(kind, c_t, n_t, b_t, sT, n_s, sq_s, r_s, b_s, T, gc, coef_p, gb, val):
-    """One BLAS tile: T (rows, m_s) of dot products becomes e o Q in place."""
+def _tile_pairs(kind, c_t, n_t, b_t, sT, n_s, sq_s, r_s, b_s, T, gc, coef_p, gb, val, lanes):
+    """One BLAS tile: T (rows, m_s) of dot products becomes e o Q in place; rows are
+    dealt to ``lanes`` parallel lanes, each with its own buffers."""
     rows, k = c_t.shape
     m_s = n_s.shape[0]
-    for r in prange(rows):
-        e = np.zeros(m_s)
+    for lane in prange(lanes):
+        e = np.empty(m_s)
         kb = np.empty(m_s)
-        for l in range(k):
-            x = c_t[r, l]
-            for j in range(m_s):
-                e[j] += x * sT[l, j]
-        sp, sd, sv = _pair_row(kind, n_t[r], b_t[r], n_s, sq_s, r_s, b_s, T[r], e, kb)
-        for l in range(k):
-            acc = 0.0
-            for j in range(m_s):
-                acc += kb[j] * sT[l, j]
-            gc[r, l] = acc
-        coef_p[r] = sp
-        gb[r] = sd
-        val[r] = sv
+        for r in range(lane, rows, lanes):
+            e[:] = 0.0
+            for l in range(k):
+                x = c_t[r, l]
+                for j in range(m_s):
+                    e[j] += x * sT[l, j]
+            sp, sd, sv = _pair_row(kind, n_t[r], b_t[r], n_s, sq_s, r_s, b_s, T[r], e, kb)
+            for l in range(k):
+                acc = 0.0
+                for j in range(m_s):
+                    acc += kb[j] * sT[l, j]
+                gc[r, l] = acc
+            coef_p[r] = sp
+            gb[r] = sd
+            val[r] = sv
+
+
+def _lanes(rows: int) -> int:
+    """Parallel lanes for ``rows`` independent rows: a few per thread, for balance."""
+    return max(1, min(rows, 4 * get_num_threads()))
 
 
 def _pad4(x):
-    """(m, <=4) -> (m, 4) with zero columns appended."""
+    """(m, <=4) -> (m, 4) float64 with zero columns appended."""
     out = np.zeros((len(x), 4))
     out[:, :x.shape[1]] = x
     return out
@@ -291,7 +299,7 @@ def pair_reduce(kernel, layout, w_t, w_s, q_s, with_value=False):
             I = slice(lo, min(m_t, lo + rows))
             T = a_t[I] @ a_s.T
             _tile_pairs(kind, c_t[I], n_t[I], b_t[I], sT, n_s, sq_s, r_s, b_s, T, gc[I],
-                        coef_p[I], gb[I], val[I])
+                        coef_p[I], gb[I], val[I], _lanes(len(T)))
             ga[I] = T @ a_s
             ga[I] += coef_p[I, None] * a_t[I]
     grad = np.empty((m_t, layout.p), dtype=dtype)
@@ -353,21 +361,118 @@ def _fused_data_grad(kind, c, a, b, X, R, gc, ga, gb):
 
 
 @njit(parallel=True, **_OPTS)
-def _tile_act(kind, Z, b):
-    """Z[r, n] <- sigma(Z[r, n] + b[n]) in place."""
-    for r in prange(Z.shape[0]):
-        for nn in range(Z.shape[1]):
-            Z[r, nn] = act(kind, Z[r, nn] + b[nn])
+def _small_forward(kind, CQ, AT, b, X4, out):
+    """Forward pass for d <= 4 and k <= 4: CQ = (q_i c_i)^T and AT = a^T zero-padded to
+    4 rows, X4 the data padded to 4 columns; the relu loop vectorises."""
+    m = b.shape[0]
+    for nn in prange(X4.shape[0]):
+        x = (X4[nn, 0], X4[nn, 1], X4[nn, 2], X4[nn, 3])
+        o0 = o1 = o2 = o3 = 0.0
+        if kind == 0:
+            for i in range(m):
+                s = max(b[i] + _dot4(x, _col4(AT, i)), 0.0)
+                o0 += s * CQ[0, i]
+                o1 += s * CQ[1, i]
+                o2 += s * CQ[2, i]
+                o3 += s * CQ[3, i]
+        else:
+            for i in range(m):
+                s = act(kind, b[i] + _dot4(x, _col4(AT, i)))
+                o0 += s * CQ[0, i]
+                o1 += s * CQ[1, i]
+                o2 += s * CQ[2, i]
+                o3 += s * CQ[3, i]
+        o = (o0, o1, o2, o3)
+        for l in range(out.shape[1]):
+            out[nn, l] = o[l]
+
+
+@njit(inline="always", **_OPTS)
+def _acc_data(acc, s, e, r, x):
+    return (acc[0] + s * r[0], acc[1] + s * r[1], acc[2] + s * r[2], acc[3] + s * r[3],
+            acc[4] + e * x[0], acc[5] + e * x[1], acc[6] + e * x[2], acc[7] + e * x[3],
+            acc[8] + e)
 
 
 @njit(parallel=True, **_OPTS)
-def _tile_grad(kind, Z, b, CR, S):
-    """S <- sigma(Z + b), Z <- sigma'(Z + b) * CR, with b per row."""
+def _small_data_grad(kind, C4, A4, b, XT, RT, gc, ga, gb):
+    """Data gradient for d <= 4 and k <= 4: C4, A4 padded to 4 columns, XT = X^T and
+    RT = R^T padded to 4 rows; one pass over the samples per particle."""
+    n = XT.shape[1]
+    for i in prange(C4.shape[0]):
+        a = (A4[i, 0], A4[i, 1], A4[i, 2], A4[i, 3])
+        c = (C4[i, 0], C4[i, 1], C4[i, 2], C4[i, 3])
+        acc = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+        if kind == 0:
+            for nn in range(n):
+                x, r = _col4(XT, nn), _col4(RT, nn)
+                z = b[i] + _dot4(a, x)
+                s = max(z, 0.0)
+                e = _dot4(c, r) if z > 0 else 0.0
+                acc = _acc_data(acc, s, e, r, x)
+        else:
+            for nn in range(n):
+                x, r = _col4(XT, nn), _col4(RT, nn)
+                z = b[i] + _dot4(a, x)
+                acc = _acc_data(acc, act(kind, z), dact(kind, z) * _dot4(c, r), r, x)
+        for l in range(gc.shape[1]):
+            gc[i, l] = acc[l]
+        for l in range(ga.shape[1]):
+            ga[i, l] = acc[4 + l]
+        gb[i] = acc[8]
+
+
+@njit(parallel=True, **_OPTS)
+def _tile_forward(kind, Z, b, CQ, out):
+    """out[n] = sum_i CQ[l, i] sigma(Z[n, i] + b[i]) for a tile Z of samples x particles."""
+    m = Z.shape[1]
+    for nn in prange(Z.shape[0]):
+        z = Z[nn]
+        for l in range(CQ.shape[0]):
+            acc = 0.0
+            if kind == 0:
+                for i in range(m):
+                    acc += CQ[l, i] * max(z[i] + b[i], 0.0)
+            else:
+                for i in range(m):
+                    acc += CQ[l, i] * act(kind, z[i] + b[i])
+            out[nn, l] = acc
+
+
+@njit(parallel=True, **_OPTS)
+def _tile_grad(kind, Z, b, c, RT, gc, gb):
+    """For a tile Z (particles x samples) of a.x: gc = sum_n sigma(z) R_n, then
+    Z <- sigma'(z) (c_i . R_n) in place and gb = its row sums (z = Z + b)."""
+    n = Z.shape[1]
+    k = RT.shape[0]
     for r in prange(Z.shape[0]):
-        for nn in range(Z.shape[1]):
-            z = Z[r, nn] + b[r]
-            S[r, nn] = act(kind, z)
-            Z[r, nn] = dact(kind, z) * CR[r, nn]
+        z = Z[r]
+        br = b[r]
+        for l in range(k):
+            acc = 0.0
+            if kind == 0:
+                for nn in range(n):
+                    acc += max(z[nn] + br, 0.0) * RT[l, nn]
+            else:
+                for nn in range(n):
+                    acc += act(kind, z[nn] + br) * RT[l, nn]
+            gc[r, l] = acc
+        acc = 0.0
+        if kind == 0 and k == 1:
+            cr = c[r, 0]
+            for nn in range(n):
+                e = cr * RT[0, nn] if z[nn] + br > 0 else 0.0
+                z[nn] = e
+                acc += e
+        else:
+            for nn in range(n):
+                cr = 0.0
+                for l in range(k):
+                    cr += c[r, l] * RT[l, nn]
+                e = dact(kind, z[nn] + br) * cr
+                z[nn] = e
+                acc += e
+        gb[r] = acc
 
 
 def _parts(layout, w):
@@ -385,15 +490,16 @@ def forward(activation, layout, w, q, X):
     cq = np.ascontiguousarray(c * np.asarray(q, dtype=dtype)[:, None])
     n = X.shape[0]
     out = np.empty((n, layout.k), dtype=dtype)
+    if layout.d <= 4 and layout.k <= 4:
+        _small_forward(kind, _pad4(cq).T.copy(), _pad4(a).T.copy(), b, _pad4(X), out)
+        return out
     if layout.d < BLAS_MIN_D:
         _fused_forward(kind, cq, a, b, X, out)
         return out
     rows = max(1, min(n, TILE // max(1, len(w))))
     for lo in range(0, n, rows):
         N = slice(lo, min(n, lo + rows))
-        Z = X[N] @ a.T
-        _tile_act(kind, Z, b)
-        out[N] = Z @ cq
+        _tile_forward(kind, X[N] @ a.T, b, np.ascontiguousarray(cq.T), out[N])
     return out
 
 
@@ -408,18 +514,19 @@ def data_grad(activation, layout, w, X, R):
     m = len(w)
     gc, ga = np.empty((m, layout.k), dtype=dtype), np.empty((m, layout.d), dtype=dtype)
     gb = np.empty(m, dtype=dtype)
-    if layout.d < BLAS_MIN_D:
+    if layout.d <= 4 and layout.k <= 4:
+        _small_data_grad(kind, _pad4(c), _pad4(a), b, _pad4(X).T.copy(), _pad4(R).T.copy(),
+                         gc, ga, gb)
+    elif layout.d < BLAS_MIN_D:
         _fused_data_grad(kind, c, a, b, X, R, gc, ga, gb)
     else:
         rows = max(1, min(m, TILE // max(1, len(X))))
+        RT = np.ascontiguousarray(R.T)
         for lo in range(0, m, rows):
             I = slice(lo, min(m, lo + rows))
             Z = a[I] @ X.T
-            S = np.empty_like(Z)
-            _tile_grad(kind, Z, b[I], c[I] @ R.T, S)
-            gc[I] = S @ R
+            _tile_grad(kind, Z, b[I], c[I], RT, gc[I], gb[I])
             ga[I] = Z @ X
-            gb[I] = Z.sum(axis=1)
     grad = np.empty((m, layout.p), dtype=dtype)
     grad[:, layout.c] = gc
     grad[:, layout.a] = ga

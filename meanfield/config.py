@@ -320,6 +320,8 @@ def validate(config: Config) -> None:
         _check("batch" in INTEGRATOR_PARAMS[i.name], "integrator.batch",
                f"not a parameter of the {i.name} integrator")
         _positive_int(i.batch, "integrator.batch")
+    _check(i.name != "adaptive" or o.kind != "online", "integrator.name",
+           "the adaptive step needs a deterministic objective, not objective.kind = online")
     for param in REQUIRED.get(i.name, ()):
         _check(getattr(i, param) is not None, f"integrator.{param}",
                f"required by the {i.name} integrator")

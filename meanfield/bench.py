@@ -209,28 +209,43 @@ def markdown(rows, machine: str) -> str:
     return "\n".join(lines)
 
 
-def main(argv=None) -> int:
-    """``meanfield bench``: run the benchmarks and print the Markdown table."""
-    parser = argparse.ArgumentParser(prog="meanfield bench", description=__doc__.split("\n")[0])
+HELP = "time the backends against their limits (issue 4) and print a Markdown table"
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """Add the ``bench`` arguments to ``parser`` (used by ``meanfield bench`` too)."""
     parser.add_argument("--backends", default="numba,keops,numpy",
                         help="comma-separated backends to time (default: %(default)s)")
     parser.add_argument("--repeat", type=int, default=5, help="runs per median")
     parser.add_argument("--quick", action="store_true", help="small sizes (a smoke test)")
-    gpu = "GPU" if cuda_available() else "no GPU"
-    parser.add_argument("--machine", default=f"{os.cpu_count()} cores, {gpu}",
-                        help="machine label printed above the table")
-    args = parser.parse_args(argv)
+    parser.add_argument("--machine", default=None,
+                        help="machine label above the table (default: cores, GPU, load)")
+
+
+def handler(args: argparse.Namespace, extra=()) -> int:
+    """Run the benchmarks for parsed ``args``; one-line error and status 2 on bad input."""
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     for b in backends:
         try:
             get_backend(b)
         except (ValueError, ImportError) as exc:
-            print(f"meanfield bench: backend {b!r} unavailable: {exc}", file=sys.stderr)
+            print(f"meanfield: error: backend {b!r} unavailable: {exc}", file=sys.stderr)
             return 2
-    if args.repeat < 1:
-        print("meanfield bench: --repeat must be at least 1", file=sys.stderr)
+    if args.repeat < 1 or not backends:
+        print("meanfield: error: need --repeat >= 1 and at least one backend", file=sys.stderr)
         return 2
+    gpu = "GPU" if cuda_available() else "no GPU"
+    load = os.getloadavg()[0]
     rows = run(backends, repeat=args.repeat, quick=args.quick,
                log=lambda s: print(s, file=sys.stderr, flush=True))
-    print(markdown(rows, args.machine))
+    machine = args.machine or (f"{os.cpu_count()} cores, {gpu} (load average {load:.1f} at "
+                               f"start, {os.getloadavg()[0]:.1f} at end)")
+    print(markdown(rows, machine))
     return 0
+
+
+def main(argv=None) -> int:
+    """``python scripts/bench.py [args]``: the same as ``meanfield bench [args]``."""
+    parser = argparse.ArgumentParser(prog="meanfield bench", description=HELP)
+    configure(parser)
+    return handler(parser.parse_args(argv))

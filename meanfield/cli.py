@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from . import bench as _bench
 from .config import Config, ConfigError
 from .simulate import Divergence
 
@@ -195,6 +196,7 @@ register("plot", "write a run's figures (loss curves, neuron trajectories)",
 register("show", "print a run's summary table", _configure_dir, _show)
 register("demo", "the Chizat-Oyallon-Bach 2-D illustration, active vs lazy",
          _configure_demo, _demo)
+register("bench", _bench.HELP, _bench.configure, _bench.handler)
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, dict]:

@@ -1,0 +1,101 @@
+"""Collecting a sweep into tables: one row per cell, and the cells' risk curves.
+
+``results.csv`` has the columns ``cell`` (id), one per axis (dotted config keys), ``seed``,
+``status`` ("done", "diverged", "failed", "running" for an interrupted run, "pending"
+for one never started), the scalar metrics ``final_risk``, ``final_test_risk``,
+``min_risk``, ``t_final``, ``steps``, ``wall_time``, and ``message`` (why a cell
+stopped). ``series.csv`` is long format: ``cell``, the axes, ``seed``, then ``t``,
+``step``, ``risk``, ``test_risk``, one row per recorded time. Missing values are empty.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from . import store
+from .config import ConfigError
+from .sweep import CELLS, MANIFEST, cell_state
+
+RESULTS = "results.csv"
+SERIES = "series.csv"
+SCALARS = ("final_risk", "final_test_risk", "min_risk", "t_final", "steps", "wall_time")
+
+
+def is_sweep(path) -> bool:
+    """True when ``path`` is a sweep directory (holds sweep.json)."""
+    return (Path(path) / MANIFEST).is_file()
+
+
+def read_manifest(sweep_dir) -> dict:
+    """The sweep.json of ``sweep_dir``; ConfigError if it is not a sweep directory."""
+    if not is_sweep(sweep_dir):
+        raise ConfigError("sweep_dir", f"{sweep_dir} is not a sweep directory (no {MANIFEST})")
+    return store.read_json(Path(sweep_dir) / MANIFEST)
+
+
+def _scalars(metrics: dict | None, status: str) -> dict:
+    nan = math.nan
+    row = dict.fromkeys(SCALARS, nan)
+    row["message"] = None
+    if metrics is None:
+        return row
+    risk, test = metrics["risk"], metrics.get("test_risk")
+    row.update(message=metrics.get("message"), wall_time=metrics["wall_time"])
+    if risk:
+        row.update(min_risk=min(risk), t_final=metrics["times"][-1],
+                   steps=metrics["steps"][-1])
+        if status == "done":
+            row["final_risk"] = risk[-1]
+            row["final_test_risk"] = test[-1] if test else nan
+    return row
+
+
+def _read(sweep_dir):
+    sweep_dir = Path(sweep_dir)
+    manifest = read_manifest(sweep_dir)
+    for entry in manifest["cells"]:
+        cell_dir = sweep_dir / CELLS / entry["id"]
+        status = cell_state(cell_dir)
+        metrics = None if status == "pending" else store.read_json(cell_dir / store.METRICS)
+        if status == "failed":
+            attempt = store.read_json(cell_dir / "attempts.json")[-1]
+            metrics = {**metrics, "message": attempt.get("message")}
+        yield manifest["axes"], entry, status, metrics
+
+
+def collect(sweep_dir, save: bool = True) -> pd.DataFrame:
+    """One row per cell (axis values, seed, status, scalar metrics; see the module doc).
+    With ``save``, writes results.csv and series.csv into ``sweep_dir`` atomically."""
+    rows = []
+    for axes, entry, status, metrics in _read(sweep_dir):
+        row = {"cell": entry["id"], **{a: entry["values"][a] for a in axes},
+               "status": status, **_scalars(metrics, status)}
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    if save:
+        store.write_text(Path(sweep_dir) / RESULTS, table.to_csv(index=False))
+        store.write_text(Path(sweep_dir) / SERIES, collect_series(sweep_dir).to_csv(index=False))
+    return table
+
+
+def collect_series(sweep_dir) -> pd.DataFrame:
+    """The cells' recorded risk curves in long format: cell, axes, seed, t, step, risk,
+    test_risk (empty without a test set)."""
+    columns: dict[str, list] = {}
+    for axes, entry, status, metrics in _read(sweep_dir):
+        if not columns:
+            columns = {name: [] for name in ["cell", *axes, "t", "step", "risk",
+                                             "test_risk"]}
+        if metrics is None or not metrics["times"]:
+            continue
+        n = len(metrics["times"])
+        columns["cell"] += [entry["id"]] * n
+        for a in axes:
+            columns[a] += [entry["values"][a]] * n
+        columns["t"] += metrics["times"]
+        columns["step"] += metrics["steps"]
+        columns["risk"] += metrics["risk"]
+        columns["test_risk"] += metrics.get("test_risk") or [math.nan] * n
+    return pd.DataFrame(columns)

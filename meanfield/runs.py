@@ -141,6 +141,7 @@ def resume(run_dir, progress: bool | None = None) -> Result:
     if metrics.exists() and store.read_json(metrics)["status"] == "done":
         return load(run_dir)
     problem = build(config)
+    store.remove_temporaries(run_dir)
     start = store.load_checkpoint(run_dir) if (run_dir / store.CHECKPOINT).exists() else None
     return _execute(run_dir, config, problem, start, progress)
 

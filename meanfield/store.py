@@ -73,6 +73,12 @@ def read_npz(path) -> dict[str, np.ndarray]:
         return {key: data[key] for key in data.files}
 
 
+def remove_temporaries(run_dir) -> None:
+    """Delete temporary files a killed writer left behind (never read by anything)."""
+    for path in Path(run_dir).glob(".*.tmp"):
+        path.unlink(missing_ok=True)
+
+
 def save_checkpoint(run_dir, state: State, recorder: Recorder) -> None:
     """One file holding the state (particles, time, step, dt, aux arrays, RNG state as
     JSON) and everything recorded so far."""

@@ -30,3 +30,9 @@ from .config import Config, ConfigError  # noqa: E402
 from .runs import Result, load, resume, run  # noqa: E402
 
 __all__ += ["Config", "ConfigError", "Result", "load", "resume", "run"]
+
+# Sweeps (Dask) and their tables
+from .collect import collect  # noqa: E402
+from .sweep import sweep  # noqa: E402
+
+__all__ += ["collect", "sweep"]

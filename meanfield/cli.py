@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Callable
 
 from . import bench as _bench
+from . import sweep_cli as _sweep_cli
 from .config import Config, ConfigError
 from .simulate import Divergence
 
@@ -115,12 +116,16 @@ def _configure_plot(p):
     _configure_dir(p)
     p.add_argument("--out", help="figure directory (default RUN_DIR/figures)")
     p.add_argument("--gif", action="store_true", help="also write an animated GIF")
+    _sweep_cli.add_plot_options(p)
 
 
 def _plot(args, extra) -> int:
+    from .collect import is_sweep
     from .plotting import plot_run
     from .runs import load
 
+    if is_sweep(args.run_dir):
+        return _sweep_cli.plot_handler(args)
     for path in plot_run(load(args.run_dir), args.out, gif=args.gif):
         print(path)
     return 0
@@ -197,6 +202,10 @@ register("show", "print a run's summary table", _configure_dir, _show)
 register("demo", "the Chizat-Oyallon-Bach 2-D illustration, active vs lazy",
          _configure_demo, _demo)
 register("bench", _bench.HELP, _bench.configure, _bench.handler)
+register("sweep", _sweep_cli.SWEEP_HELP, _sweep_cli.configure_sweep,
+         _sweep_cli.sweep_handler, extra=True)
+register("collect", _sweep_cli.COLLECT_HELP, _sweep_cli.configure_collect,
+         _sweep_cli.collect_handler)
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, dict]:

@@ -349,9 +349,14 @@ class SweepReport:
 
     def failure_lines(self) -> list[str]:
         """One line per failed cell: id, axis values, status, message, config path."""
-        return [f"cell {c.id} [{c.label()}] {o['status']}: {o['message']} "
-                f"(config: {self.out_dir / CELLS / c.id / 'config.toml'})"
-                for c, o in self.failures]
+        lines = []
+        for c, o in self.failures:
+            text = str(o["message"])
+            if not text.startswith(o["status"]):
+                text = f"{o['status']}: {text}"
+            lines.append(f"cell {c.id} [{c.label()}] {text} "
+                         f"(config: {self.out_dir / CELLS / c.id / 'config.toml'})")
+        return lines
 
 
 def write_manifest(out_dir: Path, base: Config, grid: Grid, cells) -> None:

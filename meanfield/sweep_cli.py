@@ -1,0 +1,82 @@
+"""Command-line glue for sweeps: ``meanfield sweep``, ``meanfield collect``, and the
+options ``meanfield plot`` takes when given a sweep directory.
+
+``meanfield sweep`` exits with 0 when every cell finished, 1 when some cell diverged or
+failed (one line each on stderr: cell id, axis values, error, config path), 2 on bad
+input (one line, nothing written).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+SWEEP_HELP = "run a parameter sweep (SWEEP.toml: [base] and [grid]) on Dask"
+COLLECT_HELP = "gather a sweep's cells into results.csv and series.csv"
+
+
+def configure_sweep(p) -> None:
+    """Arguments of ``meanfield sweep``."""
+    p.add_argument("sweep_file", help="SWEEP.toml with [base] (or base = \"config.toml\") "
+                                      "and [grid]")
+    p.add_argument("--out", help="sweep directory (default sweeps/<sweep file name>)")
+    p.add_argument("--scheduler", help="an existing Dask scheduler, tcp://HOST:PORT "
+                                       "(default: start a local cluster on 127.0.0.1)")
+    p.add_argument("--workers", type=int, help="local worker processes (default: one "
+                                               "per core)")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="progress bar counting finished cells (default: only on a terminal)")
+    p.epilog = ("Base config fields can be overridden with dotted keys, e.g. "
+                "--t_end 5 --backend numba. Rerunning skips finished cells and resumes "
+                "interrupted ones.")
+
+
+def sweep_handler(args, extra) -> int:
+    """Run the sweep; 0 if every cell finished, 1 otherwise."""
+    from .cli import parse_overrides
+    from .collect import RESULTS
+    from .sweep import load_sweep, sweep
+
+    base, grid = load_sweep(args.sweep_file)
+    base = base.override(parse_overrides(extra))
+    out = Path(args.out or Path("sweeps") / Path(args.sweep_file).stem)
+    report = sweep(base, grid, out, scheduler=args.scheduler, workers=args.workers,
+                   progress=args.progress)
+    for line in report.failure_lines():
+        print(f"meanfield: {line}", file=sys.stderr)
+    finished = len(report.cells) - len(report.failures)
+    print(f"{out}: {finished}/{len(report.cells)} cells finished; table {out / RESULTS}")
+    return 0 if report.ok else 1
+
+
+def configure_collect(p) -> None:
+    """Arguments of ``meanfield collect``."""
+    p.add_argument("sweep_dir", help="a directory written by `meanfield sweep`")
+
+
+def collect_handler(args, extra) -> int:
+    """Write results.csv and series.csv and print the cell count by status."""
+    from .collect import RESULTS, SERIES, collect
+
+    table = collect(args.sweep_dir)
+    counts = ", ".join(f"{n} {s}" for s, n in table["status"].value_counts().items())
+    print(f"{Path(args.sweep_dir) / RESULTS}: {len(table)} cells ({counts})")
+    print(Path(args.sweep_dir) / SERIES)
+    return 0
+
+
+def add_plot_options(p) -> None:
+    """Options of ``meanfield plot`` that apply to sweep directories."""
+    p.add_argument("--metric", default="final_risk",
+                   help="sweeps: column of results.csv to plot (default final_risk)")
+    p.add_argument("--x", help="sweeps: axis to plot against (default: each axis)")
+    p.add_argument("--y", help="sweeps: second axis, for a heat map over --x and --y")
+
+
+def plot_handler(args) -> int:
+    """``meanfield plot SWEEP_DIR``: write the sweep's figures and print their paths."""
+    from .sweep_plots import plot_sweep
+
+    for path in plot_sweep(args.run_dir, args.out, metric=args.metric, x=args.x, y=args.y):
+        print(path)
+    return 0

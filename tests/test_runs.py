@@ -90,7 +90,7 @@ def test_resume_after_a_crash_is_bit_for_bit(tmp_path, monkeypatch):
 
 
 def test_sigkill_while_checkpointing_leaves_a_resumable_directory(tmp_path):
-    config = small_config(t_end=30.0, checkpoint={"every_steps": 1})
+    config = small_config(t_end=8.0, checkpoint={"every_steps": 1})
     path = tmp_path / "cfg.toml"
     path.write_text(config.to_toml())
     run_dir = tmp_path / "killed"
@@ -102,7 +102,7 @@ def test_sigkill_while_checkpointing_leaves_a_resumable_directory(tmp_path):
     while time.monotonic() < deadline and proc.poll() is None:
         if (run_dir / "checkpoint.npz").exists():
             step = store.load_checkpoint(run_dir)[0].step
-            if step >= 150:
+            if step >= 60:
                 break
         time.sleep(0.05)
     assert proc.poll() is None, "the run finished before it could be killed"
@@ -113,7 +113,7 @@ def test_sigkill_while_checkpointing_leaves_a_resumable_directory(tmp_path):
     done = subprocess.run(["meanfield", "resume", str(run_dir), "--no-progress"],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    reference = mf.run(small_config(t_end=30.0), tmp_path / "ref").trajectory
+    reference = mf.run(small_config(t_end=8.0), tmp_path / "ref").trajectory
     resumed = mf.load(run_dir).trajectory
     assert np.array_equal(resumed.final.w, reference.final.w)
     assert np.array_equal(resumed.snapshots, reference.snapshots)

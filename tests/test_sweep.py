@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 import pandas as pd
 import psutil
@@ -92,6 +93,13 @@ def test_grid_expands_product_zip_and_seeds_in_order():
     assert len(set(ids)) == len(ids) and all(len(i) == 16 for i in ids)
     assert [c.id for c in expand(base, grid)] == ids  # stable
     assert parse_grid(parse_grid(grid).to_dict()) == parse_grid(grid)
+
+
+def test_example_sweep_file_loads():
+    base, grid = load_sweep(Path(__file__).parents[1] / "examples" / "SWEEP.toml")
+    assert len(expand(base, grid)) == 3 * 2 * 2 * 3
+    assert grid.groups == [["student.m"], ["student.alpha"],
+                           ["student.init.tau", "integrator.dt"]]
 
 
 def test_keops_warmup_plan_covers_keops_cells_only():

@@ -19,11 +19,12 @@ __all__ = [
 
 # Simulations (dynamics, recording)
 from . import dynamics as integrators  # noqa: E402
+from . import linear  # noqa: E402
 from .dynamics import State  # noqa: E402
 from .simulate import Divergence, LinearSchedule, LogSchedule, Trajectory, simulate  # noqa: E402
 
 __all__ += ["Divergence", "LinearSchedule", "LogSchedule", "State", "Trajectory",
-            "integrators", "simulate"]
+            "integrators", "linear", "simulate"]
 
 # Runs (configs, run directories)
 from .config import Config, ConfigError  # noqa: E402

@@ -179,8 +179,8 @@ def figure1(run: dict, title: str = ""):
             title="(a) train and test error")
     ax1.legend(fontsize=8, frameon=False)
     sv_sc, sv_gd = run["sv_sc"], run["sv_gd"]
-    ax2.plot(steps, sv_sc[:, k:], color="0.75", lw=0.5)
-    ax2.plot(steps, sv_gd[:, k:], color="0.45", lw=0.5, ls="--")
+    ax2.plot(steps, sv_sc[:, k:], color="0.8", lw=1.5)
+    ax2.plot(steps, sv_gd[:, k:], color="0.3", lw=0.5, ls="--")
     for r in range(k):
         ax2.plot(steps, sv_sc[:, r], color=f"C{r}", lw=2)
         ax2.plot(steps, sv_gd[:, r], color="k", lw=1, ls="--")

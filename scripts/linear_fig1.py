@@ -19,7 +19,7 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="d = 80 (about a minute)")
     parser.add_argument("--d", type=int, help="dimension (default 500, 80 with --quick)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=Path("results/linear_fig1"))
+    parser.add_argument("--out", type=Path, default=Path("out/linear_fig1"))
     parser.add_argument("--method", choices=("auto", "particles", "gram"), default="auto",
                         help="GD path (auto: particles up to width 1e5)")
     parser.add_argument("--order", choices=("simultaneous", "paper"), default="simultaneous",
@@ -27,6 +27,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     d = args.d or (80 if args.quick else 500)
     gs, gw = -1.85, 2.25
+    if d < 5:
+        parser.error(f"--d must be at least k = 5, got {d}")
     task = linear.make_task(d, k=5, seed=args.seed)
     run = lx.compare(task, gs, gw, steps=100, divisor=5.0, method=args.method,
                      order=args.order, seed=args.seed + 1)

@@ -26,10 +26,12 @@ def main(argv=None):
     parser.add_argument("--w-range", type=float, nargs=2, default=(0.25, 2.8))
     parser.add_argument("--workers", type=int, help="Dask worker processes (default: cores)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=Path("results/linear_phase_diagram"))
+    parser.add_argument("--out", type=Path, default=Path("out/linear_phase_diagram"))
     args = parser.parse_args(argv)
     d = args.d or (40 if args.quick else 200)
     n_s, n_w = args.n or ((14, 16) if args.quick else (30, 30))
+    if d < 5 or min(n_s, n_w) < 2:
+        parser.error(f"need --d >= k = 5 and at least 2 x 2 cells, got d={d}, {n_s} x {n_w}")
     task = linear.make_task(d, k=5, seed=args.seed)
     gs, gw = np.linspace(*args.sigma2_range, n_s), np.linspace(*args.w_range, n_w)
     diagram = lx.phase_diagram(task, gs, gw, steps=750, divisor=50.0, seed=args.seed,

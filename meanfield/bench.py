@@ -146,7 +146,8 @@ def _warm(backends):
         from .backends import keops
 
         for d in (2, 100):
-            keops.warmup(d, dtypes=(np.float64, np.float32))
+            keops.warmup(d, np.float64, pair=True, activations=())
+            keops.warmup(d, np.float32, pair=False, activations=("relu",))
 
 
 def run(backends, repeat: int = 5, quick: bool = False, log=print) -> list[dict]:

@@ -13,9 +13,11 @@ KeOps parameter: the pair kernels relu/erf; the activations relu/linear; and the
 activations erf/sigmoid/tanh/softplus.
 
 KeOps has no erf, so Phi and erf are built from exponentials (:func:`normal_cdf`).
-What is *not* expressed in KeOps: the bias kernels relu_bias and erf_bias (their
-bivariate normal CDF would need Owen's T with its branches inside the formula) run on
-the Numba backend; linear kernels use the shared O(m p k) :func:`linear_pair_reduce`;
+What is *not* expressed in KeOps: the bias kernels relu_bias and erf_bias run on the
+Numba backend. Their bivariate normal CDF was written from exponentials (Owen's T by
+Gauss-Legendre, Phi as here), but KeOps' Python code generator did not finish
+expanding that formula (hundreds of exponentials, both IfElse branches) within 12
+minutes, so it is not usable; linear kernels use the shared O(m p k) :func:`linear_pair_reduce`;
 "quadrature" kernels run on the NumPy reference.
 """
 from __future__ import annotations
@@ -243,22 +245,22 @@ def data_grad(activation, layout, w, X, R):
     return grad
 
 
-def warmup(d: int, dtypes=(np.float64,), activations=("relu",)) -> None:
-    """Compile (or load from the cache) every formula used at input dimension d.
+def warmup(d: int, dtype=np.float64, pair: bool = True, activations=("relu",)) -> None:
+    """Compile (or load from the cache) the formulas used at input dimension d.
 
-    Runs the pair reduction and both data reductions on tiny inputs for each dtype and
-    each activation family, so that later calls only execute.
+    Runs the relu/erf pair reduction (if ``pair``) and both data reductions of each
+    activation's family on tiny inputs of ``dtype``, so that later calls only execute.
     """
     from ..activations import get_activation
     from ..gaussian import pair_kernel
     from ..model import Layout
 
     layout = Layout(1, d, True)
-    for dtype in dtypes:
-        w = np.ones((2, layout.p), dtype=dtype)
-        q = np.ones(2, dtype=dtype)
+    w = np.ones((2, layout.p), dtype=dtype)
+    q = np.ones(2, dtype=dtype)
+    if pair:
         pair_reduce(pair_kernel("relu"), Layout(1, d), w[:, :-1], w[:, :-1], q, True)
-        X, R = np.ones((2, d), dtype=dtype), np.ones((2, 1), dtype=dtype)
-        for act in activations:
-            forward(get_activation(act), layout, w, q, X)
-            data_grad(get_activation(act), layout, w, X, R)
+    X, R = np.ones((2, d), dtype=dtype), np.ones((2, 1), dtype=dtype)
+    for act in activations:
+        forward(get_activation(act), layout, w, q, X)
+        data_grad(get_activation(act), layout, w, X, R)

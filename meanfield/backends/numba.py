@@ -29,7 +29,7 @@ import numpy as np
 from numba import get_num_threads, njit, prange
 
 from . import numpy as _reference
-from .numba_kernels import (ACT_IDS, ERF, ERF_BIAS, INV_2PI, KERNEL_IDS, PI, RELU, RELU_BIAS,
+from .numba_kernels import (ACT_IDS, ERF, INV_2PI, KERNEL_IDS, PI, RELU, RELU_BIAS,
                             SNAP, acos_, act, asin_, dact, erf_bias, relu_bias)
 from .numpy import linear_pair_reduce
 

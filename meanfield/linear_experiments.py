@@ -9,13 +9,12 @@ drawn by :func:`figure1` and :func:`figure2`.
 """
 from __future__ import annotations
 
-import contextlib
 import math
-import os
 
 import numpy as np
 
 from . import linear
+from .sweep import local_client
 
 WIDTH_LIMIT = 100_000  # "auto": particles up to this width, d x d Gram matrices beyond
 
@@ -119,22 +118,6 @@ def phase_cell(task, gamma_sigma2: float, gamma_w: float, steps: int = 750,
             "log_distance": float(np.log(dist2)) if dist2 > 0 else -math.inf,
             "rel_distance": float(rel),
             "steps_run": len(test) - 1}
-
-
-@contextlib.contextmanager
-def local_client(workers: int | None = None):
-    """A Dask client on a fresh LocalCluster: ``workers`` single-threaded processes
-    (default one per core), BLAS threads = cores // workers, 127.0.0.1, no dashboard."""
-    from dask.distributed import Client, LocalCluster
-
-    cores = os.cpu_count() or 1
-    n = workers or cores
-    threads = str(max(1, cores // n))
-    env = {name: threads for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
-                                      "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")}
-    with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
-                      dashboard_address=None, env=env) as cluster, Client(cluster) as client:
-        yield client
 
 
 PANELS = ("min_test_error", "rank", "stable_rank", "steps_to_best", "log_distance",

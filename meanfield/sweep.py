@@ -300,11 +300,26 @@ def keops_warmups(configs) -> list[tuple[int, tuple, tuple]]:
 
 
 @contextlib.contextmanager
-def _client(scheduler, workers):
-    """A dask Client on ``scheduler``, or on a new LocalCluster: one single-threaded
-    process per core (or ``workers``), Numba/BLAS threads = cores // workers, no
-    dashboard, listening on 127.0.0.1 only."""
+def local_client(workers: int | None = None):
+    """A dask Client on a new LocalCluster: one single-threaded process per core (or
+    ``workers``), Numba/BLAS threads = cores // workers so workers never oversubscribe,
+    no dashboard, listening on 127.0.0.1 only."""
     from dask.distributed import Client, LocalCluster
+
+    cores = os.cpu_count() or 1
+    n = workers or cores
+    threads = str(max(1, cores // n))
+    env = {name: threads for name in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS",
+                                      "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
+    with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address=None, env=env) as cluster, Client(cluster) as client:
+        yield client
+
+
+@contextlib.contextmanager
+def _client(scheduler, workers):
+    """A dask Client on ``scheduler``, or on a new :func:`local_client`."""
+    from dask.distributed import Client
 
     if scheduler:
         try:
@@ -315,13 +330,7 @@ def _client(scheduler, workers):
         with client:
             yield client
         return
-    cores = os.cpu_count() or 1
-    n = workers or cores
-    threads = str(max(1, cores // n))
-    env = {name: threads for name in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS",
-                                      "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
-    with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
-                      dashboard_address=None, env=env) as cluster, Client(cluster) as client:
+    with local_client(workers) as client:
         yield client
 
 

@@ -79,6 +79,8 @@ class Field:
         """Velocity on ``batch`` points drawn without replacement from the data (Empirical)
         or fresh from the population (Online, GaussianPopulation)."""
         obj, net = self.objective, self.net.with_w(w)
+        if hasattr(obj, "minibatch_velocity"):  # e.g. meanfield.tangent.Tangent
+            return obj.minibatch_velocity(net, rng, batch)
         if isinstance(obj, Empirical):
             idx = rng.choice(obj.n, size=min(batch, obj.n), replace=False)
             return empirical_velocity(net, obj.X[idx], obj.y[idx], obj.loss, obj.beta,
@@ -91,6 +93,8 @@ class Field:
         return empirical_velocity(net, X, y, backend=population.backend)
 
     def outputs(self, w) -> np.ndarray:
+        if hasattr(self.objective, "probe_outputs"):  # e.g. meanfield.tangent.Tangent
+            return self.objective.probe_outputs(self.net.with_w(w))
         if self._probe is None:
             obj = self.objective
             if isinstance(obj, Empirical):

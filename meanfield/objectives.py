@@ -182,12 +182,27 @@ class Empirical:
 
 
 def empirical_velocity(net: Network, X, y, loss="square", beta=20.0, backend="auto"):
-    """v_i = -(1/(alpha n)) sum_k l'(f(x_k), y_k) . grad_w phi(w_i, x_k), shape (m, p)."""
+    """v_i = -(1/(alpha n)) sum_k l'(f(x_k), y_k) . grad_w phi(w_i, x_k), shape (m, p).
+
+    Backends with ``forward_and_grad`` compute f and the gradient from one pass over the
+    data (R_k depends on f(x_k) alone); the others call ``forward`` then ``data_grad``.
+    """
     backend = get_backend(backend)
     X = np.asarray(X, dtype=net.w.dtype)
-    f = net(X, backend=backend)
-    R = loss_derivative(loss, f, y, beta).astype(net.w.dtype, copy=False) / len(X)
-    return -backend.data_grad(net.activation, net.layout, net.w, X, R) / net.alpha
+    y = np.asarray(y).reshape(len(X), -1)
+    n = len(X)
+
+    def residual(f, rows):
+        return loss_derivative(loss, f, y[rows], beta).astype(net.w.dtype, copy=False) / n
+
+    fused = getattr(backend, "forward_and_grad", None)
+    if fused is not None:
+        w, q = net.signed_particles()
+        grad = fused(net.activation, net.layout, w, q, net.m, X, residual)[1]
+    else:
+        grad = backend.data_grad(net.activation, net.layout, net.w, X,
+                                 residual(net(X, backend=backend), slice(None)))
+    return -grad / net.alpha
 
 
 class Online:

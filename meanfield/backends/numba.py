@@ -39,6 +39,7 @@ name = "numba"
 BLAS_MIN_D = 24      # input dimension from which dot products go through BLAS
 TILE = 1 << 22       # entries of a BLAS tile (32 MB in float64)
 CHUNK = 512          # sources per register chunk of the fused path
+SAMPLE_TILE = 1 << 20  # entries of a particles x samples tile in forward_and_grad
 #: Numba threads for the scalar pass between two BLAS products. OpenBLAS's threads keep
 #: spinning for a while after a product, so a parallel pass fights them for the cores:
 #: on 2 cores one Numba thread was faster (m = 4096, d = 100 population velocity
@@ -494,6 +495,27 @@ def _tile_grad(kind, Z, b, c, RT, gc, gb):
         gb[r] = acc
 
 
+@njit(parallel=True, **_OPTS)
+def _tile_forward_rows(kind, Z, b, CQ, out):
+    """out[n] = sum_i CQ[l, i] sigma(Z[i, n] + b[i]) for a tile Z of particles x samples,
+    in parallel over chunks of samples (the inner loop over samples vectorises)."""
+    m, n = Z.shape
+    chunks = (n + CHUNK - 1) // CHUNK
+    for ch in prange(chunks):
+        lo, hi = ch * CHUNK, min(n, (ch + 1) * CHUNK)
+        for l in range(CQ.shape[0]):
+            for nn in range(lo, hi):
+                out[nn, l] = 0.0
+            for i in range(m):
+                coef, bi, z = CQ[l, i], b[i], Z[i]
+                if kind == 0:
+                    for nn in range(lo, hi):
+                        out[nn, l] += coef * max(z[nn] + bi, 0.0)
+                else:
+                    for nn in range(lo, hi):
+                        out[nn, l] += coef * act(kind, z[nn] + bi)
+
+
 def _parts(layout, w):
     c, a, b = layout.unpack(w)
     b = np.zeros(len(w), dtype=w.dtype) if b is None else np.ascontiguousarray(b)
@@ -554,3 +576,42 @@ def data_grad(activation, layout, w, X, R):
     if layout.bias:
         grad[:, layout.b.start] = gb
     return grad
+
+
+def forward_and_grad(activation, layout, w, q, m_grad, X, residual):
+    """f (n, k) of all rows of w and the data gradient (m_grad, p) of the first m_grad,
+    with R = residual(f_N, N) per block of samples (see the NumPy reference). For
+    d >= BLAS_MIN_D one tile Z = A X_N^T from BLAS serves both: a pass sums f_N, a pass
+    turns Z into sigma'(z) (c . R) in place, BLAS forms Z X_N: two products, not three."""
+    if layout.d < BLAS_MIN_D:
+        f = forward(activation, layout, w, q, X)
+        return f, data_grad(activation, layout, w[:m_grad], X, residual(f, slice(None)))
+    kind = ACT_IDS[activation.name]
+    dtype = np.result_type(w, X)
+    w, X = np.asarray(w, dtype=dtype), np.ascontiguousarray(X, dtype=dtype)
+    c, a, b = _parts(layout, w)
+    CQ = np.ascontiguousarray((c * np.asarray(q, dtype=dtype)[:, None]).T)
+    n, k = X.shape[0], layout.k
+    f = np.empty((n, k), dtype=dtype)
+    gc, ga = np.zeros((m_grad, k), dtype=dtype), np.zeros((m_grad, layout.d), dtype=dtype)
+    gb = np.zeros(m_grad, dtype=dtype)
+    gc_tile, gb_tile = np.empty_like(gc), np.empty_like(gb)
+    cg, bg = np.ascontiguousarray(c[:m_grad]), b[:m_grad]
+    rows = max(1, min(n, SAMPLE_TILE // max(1, len(w))))
+    with _tile_threads():
+        for lo in range(0, n, rows):
+            N = slice(lo, min(n, lo + rows))
+            Z = a @ X[N].T
+            _tile_forward_rows(kind, Z, b, CQ, f[N])
+            RT = np.ascontiguousarray(np.asarray(residual(f[N], N), dtype=dtype).T)
+            Zg = Z[:m_grad]
+            _tile_grad(kind, Zg, bg, cg, RT, gc_tile, gb_tile)
+            gc += gc_tile
+            gb += gb_tile
+            ga += Zg @ X[N]
+    grad = np.empty((m_grad, layout.p), dtype=dtype)
+    grad[:, layout.c] = gc
+    grad[:, layout.a] = ga
+    if layout.bias:
+        grad[:, layout.b.start] = gb
+    return f, grad

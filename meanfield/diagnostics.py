@@ -115,7 +115,7 @@ def diagnose(snapshots, net0: Network, probe, tangent=None, tangent_snapshots=No
     paired = tangent is not None and tangent_snapshots is not None
     if paired:
         out.update(tangent_distance=[], tangent_distance_rel=[])
-        f0 = net0(probe)
+        f0 = tangent.outputs(net0, probe)
     for k, w in enumerate(snapshots):
         net = net0.with_w(np.asarray(w))
         out["displacement"].append(relative_displacement(w, net0.w))
@@ -123,7 +123,8 @@ def diagnose(snapshots, net0: Network, probe, tangent=None, tangent_snapshots=No
         out["activation_stability"].append(activation_stability(net, net0, probe))
         if paired:
             f_lin = tangent.outputs(net0.with_w(np.asarray(tangent_snapshots[k])), probe)
-            dist, scale = rms(net(probe) - f_lin), rms(f_lin - f0)
+            f_net = net(probe, backend=tangent.backend)
+            dist, scale = rms(f_net - f_lin), rms(f_lin - f0)
             out["tangent_distance"].append(dist)
             out["tangent_distance_rel"].append(dist / scale if scale > 0 else 0.0)
     return {key: np.asarray(val) for key, val in out.items()}

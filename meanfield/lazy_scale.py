@@ -1,0 +1,163 @@
+"""Chizat-Oyallon-Bach: generalisation against the initialisation scale tau (THEORY.md §6).
+
+**Fixed training set** (their ``test_vs_scale.jl``): d = 100, n_train = n_test = 1000,
+m = 50, teacher y = sum_{j<=3} c*_j (a*_j . x)_+ (a*_j on the sphere, c*_j = +-1), inputs
+uniform on the sphere, student a ~ N(0, I_d), c ~ N(0, 1) symmetrised, times tau;
+F(w) = (1/2n) sum_k (sum_i c_i (a_i . x_k)_+ - y_k)^2 by GD with step
+eta = min(10, 0.1/tau^2). Conversion to our alpha family (as in :mod:`meanfield.demo`):
+their f has no 1/m, so alpha = m ("sum"); their step moves w_i by -eta grad_{w_i} R, ours
+by dt m grad_{w_i}(R/m^2), so dt = m eta and t_end = m eta iterations. Each (tau, seed)
+is one config cell of :func:`meanfield.sweep.sweep`; the "best test loss during
+training" is the minimum over the recorded times (200 log-spaced records), where the
+authors take it over every iteration.
+
+**Population SGD** (``populationSGD.jl``): student (1/m) sum_i c_i (a_i . x)_+ (alpha = 1),
+a, c ~ tau N(0, 1) symmetrised, fresh batches of 200, eta = min(0.25/tau^2, 25), with the
+first-layer step multiplied by d. A step of d eta on a is a step eta on a' = a/sqrt(d)
+with inputs x' = sqrt(d) x, so we train on x' ~ N(0, I_d) (the sphere scaled by sqrt(d),
+to O(1/sqrt(d))) with a' ~ (tau/sqrt(d)) N(0, I_d) and teacher directions a*/sqrt(d);
+their step -eta grad R is our Euler step dt = eta/m. The loss "at convergence" is the
+mean of the exact population risk over the records of the last 10% of the iterations
+(theirs: the sum of the last 2000 of 20000 minibatch losses), normalised by its maximum
+over tau. Their code divides the teacher output by the batch size; we keep
+y = sum_j c*_j (a*_j . x)_+ (the quirk is not reproduced).
+"""
+from __future__ import annotations
+
+import math
+import numpy as np
+
+from .dynamics import euler
+from .model import Network
+from .objectives import Online
+from .simulate import LinearSchedule, simulate
+from .sweep import local_client, sweep
+
+D, N, M = 100, 1000, 50
+
+
+def gd_step(tau: float) -> float:
+    """Their step rule min(10, 0.1/tau^2) (fixed training set)."""
+    return min(10.0, 0.1 / tau**2)
+
+
+def base_config(iterations: int, d: int = D, n: int = N, m: int = M) -> dict:
+    """The fixed-training-set config (tau, dt, t_end and seed are set per cell)."""
+    return {"task": "teacher-student", "d": d, "backend": "auto",
+            "teacher": {"m": 3, "activation": "relu", "sphere": True, "output": "sign",
+                        "alpha": "sum"},
+            "student": {"m": m, "activation": "relu", "alpha": "sum",
+                        "init": {"tau": 1.0, "symmetric": True}},
+            "objective": {"kind": "empirical", "inputs": "sphere", "n_train": n, "n_test": n},
+            "integrator": {"name": "euler", "dt": 1.0},
+            "t_end": float(iterations),
+            "record": {"schedule": "log", "n": 200},
+            "checkpoint": {"every_seconds": 60.0}}
+
+
+def grid(taus, seeds, iterations: int, m: int = M) -> dict:
+    """Zip tau with its step dt = m eta(tau) and horizon t_end = dt * iterations."""
+    dts = [m * gd_step(t) for t in taus]
+    return {"zip": {"student.init.tau": [float(t) for t in taus], "integrator.dt": dts,
+                    "t_end": [dt * iterations for dt in dts]},
+            "seeds": [int(s) for s in seeds]}
+
+
+def test_vs_scale(out_dir, taus, seeds, iterations: int = 10_000, d: int = D, n: int = N,
+                  m: int = M, workers: int | None = None) -> dict:
+    """Run (or resume) the sweep into ``out_dir`` and reduce it: ``tau``, and mean and std
+    over seeds of ``test_loss_end`` (last record) and ``test_loss_best`` (min over records)."""
+    from .collect import collect_series
+
+    report = sweep(base_config(iterations, d, n, m), grid(taus, seeds, iterations, m),
+                   out_dir, workers=workers)
+    if not report.ok:
+        raise RuntimeError("; ".join(report.failure_lines()))
+    series = collect_series(out_dir)
+    ends, bests = [], []
+    for tau in taus:
+        cells = series[np.isclose(series["student.init.tau"], tau)]
+        per_seed = cells.sort_values("t").groupby("seed")["test_risk"]
+        ends.append(per_seed.last().to_numpy())
+        bests.append(per_seed.min().to_numpy())
+    return {"tau": [float(t) for t in taus],
+            "test_loss_end": _mean_std(ends), "test_loss_best": _mean_std(bests),
+            "iterations": iterations, "seeds": len(seeds)}
+
+
+def _mean_std(rows) -> dict:
+    return {"mean": [float(np.mean(r)) for r in rows],
+            "std": [float(np.std(r, ddof=1)) if len(r) > 1 else 0.0 for r in rows]}
+
+
+def sgd_step(tau: float) -> float:
+    """Their population-SGD step rule min(0.25/tau^2, 25)."""
+    return min(0.25 / tau**2, 25.0)
+
+
+def population_sgd_cell(tau: float, seed: int, iterations: int, batch: int = 200,
+                        d: int = D, m: int = M) -> float:
+    """One population-SGD run (module docstring); returns the mean exact population risk
+    over the last 10% of the iterations."""
+    teacher_seed, student_seed, stream = np.random.SeedSequence(seed).spawn(3)
+    scale = 1.0 / math.sqrt(d)
+    teacher = Network.init(3, d, sphere=True, output="sign", alpha=3.0,
+                           tau={"a": scale}, seed=teacher_seed)
+    student = Network.init(m, d, tau={"c": tau, "a": tau * scale}, symmetric=True,
+                           alpha=1.0, seed=student_seed)
+    dt = sgd_step(tau) / m
+    objective = Online(teacher, batch=batch, seed=stream, backend="numpy")
+    traj = simulate(student, objective, euler(dt), dt * iterations,
+                    record=LinearSchedule(51), seed=stream)
+    return float(np.mean(traj.risk[-6:]))
+
+
+def population_sgd(taus, seeds, iterations: int = 20_000, workers: int | None = None,
+                   batch: int = 200, d: int = D, m: int = M) -> dict:
+    """Population SGD over ``taus`` x ``seeds`` on a local Dask cluster: ``tau`` and the
+    normalised loss at convergence (mean and std over seeds, divided by the max mean)."""
+    cells = [(float(t), int(s)) for t in taus for s in seeds]
+    with local_client(workers) as client:
+        futures = client.map(population_sgd_cell, [t for t, _ in cells],
+                             [s for _, s in cells], iterations=iterations, batch=batch,
+                             d=d, m=m, pure=False)
+        values = np.array(client.gather(futures)).reshape(len(taus), len(seeds))
+    mean = values.mean(axis=1)
+    std = values.std(axis=1, ddof=1) if len(seeds) > 1 else np.zeros(len(taus))
+    top = mean.max()
+    return {"tau": [float(t) for t in taus], "loss": (mean / top).tolist(),
+            "loss_std": (std / top).tolist(), "raw_max": float(top),
+            "iterations": iterations, "seeds": len(seeds)}
+
+
+def figure(fixed: dict, online: dict | None = None, title: str = ""):
+    """Test loss (x1000) against tau, end of training and best during training (mean +-
+    std); the population-SGD panel beside it when given."""
+    from .plotting import plt
+
+    panels = 1 + (online is not None)
+    fig, axes = plt.subplots(1, panels, figsize=(5.5 * panels, 4.2), squeeze=False)
+    ax = axes[0, 0]
+    tau = np.asarray(fixed["tau"])
+    for key, style, label in (("test_loss_end", "k-", "end of training"),
+                              ("test_loss_best", "k:", "best throughout training")):
+        mean, std = (1000 * np.asarray(fixed[key][k]) for k in ("mean", "std"))
+        ax.fill_between(tau, mean - std, mean + std, color="0.85")
+        ax.semilogx(tau, mean, style, lw=2.5, label=label)
+    ax.set(xlabel=r"$\tau$ (init scale; lazy for large $\tau$)", ylabel=r"test loss $\times 1000$",
+           title=f"GD on a fixed training set ({fixed['iterations']} iterations, "
+                 f"{fixed['seeds']} seeds)")
+    ax.legend(frameon=False)
+    if online is not None:
+        ax = axes[0, 1]
+        tau, mean, std = (np.asarray(online[k]) for k in ("tau", "loss", "loss_std"))
+        ax.fill_between(tau, mean - std, mean + std, color="0.85")
+        ax.semilogx(tau, mean, "k-", lw=2)
+        ax.set(xlabel=r"$\tau$", ylabel="population loss at convergence (normalised)",
+               title=f"population SGD ({online['iterations']} iterations, "
+                     f"{online['seeds']} seeds)")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+

@@ -1,0 +1,115 @@
+"""Noisy (Langevin) dynamics and its Gibbs fixed point, checked self-consistently.
+
+Mean-field Langevin dynamics (THEORY.md §7; meanfield.dynamics.langevin, temperature
+T = 1/beta, weight decay lam) has the stationary law rho* ∝ exp(-Psi_lam(w; rho*)/T) with
+Psi_lam(w; rho) = F'(rho)(w) + lam |w|^2 / 2. Its fixed-point equation involves rho*
+on both sides, so we test it *self-consistently*: for the particle cloud mu_t at time t,
+freeze its potential Psi_lam(.; mu_t) and sample the Gibbs law
+
+    G[mu_t](dw) ∝ exp(-Psi_lam(w; mu_t) / T) dw
+
+exactly in law, as the stationary law of n independent test particles running Langevin
+dynamics in the frozen field (a non-interacting, linear Fokker-Planck equation whose
+unique invariant law is G[mu_t]; same Ornstein-Uhlenbeck splitting as the integrator),
+for a time ``t_mix`` much longer than the relaxation time of the confining potential.
+mu_t is at the fixed point iff mu_t = G[mu_t]; we report W2(mu_t, G[mu_t]) with the
+same-distribution baseline W2(G_1, G_2) of two disjoint Gibbs samples of the same sizes
+(m and n - m). Both curves should meet as t grows. (A finite cloud carries its own O(1/m)
+self-interaction, so equality is up to O(1/m) plus the O(dt) splitting bias.)
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import metrics
+from .model import Network
+from .objectives import GaussianPopulation
+from .simulate import LinearSchedule, simulate
+from . import dynamics
+
+
+def frozen_velocity(objective: GaussianPopulation, net: Network, w_test) -> np.ndarray:
+    """-grad_w F'(mu)(w) at test points w for the frozen cloud mu of ``net``:
+    grad V(w) - int grad_1 U(w, w') dmu(w') (THEORY.md §1), shape (n, p)."""
+    layout, groups = objective._groups(net)
+    w_test = np.asarray(w_test, dtype=net.w.dtype)
+    if layout.bias and not net.layout.bias:
+        w_test = np.concatenate([w_test, np.zeros((len(w_test), 1))], axis=1)
+    grad = 0.0
+    for src, w_s, q_s in groups:
+        kernel = objective._kernel(net.activation, src, layout.bias)
+        grad = grad + objective.backend.pair_reduce(kernel, layout, w_test, w_s, q_s)[0]
+    v = -grad / net.alpha
+    return v[:, :net.layout.p]
+
+
+def gibbs_sample(objective, net: Network, n: int, temperature: float, weight_decay: float,
+                 dt: float, t_mix: float, seed=0) -> np.ndarray:
+    """n samples of G[mu] ∝ exp(-(F'(mu)(w) + lam|w|^2/2)/T) for the frozen cloud mu of
+    ``net``: independent test particles started from the cloud (resampled) and run
+    w <- e^{-lam dt} w + dt v_mu(w) + sqrt(T (1 - e^{-2 lam dt}) / lam) xi for t_mix."""
+    rng = np.random.default_rng(seed)
+    lam, T = float(weight_decay), float(temperature)
+    decay = np.exp(-lam * dt)
+    noise = np.sqrt(T * -np.expm1(-2 * lam * dt) / lam) if lam > 0 else np.sqrt(2 * T * dt)
+    w = net.w[rng.integers(net.m, size=int(n))].copy()
+    for _ in range(int(np.ceil(t_mix / dt))):
+        w = decay * w + dt * frozen_velocity(objective, net, w) + noise * rng.standard_normal(w.shape)
+    return w
+
+
+def gibbs_check(teacher: Network, student: Network, temperature: float,
+                weight_decay: float, dt: float, t_end: float, records: int = 6,
+                n_gibbs: int = 2000, t_mix: float = 50.0, seed=0) -> dict:
+    """Run Langevin from ``student`` to t_end on the population objective and, at each
+    of ``records`` equally spaced times, compare the cloud with the Gibbs law of its own
+    potential. Returns times, w2_to_gibbs, w2_baseline, risk and the final cloud and
+    Gibbs sample."""
+    objective = GaussianPopulation(teacher)
+    integrator = dynamics.langevin(dt, temperature, weight_decay)
+    traj = simulate(student, objective, integrator, t_end, record=LinearSchedule(records),
+                    seed=seed)
+    m = student.m
+    out = {"times": [], "w2_to_gibbs": [], "w2_baseline": [], "risk": []}
+    gibbs = None
+    for k, (t, w) in enumerate(zip(traj.times, traj.snapshots)):
+        cloud = student.with_w(w)
+        gibbs = gibbs_sample(objective, cloud, n_gibbs + m, temperature, weight_decay, dt,
+                             t_mix, seed=[int(seed), k])
+        out["times"].append(float(t))
+        out["w2_to_gibbs"].append(metrics.w2(w, gibbs[m:]))
+        out["w2_baseline"].append(metrics.w2(gibbs[:m], gibbs[m:]))
+        out["risk"].append(float(traj.risk[k]))
+    out.update(final_cloud=traj.snapshots[-1], final_gibbs=gibbs[m:])
+    return out
+
+
+def gibbs_figure(result: dict, student: Network, teacher: Network, title: str):
+    """Left: W2(mu_t, G[mu_t]) and the baseline against t; right: the final cloud and
+    its Gibbs sample drawn at |c| a (DESIGN.md convention, first two coordinates)."""
+    import matplotlib.pyplot as plt
+
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.3))
+    t = np.asarray(result["times"])
+    ax1.plot(t, result["w2_to_gibbs"], "o-", label="$W_2(\\mu_t, G[\\mu_t])$")
+    ax1.plot(t, result["w2_baseline"], "s--", color="gray",
+             label="baseline $W_2(G_1, G_2)$ (same sizes)")
+    ax1.set(xlabel="mean-field time t", ylabel="$W_2$", yscale="log",
+            title="cloud vs Gibbs law of its own potential")
+    ax1.legend(fontsize=8)
+    lay = student.layout
+    for w, label, style in ((result["final_gibbs"], "Gibbs sample $G[\\mu_T]$",
+                             dict(s=4, color="gray", alpha=0.3)),
+                            (result["final_cloud"], "cloud $\\mu_T$",
+                             dict(s=8, c="C3", alpha=0.8))):
+        pos = np.abs(w[:, lay.c][:, :1]) * w[:, lay.a][:, :2]
+        ax2.scatter(pos[:, 0], pos[:, 1], label=label, **style)
+    for c, a in zip(teacher.c[:, 0], teacher.a[:, :2]):
+        ax2.annotate("", xy=tuple(a * abs(c)), xytext=(0, 0),
+                     arrowprops=dict(arrowstyle="->", color="black", lw=1.5))
+    ax2.set(xlabel="$|c|\\,a_1$", ylabel="$|c|\\,a_2$", aspect="equal",
+            title=f"t = {t[-1]:g}: neurons at $|c|a$, teacher arrows")
+    ax2.legend(fontsize=8, loc="lower right")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig

@@ -96,6 +96,11 @@ def gibbs_figure(result: dict, student: Network, teacher: Network, title: str):
              label="baseline $W_2(G_1, G_2)$ (same sizes)")
     ax1.set(xlabel="mean-field time t", ylabel="$W_2$", yscale="log",
             title="cloud vs Gibbs law of its own potential")
+    if result["w2_baseline"][0] > 10 * max(result["w2_baseline"][1:], default=0):
+        ax1.annotate("t = 0: exp(-Psi/T) of the unfitted cloud\nis not normalisable "
+                     "(test particles escape)", (t[0], result["w2_baseline"][0]),
+                     xytext=(0.25, 0.8), textcoords="axes fraction", fontsize=7,
+                     arrowprops=dict(arrowstyle="->", lw=0.6))
     ax1.legend(fontsize=8)
     lay = student.layout
     for w, label, style in ((result["final_gibbs"], "Gibbs sample $G[\\mu_T]$",

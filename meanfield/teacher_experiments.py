@@ -162,7 +162,8 @@ def limit_summary(study: dict) -> dict:
             "risk_gap": a["risk_gap_mean"].tolist(),
             "slope_coupled_deviation": study["slopes"]["deviation"][-1],
             "slope_risk_gap": study["slopes"]["risk_gap"][-1],
-            "slopes_by_time": {k: v for k, v in study["slopes"].items()}}
+            "slopes_by_time": {k: [None if np.isnan(x) else x for x in v]
+                               for k, v in study["slopes"].items()}}
 
 
 def limit_figure(study: dict):
@@ -192,6 +193,8 @@ def limit_figure(study: dict):
               "risk gap $|F(\\mu_m) - F(\\mu_M)|$")
     for ax, title in zip(axes, titles):
         ax.set(xscale="log", yscale="log", xlabel="m", title=title)
+        ax.set_xticks(m, [str(v) for v in m])
+        ax.xaxis.set_minor_locator(plt.NullLocator())
         ax.legend(fontsize=7)
     axes[1].set_yscale("linear")
     fig.suptitle(f"m $\\to\\infty$: reference M = {study['M']}, d = {study['d']}, "

@@ -49,12 +49,19 @@ class TeacherConfig:
 
 @dataclass(frozen=True)
 class InitConfig:
-    """Student initialisation (meanfield.Network.init): scale tau, symmetrised or not."""
+    """Student initialisation (meanfield.Network.init): scale tau, symmetrised or not.
+    ``reference_m`` (optional, >= m): draw the init of a reference_m-neuron network and
+    keep m of its particles (meanfield.limit.coupled_indices), the synchronous coupling
+    of the m -> infinity study (THEORY.md §1). ``seed`` (optional): draw the initial
+    particles from this seed instead of the run's, so that runs differing only in it share
+    teacher and data (ensembles over initialisations, meanfield.geiger)."""
 
     tau: float = 1.0
     symmetric: bool = False
     sphere: bool = False
     output: str = "gaussian"
+    reference_m: typing.Optional[int] = None
+    seed: typing.Optional[int] = None
 
 
 @dataclass(frozen=True)
@@ -71,8 +78,9 @@ class StudentConfig:
 
 @dataclass(frozen=True)
 class ObjectiveConfig:
-    """kind: "population" (exact risk), "empirical" (n_train points, n_test held out) or
-    "online" (fresh batches of ``batch``); inputs "gaussian" or "sphere"."""
+    """kind: "population" (exact risk), "empirical" (n_train points, n_test held out),
+    "online" (fresh batches of ``batch``) or "digits" (scikit-learn's digits, labels
+    +-1 by parity, d = 64; meanfield.datasets); inputs "gaussian" or "sphere"."""
 
     kind: str = "population"
     inputs: str = "gaussian"
@@ -301,14 +309,23 @@ def validate(config: Config) -> None:
     _choice(s.init.output, ("gaussian", "uniform", "sign"), "student.init.output")
     _check(not s.init.symmetric or s.m % 2 == 0, "student.m",
            f"a symmetric initialisation needs an even m, got {s.m}")
-    _choice(o.kind, ("population", "empirical", "online"), "objective.kind")
+    if s.init.reference_m is not None:
+        _check(s.init.reference_m >= s.m and (not s.init.symmetric
+                                              or s.init.reference_m % 2 == 0),
+               "student.init.reference_m", f"must be >= student.m = {s.m} (and even for a "
+                                           f"symmetric init), got {s.init.reference_m}")
+    _check(s.init.seed is None or s.init.seed >= 0, "student.init.seed",
+           f"must be a non-negative integer, got {s.init.seed}")
+    _choice(o.kind, ("population", "empirical", "online", "digits"), "objective.kind")
+    _check(o.kind != "digits" or config.d == 64, "d",
+           f"objective.kind = 'digits' needs d = 64, got {config.d}")
     _choice(o.inputs, ("gaussian", "sphere"), "objective.inputs")
     _positive_int(o.n_train, "objective.n_train")
     _check(o.n_test >= 0, "objective.n_test", f"must be >= 0, got {o.n_test}")
     _positive_int(o.batch, "objective.batch")
     _choice(o.loss, LOSSES, "objective.loss")
-    _check(o.loss == "square" or o.kind == "empirical", "objective.loss",
-           f"the {o.loss} loss needs objective.kind = 'empirical'")
+    _check(o.loss == "square" or o.kind in ("empirical", "digits"), "objective.loss",
+           f"the {o.loss} loss needs objective.kind = 'empirical' or 'digits'")
     _choice(i.name, tuple(INTEGRATOR_PARAMS), "integrator.name")
     for param in ("dt", "tau", "temperature", "weight_decay", "dt_max"):
         value = getattr(i, param)

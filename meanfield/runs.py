@@ -17,6 +17,7 @@ import numpy as np
 
 from . import dynamics, store
 from .config import Config, ConfigError, integrator_params
+from .datasets import digits_parity
 from .model import Network
 from .objectives import Empirical, GaussianPopulation, Online
 from .simulate import (Divergence, LinearSchedule, LogSchedule, Recorder, Trajectory,
@@ -60,11 +61,18 @@ def _build(config: Config) -> Problem:
     teacher = Network.init(t.m, config.d, activation=t.activation, bias=t.bias,
                            sphere=t.sphere, output=t.output, alpha=_alpha(t.alpha, t.m),
                            seed=teacher_seed)
-    student = Network.init(s.m, config.d, activation=s.activation, bias=s.bias,
+    m_init = s.init.reference_m or s.m
+    student = Network.init(m_init, config.d, activation=s.activation, bias=s.bias,
                            tau=s.init.tau, symmetric=s.init.symmetric,
                            sphere=s.init.sphere, output=s.init.output,
                            alpha=_alpha(s.alpha, s.m), centered=s.centered,
-                           seed=student_seed, dtype=dtype)
+                           seed=student_seed if s.init.seed is None else s.init.seed,
+                           dtype=dtype)
+    if m_init != s.m:  # synchronous coupling with a larger reference (meanfield.limit)
+        from .limit import coupled_indices
+        keep = coupled_indices(m_init, s.m, s.init.symmetric)
+        student = Network.from_packed(student.w[keep], student.layout, s.activation,
+                                      alpha=_alpha(s.alpha, s.m), centered=s.centered)
     population = GaussianPopulation(teacher, noise=t.noise, inputs=o.inputs,
                                      backend=config.backend)
     test = None
@@ -75,7 +83,10 @@ def _build(config: Config) -> Problem:
                            seed=data_seed, backend=config.backend)
     else:
         rng = np.random.default_rng(data_seed)
-        data = [population.sample(n, rng) for n in (o.n_train, o.n_test)]
+        if o.kind == "digits":
+            data = digits_parity(o.n_train, o.n_test, rng)
+        else:
+            data = [population.sample(n, rng) for n in (o.n_train, o.n_test)]
         if o.loss != "square":
             data = [(X, np.where(y >= 0, 1.0, -1.0)) for X, y in data]
         objective = Empirical(*data[0], loss=o.loss, backend=config.backend)
@@ -108,7 +119,7 @@ def _metrics(config, recorder, status, wall, message=None) -> dict:
                "t_end": config.t_end, "times": arr["times"].tolist(),
                "steps": arr["steps"].tolist(), "dt": arr["dts"].tolist(),
                "risk": arr["risk"].tolist()}
-    if config.objective.n_test and config.objective.kind == "empirical":
+    if config.objective.n_test and config.objective.kind in ("empirical", "digits"):
         metrics["test_risk"] = arr["test_risk"].tolist()
     return metrics
 

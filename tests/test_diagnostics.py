@@ -62,3 +62,56 @@ def test_kappa_rejects_curved_activations(run):
     X, y, _, _ = run
     with pytest.raises(ValueError):
         dg.laziness_kappa(Network.init(4, 3, activation="erf"), X, y)
+
+
+# ------------------------------------------------- experiments produce their summaries
+def test_lazy_theorem_and_tangent_exit_fields():
+    from meanfield import lazy_theorem as lt
+
+    res = lt.lazy_theorem([10.0, 100.0], m=8, d=2, n_train=6, n_test=10, t_end=0.5, dt=0.05)
+    assert res["alpha"] == [10.0, 100.0]
+    for init in ("centred", "symmetrised"):
+        assert len(res[init]["distance_to_tangent"]) == 2
+        assert np.isfinite(res[init]["slope"])
+    assert res["symmetrised"]["slope"] < res["centred"]["slope"] < -0.8
+    ex = lt.tangent_exit([8, 16], [0.1, 0.3], d=2, n_train=6, n_test=10, steps=40)
+    assert ex["t1"].shape == (2, 2) and ex["alpha"] == [0.1, 0.3]
+    assert np.all(ex["t1"] > 0) and "exponent_alpha" in ex
+
+
+def test_exit_time_interpolates():
+    from meanfield.lazy_theorem import exit_time
+
+    assert exit_time([0, 1, 10], [0, 0.01, 1.0], 0.1) == pytest.approx(np.sqrt(10))
+    assert exit_time([0, 1], [0, 0.01], 0.1) == np.inf
+
+
+def test_lazy_vs_scale_fields(tmp_path):
+    from meanfield import lazy_scale as ls
+
+    res = ls.test_vs_scale(tmp_path / "cob", [0.01, 1.0], [0], iterations=20, d=5, n=20, m=4,
+                           workers=1)
+    assert res["tau"] == [0.01, 1.0]
+    for key in ("test_loss_end", "test_loss_best"):
+        assert len(res[key]["mean"]) == 2
+        assert np.all(np.asarray(res[key]["mean"]) > 0)
+    assert np.all(np.asarray(res["test_loss_best"]["mean"])
+                  <= np.asarray(res["test_loss_end"]["mean"]))
+    assert ls.population_sgd_cell(1.0, 0, iterations=20, batch=10, d=5, m=4) > 0
+
+
+def test_geiger_fields_and_digits_config(tmp_path):
+    from meanfield import geiger
+    from meanfield.config import Config, ConfigError
+    from meanfield.runs import build
+
+    res = geiger.phase_diagram(tmp_path / "g", "digits", [0.3, 100.0], [4, 8], [0],
+                               n_train=20, n_test=20, t_end=5.0, probe=10, workers=1)
+    assert res["m"] == [4, 8] and res["kernel_change"].shape == (2, 2)
+    assert np.all(res["kernel_change"][:, 0] > res["kernel_change"][:, 1])
+    assert len(res["alpha_star_geiger"]) == 2 and "exponent" in res
+    problem = build(Config.from_dict(geiger.base_config("digits", 30, 10, 1.0)))
+    assert problem.objective.X.shape == (30, 64)
+    assert set(np.unique(problem.objective.y)) == {-1.0, 1.0}
+    with pytest.raises(ConfigError):
+        Config.from_dict({**geiger.base_config("digits", 30, 10, 1.0), "d": 10})

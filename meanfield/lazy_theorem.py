@@ -11,13 +11,14 @@ compare their predictions on held-out probe points (:func:`meanfield.diagnostics
   O(1/alpha) (Chizat-Oyallon-Bach); with a symmetrised init the O(1/alpha) term cancels
   between twin neurons (c, a) and (-c, a): to first order their c-moves agree and their
   a-moves are opposite, so the second-order terms delta_c sigma'(z) (delta_a . x) and
-  c sigma''(z) (delta_a . x)^2 have opposite signs, leaving O(1/alpha^2). It also measures the distance
-  to the infinite-width NTK kernel predictor (:func:`meanfield.ntk.ntk`) at the final time,
-  which falls like 1/alpha down to the finite-m floor of the empirical tangent kernel.
+  c sigma''(z) (delta_a . x)^2 have opposite signs, leaving O(1/alpha^2). It also
+  measures the distance to the infinite-width NTK kernel predictor
+  (:func:`meanfield.ntk.ntk`) at the final time, which falls like 1/alpha down to the
+  finite-m floor of the empirical tangent kernel.
 * :func:`tangent_exit`: over m and alpha, the time t1 at which the relative distance
   RMS(f_net - f_lin)/RMS(f_lin - f(w0)) first exceeds a threshold. In our family
-  alpha = sqrt(m) alpha_G (Geiger's alpha), so Geiger's t1 ~ sqrt(h) alpha_G reads
-  t1 ~ alpha here, independent of m at fixed alpha (mean-field time).
+  alpha = sqrt(m) alpha_G (Geiger's alpha), so Geiger's t1 ~ sqrt(h) alpha_G predicts
+  t1 ~ alpha here (mean-field time) at any m; the fit t1 ~ alpha^p m^q measures both.
 """
 from __future__ import annotations
 

@@ -3,8 +3,8 @@
 Two binary tasks (teacher-student sign labels, d = 10; scikit-learn digits by parity,
 d = 64), hinge loss, centred relu networks; each task is a resumable sweep in
 DIR/<task>. Our alpha = sqrt(m) alpha_G. --quick: m in {16, 64, 256}, alpha in
-{0.3, 1, 3, 10, 30, 100}, 4 initialisation seeds, n = 500 + 500, t_end = 300 (a few minutes on 2 cores);
-default: m in {16, ..., 1024}, 11 alphas in 10^[-1, 2], 8 seeds, t_end = 1000. Writes
+{0.3, 1, 3, 10, 30, 100}, 4 initialisation seeds, n = 500 + 500, t_end = 300 (a few
+minutes on 2 cores); default: m in {16, ..., 1024}, 11 alphas in 10^[-1, 2], 8 seeds, t_end = 1000. Writes
 DIR/geiger_phase.{png,pdf}, DIR/summary.json (m, alpha_star, exponent per task;
 alpha_star in Geiger's units alpha_G*) and DIR/details.json (all measured arrays).
 """

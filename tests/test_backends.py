@@ -14,6 +14,7 @@ import pytest
 import meanfield as mf
 from meanfield.activations import ACTIVATIONS, get_activation
 from meanfield.backends import cuda_available, get_backend
+from meanfield.backends import numba_common
 from meanfield.backends import numpy as ref
 from meanfield.gaussian import pair_kernel
 from meanfield.model import Layout
@@ -122,7 +123,7 @@ def test_forward_and_grad_matches_two_passes(act, bias, monkeypatch):
     it, in both the small-d and the BLAS-tiled regimes, with a block-local residual."""
     activation = get_activation(act)
     monkeypatch.setattr(ref, "TILE", 40 * 64)  # blocks of 64 samples: several per call
-    monkeypatch.setattr(get_backend("numba"), "SAMPLE_TILE", 40 * 64)
+    monkeypatch.setattr(numba_common, "SAMPLE_TILE", 40 * 64)
     for name in ("numpy", "numba"):
         fused = get_backend(name).forward_and_grad
         for d in DIMS["numba"]:

@@ -8,14 +8,13 @@ minutes on 2 cores); default: m in {16, ..., 1024}, 11 alphas in 10^[-1, 2], 8 s
 DIR/geiger_phase.{png,pdf}, DIR/summary.json (m, alpha_star, exponent per task;
 alpha_star in Geiger's units alpha_G*) and DIR/details.json (all measured arrays).
 """
-import argparse
 import json
-from pathlib import Path
 
 import numpy as np
 
 from meanfield import geiger
 from meanfield.plotting import save
+from meanfield.scripting import experiment_parser, write_results
 
 
 def _plain(value):
@@ -29,14 +28,9 @@ def _plain(value):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="small grid (a few minutes)")
-    parser.add_argument("--seed", type=int, default=0,
-                        help="data seed and first initialisation seed")
-    parser.add_argument("--workers", type=int, help="Dask worker processes (default: cores)")
+    parser = experiment_parser(__doc__, "out/geiger_phase", "small grid (a few minutes)", workers=True)
     parser.add_argument("--threshold", type=float, default=0.5,
                         help="kernel change defining the crossover alpha*")
-    parser.add_argument("--out", type=Path, default=Path("out/geiger_phase"))
     args = parser.parse_args(argv)
     if args.quick:
         m_values, alphas, seeds, t_end = [16, 64, 256], [0.3, 1, 3, 10, 30, 100], 4, 300.0
@@ -56,8 +50,7 @@ def main(argv=None):
     save(geiger.figure(results, f"hinge loss, centred relu nets, n = 500, t_end = {t_end:g},"
                                 f" crossover at kernel change {args.threshold:g}"),
          args.out / "geiger_phase")
-    (args.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    (args.out / "details.json").write_text(json.dumps(details, indent=2) + "\n")
+    write_results(args.out, summary=summary, details=details)
     print(json.dumps(summary, indent=2))
 
 

@@ -6,26 +6,21 @@ t_end = 2000 (a few minutes on 2 cores); default: d = 100, m in {2, ..., 1000},
 10 seeds, t_end = 1e4. Writes DIR/global_convergence.{png,pdf} and DIR/summary.json;
 the sweeps live in DIR/sweeps/<activation> (rerunning resumes them).
 """
-import argparse
 import json
-from pathlib import Path
 
 from meanfield import teacher_experiments as tx
 from meanfield.plotting import save
+from meanfield.scripting import experiment_parser, write_results
 
 FULL_M = (2, 5, 10, 20, 50, 100, 200, 500, 1000)
 QUICK_M = (2, 5, 10, 20, 50)
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="small problem (minutes)")
+    parser = experiment_parser(__doc__, "out/global_convergence", "small problem (minutes)", workers=True)
     parser.add_argument("--d", type=int, help="input dimension (default 100, 10 with --quick)")
-    parser.add_argument("--seed", type=int, default=0, help="first seed")
     parser.add_argument("--seeds", type=int, help="number of seeds (default 10, 3 quick)")
     parser.add_argument("--t-end", type=float, help="horizon (default 1e4, 2000 quick)")
-    parser.add_argument("--workers", type=int, help="Dask worker processes (default: cores)")
-    parser.add_argument("--out", type=Path, default=Path("out/global_convergence"))
     args = parser.parse_args(argv)
     d = args.d or (10 if args.quick else 100)
     n_seeds = args.seeds or (3 if args.quick else 10)
@@ -39,7 +34,7 @@ def main(argv=None):
                                                      summary[act]["success_fraction"])
     args.out.mkdir(parents=True, exist_ok=True)
     save(tx.convergence_figure(summary), args.out / "global_convergence")
-    (args.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    write_results(args.out, summary=summary)
     print(json.dumps({k: {f: v[f] for f in ("m", "excess_risk_median", "success_fraction",
                                             "drop_at_m")} if isinstance(v, dict) else v
                       for k, v in summary.items()}, indent=1))

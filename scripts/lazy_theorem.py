@@ -7,22 +7,18 @@ symmetrised) and to the NTK kernel predictor. --quick: m = 200, d = 5, n = 50, a
 n = 200, 13 alphas in 10^[0, 4], t_end = 20. Writes DIR/lazy_theorem.{png,pdf} and
 DIR/summary.json (alpha, distance_to_tangent, slope).
 """
-import argparse
 import json
-from pathlib import Path
 
 import numpy as np
 
 from meanfield import lazy_theorem as lt
 from meanfield.lazy_plots import theorem_figure
 from meanfield.plotting import save
+from meanfield.scripting import experiment_parser, write_results
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="small sizes (about 30 s)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=Path("out/lazy_theorem"))
+    parser = experiment_parser(__doc__, "out/lazy_theorem", "small sizes (about 30 s)")
     args = parser.parse_args(argv)
     if args.quick:
         sizes = dict(m=200, d=5, n_train=50, t_end=10.0, dt=0.02)
@@ -39,7 +35,7 @@ def main(argv=None):
     title = (f"erf, m = {sizes['m']}, d = {sizes['d']}, n = {sizes['n_train']}, "
              f"Euler dt = {sizes['dt']}, t_end = {sizes['t_end']:g}, seed {args.seed}")
     save(theorem_figure(result, title), args.out / "lazy_theorem")
-    (args.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    write_results(args.out, summary=summary)
     print(json.dumps(summary, indent=2))
 
 

@@ -8,22 +8,17 @@ the paper's 33 taus, 10 seeds, 10^4 iterations; 19 taus, 10 seeds, 2 x 10^4 SGD
 iterations (hours on 2 cores). Writes DIR/lazy_vs_scale.{png,pdf} and DIR/summary.json
 (tau, test_loss_end, test_loss_best, each mean and std over seeds).
 """
-import argparse
 import json
-from pathlib import Path
 
 import numpy as np
 
 from meanfield import lazy_scale as ls
 from meanfield.plotting import save
+from meanfield.scripting import experiment_parser, write_results
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="small grid (a few minutes)")
-    parser.add_argument("--seed", type=int, default=0, help="first seed")
-    parser.add_argument("--workers", type=int, help="Dask worker processes (default: cores)")
-    parser.add_argument("--out", type=Path, default=Path("out/lazy_vs_scale"))
+    parser = experiment_parser(__doc__, "out/lazy_vs_scale", "small grid (a few minutes)", workers=True)
     args = parser.parse_args(argv)
     if args.quick:
         taus, seeds, iterations = 10 ** np.arange(-2.2, 1.01, 0.4), 2, 2000
@@ -40,8 +35,7 @@ def main(argv=None):
     summary = {key: fixed[key] for key in ("tau", "test_loss_end", "test_loss_best")}
     save(ls.figure(fixed, online, "Chizat, Oyallon & Bach: d = 100, m = 50, n = 1000, "
                                   "relu teacher with 3 neurons"), args.out / "lazy_vs_scale")
-    (args.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    (args.out / "population_sgd.json").write_text(json.dumps(online, indent=2) + "\n")
+    write_results(args.out, summary=summary, population_sgd=online)
     print(json.dumps(summary, indent=2))
     print(json.dumps(online))
 

@@ -5,21 +5,17 @@ gamma_sigma2 = -1.85, gamma_w = 2.25, k = 5, 100 GD steps with eta = 1/(5 ...)
 d = 500 (w = 1.2e6) on the exact d x d Gram path. Writes DIR/fig1.{png,pdf} and
 DIR/summary.json.
 """
-import argparse
 import json
-from pathlib import Path
 
 from meanfield import linear
 from meanfield import linear_experiments as lx
 from meanfield.plotting import save
+from meanfield.scripting import experiment_parser, write_results
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="d = 80 (about a minute)")
+    parser = experiment_parser(__doc__, "out/linear_fig1", "d = 80 (about a minute)")
     parser.add_argument("--d", type=int, help="dimension (default 500, 80 with --quick)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=Path("out/linear_fig1"))
     parser.add_argument("--method", choices=("auto", "particles", "gram"), default="auto",
                         help="GD path (auto: particles up to width 1e5)")
     parser.add_argument("--order", choices=("simultaneous", "paper"), default="simultaneous",
@@ -38,7 +34,7 @@ def main(argv=None):
     title = (f"d = {d}, w = {run['w']}, $\\sigma^2 w$ = {run['threshold']:.3g}, "
              f"$\\gamma_{{\\sigma^2}}$ = {gs}, $\\gamma_w$ = {gw}, GD: {run['method']}")
     save(lx.figure1(run, title), args.out / "fig1")
-    (args.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    write_results(args.out, summary=summary)
     print(json.dumps(summary, indent=2))
 
 

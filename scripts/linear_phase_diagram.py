@@ -5,28 +5,22 @@ authors' step 1/(50 ...), at most 750 steps and their early stopping (THEORY.md 
 a local Dask cluster. --quick: d = 40 on a 14 x 16 grid; default: d = 200 on 30 x 30.
 Writes DIR/fig2.{png,pdf} and DIR/summary.json (axes and one array per panel).
 """
-import argparse
-import json
-from pathlib import Path
 
 import numpy as np
 
 from meanfield import linear
 from meanfield import linear_experiments as lx
 from meanfield.plotting import save
+from meanfield.scripting import experiment_parser, write_results
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="d = 40, 14 x 16 grid")
+    parser = experiment_parser(__doc__, "out/linear_phase_diagram", "d = 40, 14 x 16 grid", workers=True)
     parser.add_argument("--d", type=int, help="dimension (default 200, 40 with --quick)")
     parser.add_argument("--n", type=int, nargs=2, metavar=("N_SIGMA2", "N_W"),
                         help="grid size (default 30 30, 14 16 with --quick)")
     parser.add_argument("--sigma2-range", type=float, nargs=2, default=(-2.2, -0.8))
     parser.add_argument("--w-range", type=float, nargs=2, default=(0.25, 2.8))
-    parser.add_argument("--workers", type=int, help="Dask worker processes (default: cores)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=Path("out/linear_phase_diagram"))
     args = parser.parse_args(argv)
     d = args.d or (40 if args.quick else 200)
     n_s, n_w = args.n or ((14, 16) if args.quick else (30, 30))
@@ -43,7 +37,7 @@ def main(argv=None):
                          "infinite_noise": "gamma_sigma2 + gamma_w / 2 = 0",
                          "w_equals_k": float(np.log(task.k) / np.log(d))},
                **{key: np.asarray(val).tolist() for key, val in diagram.items()}}
-    (args.out / "summary.json").write_text(json.dumps(summary) + "\n")
+    write_results(args.out, summary=summary)
     for key in ("min_test_error", "rank", "steps_to_best", "log_distance"):
         print(key, np.array2string(np.asarray(diagram[key]), precision=3, max_line_width=150))
 

@@ -6,20 +6,15 @@ flow; the m-systems start from the first m initial particles of the M-particle r
 M = 2048, 2 seeds, t_end = 4; default: m = 16 ... 4096, M = 16384, 5 seeds, t_end = 10.
 Writes DIR/mean_field_limit.{png,pdf} and DIR/summary.json; the sweep is DIR/sweep.
 """
-import argparse
 import json
-from pathlib import Path
 
 from meanfield import teacher_experiments as tx
 from meanfield.plotting import save
+from meanfield.scripting import experiment_parser, write_results
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="small problem (minutes)")
-    parser.add_argument("--seed", type=int, default=0, help="first seed")
-    parser.add_argument("--workers", type=int, help="Dask worker processes (default: cores)")
-    parser.add_argument("--out", type=Path, default=Path("out/mean_field_limit"))
+    parser = experiment_parser(__doc__, "out/mean_field_limit", "small problem (minutes)", workers=True)
     args = parser.parse_args(argv)
     if args.quick:
         ms, M, n_seeds, t_end, ref_points = (16, 64, 256), 2048, 2, 4.0, 1024
@@ -31,7 +26,7 @@ def main(argv=None):
     summary = tx.limit_summary(study)
     args.out.mkdir(parents=True, exist_ok=True)
     save(tx.limit_figure(study), args.out / "mean_field_limit")
-    (args.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    write_results(args.out, summary=summary)
     print(json.dumps(summary, indent=1))
 
 

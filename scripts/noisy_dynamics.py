@@ -7,21 +7,17 @@ by independent test particles in the frozen field (meanfield.noisy). --quick: m 
 t_end = 40; default: m = 1024, t_end = 200, larger Gibbs samples. Writes
 DIR/noisy_dynamics.{png,pdf} and DIR/summary.json.
 """
-import argparse
 import json
-from pathlib import Path
 
 from meanfield import Network, noisy
 from meanfield.plotting import save
+from meanfield.scripting import experiment_parser, write_results
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="small cloud (about a minute)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser = experiment_parser(__doc__, "out/noisy_dynamics", "small cloud (about a minute)")
     parser.add_argument("--temperature", type=float, default=0.02, help="T = 1/beta")
     parser.add_argument("--weight-decay", type=float, default=0.5, help="lambda")
-    parser.add_argument("--out", type=Path, default=Path("out/noisy_dynamics"))
     args = parser.parse_args(argv)
     m, t_end, n_gibbs, records = (256, 40.0, 1024, 5) if args.quick else (1024, 200.0, 4096, 9)
     dt, t_mix = 0.05, 20.0
@@ -39,7 +35,7 @@ def main(argv=None):
              f"m = {m}, d = 2 (ReLU teacher of 3 neurons), dt = {dt:g}, "
              f"Gibbs by {n_gibbs} test particles over t = {t_mix:g}")
     save(noisy.gibbs_figure(result, student, teacher, title), args.out / "noisy_dynamics")
-    (args.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    write_results(args.out, summary=summary)
     print(json.dumps(summary, indent=1))
 
 

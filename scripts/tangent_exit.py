@@ -6,23 +6,19 @@ t1 is the first time RMS(f_net - f_lin)/RMS(f_lin - f(w0)) on test points exceed
 5 alphas in [0.03, 3] (about a minute); default: m in {32, ..., 2048}, 9 alphas in
 [0.01, 10]. Writes DIR/tangent_exit.{png,pdf} and DIR/summary.json (sqrt_m_alpha, t1).
 """
-import argparse
 import json
-from pathlib import Path
 
 import numpy as np
 
 from meanfield import lazy_theorem as lt
 from meanfield.lazy_plots import exit_figure
 from meanfield.plotting import save
+from meanfield.scripting import experiment_parser, write_results
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="small sizes (about a minute)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser = experiment_parser(__doc__, "out/tangent_exit", "small sizes (about a minute)")
     parser.add_argument("--threshold", type=float, default=0.1)
-    parser.add_argument("--out", type=Path, default=Path("out/tangent_exit"))
     args = parser.parse_args(argv)
     if args.quick:
         m_values, alphas = [32, 128, 512], np.geomspace(0.03, 3, 5)
@@ -36,7 +32,7 @@ def main(argv=None):
     title = (f"erf, d = 5, n = 50, threshold {args.threshold:g}, seed {args.seed}; "
              f"t1 fit: alpha^{result['exponent_alpha']:.2f} m^{result['exponent_m']:.2f}")
     save(exit_figure(result, title), args.out / "tangent_exit")
-    (args.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    write_results(args.out, summary=summary)
     print(json.dumps(summary, indent=2))
     print(f"t1 ~ alpha^{result['exponent_alpha']:.3f} m^{result['exponent_m']:.3f}")
 

@@ -61,7 +61,9 @@ class GaussianPopulation:
                            rule=self.rule, d=self.d)
 
     def _groups(self, net: Network):
-        """(layout with bias if anyone has one, [(activation, w, q)] for f and for -y)."""
+        """(layout with bias if anyone has one, [(activation, w, q)]): the signed neurons
+        of f - y, one group per activation (student and teacher share one group when
+        their activations agree, so every pair reduction runs once)."""
         _check_network(net, self.d, self.k, "teacher")
         bias = net.layout.bias or self.teacher.layout.bias
         layout = Layout(self.k, self.d, bias)
@@ -70,7 +72,11 @@ class GaussianPopulation:
         if bias:
             w_f = _with_bias_column(w_f, net.layout)
             w_y = _with_bias_column(w_y, self.teacher.layout)
-        return layout, [(net.activation, w_f, q_f), (self.teacher.activation, w_y, -q_y)]
+        w_y, q_y = w_y.astype(w_f.dtype, copy=False), (-q_y).astype(q_f.dtype, copy=False)
+        if net.activation.name == self.teacher.activation.name:
+            return layout, [(net.activation, np.concatenate([w_f, w_y]),
+                             np.concatenate([q_f, q_y]))]
+        return layout, [(net.activation, w_f, q_f), (self.teacher.activation, w_y, q_y)]
 
     def risk(self, net: Network) -> float:
         """R = 1/2 E|f(x) - y|^2, exact."""

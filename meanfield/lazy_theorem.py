@@ -28,6 +28,7 @@ import numpy as np
 
 from .diagnostics import diagnose
 from .dynamics import euler
+from .metrics import loglog_slope
 from .model import Network
 from .ntk import kernel_predictor, ntk
 from .objectives import Empirical, GaussianPopulation
@@ -60,12 +61,6 @@ def paired_run(net0: Network, objective: Empirical, probe, dt: float, t_end: flo
     return {"times": net_run.times, "network": net_run.final, "tangent": lin_run.final,
             "tangent_model": tangent, **diag}
 
-
-def fit_slope(x, y) -> float:
-    """Least-squares slope of log y against log x (finite positive points only)."""
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    ok = np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0)
-    return float(np.polyfit(np.log(x[ok]), np.log(y[ok]), 1)[0]) if ok.sum() >= 2 else math.nan
 
 
 def lazy_theorem(alphas, m: int = 200, d: int = 5, n_train: int = 50, n_test: int = 200,
@@ -105,7 +100,7 @@ def lazy_theorem(alphas, m: int = 200, d: int = 5, n_train: int = 50, n_test: in
             rows["tangent_to_ntk"].append(float(np.sqrt(np.mean((f_lin - f0 - ntk_pred) ** 2))))
             rows["displacement"].append(float(run["displacement"][-1]))
         fit = np.asarray(alphas, float) >= fit_from
-        rows["slope"] = fit_slope(np.asarray(alphas, float)[fit],
+        rows["slope"] = loglog_slope(np.asarray(alphas, float)[fit],
                                   np.asarray(rows["distance_to_tangent"])[fit])
         out[name] = rows
     return out

@@ -120,11 +120,3 @@ def aggregate(result: dict) -> dict:
                              else np.zeros_like(values[0]))
     return agg
 
-
-def loglog_slope(x, y) -> float:
-    """Least-squares slope of log y against log x (points with y <= 0 dropped)."""
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    ok = (x > 0) & (y > 0) & np.isfinite(y)
-    if ok.sum() < 2:
-        return float("nan")
-    return float(np.polyfit(np.log(x[ok]), np.log(y[ok]), 1)[0])

@@ -162,3 +162,13 @@ def coupled_deviation(w_small, w_reference) -> float:
 def risk_gap(risk_small, risk_reference):
     """|F(mu_m) - F(mu_M)| (elementwise for arrays of risks over time)."""
     return np.abs(np.asarray(risk_small, dtype=float) - np.asarray(risk_reference, dtype=float))
+
+
+def loglog_slope(x, y) -> float:
+    """Least-squares slope of log y against log x over the finite positive points
+    (NaN with fewer than two): the exponent of a power law y ~ x^s."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    ok = np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0)
+    if ok.sum() < 2:
+        return float("nan")
+    return float(np.polyfit(np.log(x[ok]), np.log(y[ok]), 1)[0])

@@ -8,8 +8,9 @@ v_i = -m grad_{w_i} J = -(1/alpha) E[l'(f(x), y) . grad_w phi(w_i, x)] (THEORY.m
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import log_expit, expit
+from scipy.special import expit
 
+from .activations import get_activation
 from .backends import get_backend
 from .gaussian import pair_kernel
 from .model import Layout, Network
@@ -115,8 +116,7 @@ class GaussianPopulation:
 
 
 # --------------------------------------------------------------------------- losses
-def _softplus(z):
-    return -log_expit(-z)
+_softplus = get_activation("softplus").f  # log(1 + e^z), stable
 
 
 LOSSES = ("square", "logistic", "hinge", "softhinge")

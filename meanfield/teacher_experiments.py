@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import limit
+from . import limit, metrics
 from .collect import collect, read_manifest
 from .config import Config
 from .runs import build
@@ -143,7 +143,7 @@ def mean_field_limit(out_dir, ms=(16, 64, 256), M: int = 2048, seeds=2, d: int =
     result = limit.measure(out_dir, M, ref_points=ref_points)
     agg = limit.aggregate(result)
     m = result["m"]
-    slopes = {key: [limit.loglog_slope(m, agg[key + "_mean"][:, k])
+    slopes = {key: [metrics.loglog_slope(m, agg[key + "_mean"][:, k])
                     for k in range(len(result["times"]))]
               for key in ("deviation", "risk_gap")}
     manifest = read_manifest(out_dir)

@@ -58,3 +58,11 @@ def test_coupled_deviation_and_risk_gap():
     assert np.allclose(metrics.risk_gap([1.0, 0.5], [0.5, 1.0]), [0.5, 0.5])
     with pytest.raises(ValueError):
         metrics.coupled_deviation(np.zeros((12, 2)), ref)
+
+
+def test_loglog_slope_recovers_power_laws_and_skips_bad_points():
+    from meanfield.metrics import loglog_slope
+    x = np.array([1.0, 2.0, 4.0, 8.0, 16.0])
+    assert loglog_slope(x, 3.0 * x**-0.5) == pytest.approx(-0.5, abs=1e-12)
+    assert loglog_slope(np.append(x, 32.0), np.append(x**2, 0.0)) == pytest.approx(2.0, abs=1e-12)
+    assert np.isnan(loglog_slope([1.0, 2.0], [1.0, np.nan]))

@@ -56,8 +56,9 @@ class Layout:
 def resolve_alpha(alpha, m: int) -> float:
     """The output scale alpha of f = (alpha/m) sum_i phi(w_i) (THEORY.md §1 "Scalings").
 
-    "mean-field"/"mf" gives 1, "ntk" gives sqrt(m) (the standard parametrization), a
-    positive number is used as is.
+    "mean-field"/"mf" gives 1, "ntk" gives sqrt(m) (the standard parametrization), "sum"
+    gives m (no 1/m: f = sum_i phi(w_i), the Chizat-Oyallon-Bach code, §6), a positive
+    number is used as is.
     """
     if isinstance(alpha, str):
         key = alpha.lower().replace("_", "-")
@@ -65,7 +66,9 @@ def resolve_alpha(alpha, m: int) -> float:
             return 1.0
         if key == "ntk":
             return float(np.sqrt(m))
-        raise ValueError(f"unknown scaling {alpha!r}; use 'mean-field', 'ntk' or a number")
+        if key == "sum":
+            return float(m)
+        raise ValueError(f"unknown scaling {alpha!r}; use 'mean-field', 'ntk', 'sum' or a number")
     alpha = float(alpha)
     if not np.isfinite(alpha) or alpha <= 0:
         raise ValueError(f"alpha must be a positive finite number, got {alpha}")

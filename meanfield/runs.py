@@ -38,10 +38,6 @@ class Problem:
     dynamics_seed: np.random.SeedSequence
 
 
-def _alpha(value, m):
-    return float(m) if value == "sum" else value
-
-
 def build(config: Config) -> Problem:
     """Instantiate the config (THEORY.md §1 alpha family; §6 for alpha = "sum"); any
     inconsistency the field checks cannot see is reported as a ConfigError."""
@@ -59,20 +55,20 @@ def _build(config: Config) -> Problem:
     t, s, o = config.teacher, config.student, config.objective
     dtype = np.dtype(config.dtype)
     teacher = Network.init(t.m, config.d, activation=t.activation, bias=t.bias,
-                           sphere=t.sphere, output=t.output, alpha=_alpha(t.alpha, t.m),
+                           sphere=t.sphere, output=t.output, alpha=t.alpha,
                            seed=teacher_seed)
     m_init = s.init.reference_m or s.m
     student = Network.init(m_init, config.d, activation=s.activation, bias=s.bias,
                            tau=s.init.tau, symmetric=s.init.symmetric,
                            sphere=s.init.sphere, output=s.init.output,
-                           alpha=_alpha(s.alpha, s.m), centered=s.centered,
+                           alpha=s.alpha, centered=s.centered,
                            seed=student_seed if s.init.seed is None else s.init.seed,
                            dtype=dtype)
     if m_init != s.m:  # synchronous coupling with a larger reference (meanfield.limit)
         from .limit import coupled_indices
         keep = coupled_indices(m_init, s.m, s.init.symmetric)
         student = Network.from_packed(student.w[keep], student.layout, s.activation,
-                                      alpha=_alpha(s.alpha, s.m), centered=s.centered)
+                                      alpha=s.alpha, centered=s.centered)
     population = GaussianPopulation(teacher, noise=t.noise, inputs=o.inputs,
                                      backend=config.backend)
     test = None

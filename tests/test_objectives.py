@@ -189,3 +189,11 @@ def test_bad_objective_input_is_rejected():
         mf.Empirical(np.ones((3, 2)), np.ones(3), loss="l1")
     with pytest.raises(ValueError, match="noise"):
         mf.GaussianPopulation(teacher, noise=-1)
+
+
+def test_alpha_names():
+    assert mf.resolve_alpha("mean-field", 16) == 1.0
+    assert mf.resolve_alpha("ntk", 16) == 4.0
+    assert mf.resolve_alpha("sum", 16) == 16.0
+    with pytest.raises(ValueError, match="scaling"):
+        mf.resolve_alpha("lazy", 16)

@@ -126,10 +126,10 @@ def test_forward_and_grad_matches_two_passes(act, bias, monkeypatch):
     monkeypatch.setattr(numba_common, "SAMPLE_TILE", 40 * 64)
     for name in ("numpy", "numba"):
         fused = get_backend(name).forward_and_grad
-        for d in DIMS["numba"]:
-            layout, w = particles(40, 3, d, bias, seed=d)
+        for d, k in [(d, k) for d in DIMS["numba"] for k in (1, 3)]:
+            layout, w = particles(40, k, d, bias, seed=d)
             q = np.random.default_rng(3).standard_normal(40)
-            X, y = _data(300, d, 3)
+            X, y = _data(300, d, k)
 
             def residual(f, rows):
                 return np.tanh(f - y[rows])
@@ -137,20 +137,31 @@ def test_forward_and_grad_matches_two_passes(act, bias, monkeypatch):
             f, grad = fused(activation, layout, w, q, 25, X, residual)
             want_f = ref.forward(activation, layout, w, q, X)
             want_g = ref.data_grad(activation, layout, w[:25], X, residual(want_f, slice(None)))
-            assert rel_err(f, want_f) < 1e-10 and rel_err(grad, want_g) < 1e-10, (name, d)
+            assert rel_err(f, want_f) < 1e-10 and rel_err(grad, want_g) < 1e-10, (name, d, k)
 
 
-@pytest.mark.parametrize("act", ["relu", "linear"])
+@pytest.mark.parametrize("act", ["relu", "erf", "linear"])
 def test_data_reductions_float32(backend, act):
+    """float32 in, float32 out, within 1e-5 of the float64 reference: in the register
+    path (d = 3) and the BLAS-tiled path (d = 30, arithmetic kept in float32), for the
+    separate reductions and the one-pass forward_and_grad (k = 1, the relu fast path)."""
     activation = get_activation(act)
-    layout, w = particles(30, 1, 3, True, dtype=np.float32)
-    q = np.full(30, 1 / 30, dtype=np.float32)
-    X, R = _data(200, 3, 1, dtype=np.float32)
-    got_f = backend.forward(activation, layout, w, q, X)
-    got_g = backend.data_grad(activation, layout, w, X, R)
-    assert got_f.dtype == np.float32 and got_g.dtype == np.float32
-    assert rel_err(got_f, ref.forward(activation, layout, w, q, X)) < 1e-5
-    assert rel_err(got_g, ref.data_grad(activation, layout, w, X, R)) < 1e-5
+    for d in (3, 30):
+        layout, w = particles(30, 1, d, True, dtype=np.float32)
+        q = np.full(30, 1 / 30, dtype=np.float32)
+        X, R = _data(200, d, 1, dtype=np.float32)
+        got_f = backend.forward(activation, layout, w, q, X)
+        got_g = backend.data_grad(activation, layout, w, X, R)
+        assert got_f.dtype == np.float32 and got_g.dtype == np.float32
+        w64, X64 = w.astype(np.float64), X.astype(np.float64)
+        want_f = ref.forward(activation, layout, w64, q.astype(np.float64), X64)
+        want_g = ref.data_grad(activation, layout, w64, X64, R.astype(np.float64))
+        assert rel_err(got_f, want_f) < 1e-5 and rel_err(got_g, want_g) < 1e-5, d
+        fused = getattr(backend, "forward_and_grad", None)
+        if fused is not None:
+            f, g = fused(activation, layout, w, q, 30, X, lambda f, rows: R[rows])
+            assert f.dtype == np.float32 and g.dtype == np.float32
+            assert rel_err(f, want_f) < 1e-5 and rel_err(g, want_g) < 1e-5, d
 
 
 @pytest.mark.parametrize("bias", [False, True])

@@ -127,16 +127,18 @@ def _small_data_grad(kind, C4, A4, b, XT, RT, gc, ga, gb):
 
 
 @njit(parallel=True, **JIT_OPTIONS)
-def _tile_forward(kind, Z, b, CQ, out):
-    """out[n] = sum_i CQ[l, i] sigma(Z[n, i] + b[i]) for a tile Z of samples x particles."""
+def _tile_forward(kind, Z, b, CQ, out, zero):
+    """out[n] = sum_i CQ[l, i] sigma(Z[n, i] + b[i]) for a tile Z of samples x particles.
+    ``zero`` has the dtype of Z, so float32 tiles are computed in float32 (a float64
+    literal would promote every element and halve the SIMD width)."""
     m = Z.shape[1]
     for nn in prange(Z.shape[0]):
         z = Z[nn]
         for l in range(CQ.shape[0]):
-            acc = 0.0
+            acc = zero
             if kind == 0:
                 for i in range(m):
-                    acc += CQ[l, i] * max(z[i] + b[i], 0.0)
+                    acc += CQ[l, i] * max(z[i] + b[i], zero)
             else:
                 for i in range(m):
                     acc += CQ[l, i] * act(kind, z[i] + b[i])
@@ -144,60 +146,64 @@ def _tile_forward(kind, Z, b, CQ, out):
 
 
 @njit(parallel=True, **JIT_OPTIONS)
-def _tile_grad(kind, Z, b, c, RT, gc, gb):
+def _tile_grad(kind, Z, b, c, RT, gc, gb, zero):
     """For a tile Z (particles x samples) of a.x: gc = sum_n sigma(z) R_n, then
-    Z <- sigma'(z) (c_i . R_n) in place and gb = its row sums (z = Z + b)."""
+    Z <- sigma'(z) (c_i . R_n) in place and gb = its row sums (z = Z + b). One sweep
+    over each row; arithmetic in the dtype of ``zero`` (that of Z)."""
     n = Z.shape[1]
     k = RT.shape[0]
     for r in prange(Z.shape[0]):
         z = Z[r]
         br = b[r]
-        for l in range(k):
-            acc = 0.0
-            if kind == 0:
-                for nn in range(n):
-                    acc += max(z[nn] + br, 0.0) * RT[l, nn]
-            else:
-                for nn in range(n):
-                    acc += act(kind, z[nn] + br) * RT[l, nn]
-            gc[r, l] = acc
-        acc = 0.0
         if kind == 0 and k == 1:
-            cr = c[r, 0]
+            cr, accc, accb = c[r, 0], zero, zero
             for nn in range(n):
-                e = cr * RT[0, nn] if z[nn] + br > 0 else 0.0
+                zz, rr = z[nn] + br, RT[0, nn]
+                positive = zz > zero
+                accc += (zz if positive else zero) * rr
+                e = cr * rr if positive else zero
                 z[nn] = e
-                acc += e
-        else:
-            for nn in range(n):
-                cr = 0.0
-                for l in range(k):
-                    cr += c[r, l] * RT[l, nn]
-                e = dact(kind, z[nn] + br) * cr
-                z[nn] = e
-                acc += e
-        gb[r] = acc
+                accb += e
+            gc[r, 0] = accc
+            gb[r] = accb
+            continue
+        for l in range(k):
+            gc[r, l] = zero
+        accb = zero
+        for nn in range(n):
+            zz = z[nn] + br
+            s, cr = act(kind, zz), zero
+            for l in range(k):
+                gc[r, l] += s * RT[l, nn]
+                cr += c[r, l] * RT[l, nn]
+            e = dact(kind, zz) * cr
+            z[nn] = e
+            accb += e
+        gb[r] = accb
 
 
 @njit(parallel=True, **JIT_OPTIONS)
-def _tile_forward_rows(kind, Z, b, CQ, out):
+def _tile_forward_rows(kind, Z, b, CQ, out, zero):
     """out[n] = sum_i CQ[l, i] sigma(Z[i, n] + b[i]) for a tile Z of particles x samples,
-    in parallel over chunks of samples (the inner loop over samples vectorises)."""
+    in parallel over chunks of samples; each chunk accumulates in a local contiguous
+    buffer, so the inner loop over samples vectorises (in the dtype of ``zero``)."""
     m, n = Z.shape
     chunks = (n + CHUNK - 1) // CHUNK
     for ch in prange(chunks):
         lo, hi = ch * CHUNK, min(n, (ch + 1) * CHUNK)
+        acc = np.empty(hi - lo, dtype=Z.dtype)
         for l in range(CQ.shape[0]):
-            for nn in range(lo, hi):
-                out[nn, l] = 0.0
+            acc[:] = zero
             for i in range(m):
-                coef, bi, z = CQ[l, i], b[i], Z[i]
+                coef, bi, z = CQ[l, i], b[i], Z[i, lo:hi]
                 if kind == 0:
-                    for nn in range(lo, hi):
-                        out[nn, l] += coef * max(z[nn] + bi, 0.0)
+                    for j in range(hi - lo):
+                        acc[j] += coef * max(z[j] + bi, zero)
                 else:
-                    for nn in range(lo, hi):
-                        out[nn, l] += coef * act(kind, z[nn] + bi)
+                    for j in range(hi - lo):
+                        acc[j] += coef * act(kind, z[j] + bi)
+            for j in range(hi - lo):
+                out[lo + j, l] = acc[j]
 
 
 def _parts(layout, w):
@@ -210,6 +216,7 @@ def forward(activation, layout, w, q, X):
     """f(x_n) = sum_i q_i c_i sigma(a_i . x_n + b_i), shape (n, k) (THEORY.md §1)."""
     kind = ACT_IDS[activation.name]
     dtype = np.result_type(w, X)
+    zero = dtype.type(0)
     w, X = np.asarray(w, dtype=dtype), np.ascontiguousarray(X, dtype=dtype)
     c, a, b = _parts(layout, w)
     cq = np.ascontiguousarray(c * np.asarray(q, dtype=dtype)[:, None])
@@ -225,7 +232,7 @@ def forward(activation, layout, w, q, X):
     with _tile_threads():
         for lo in range(0, n, rows):
             N = slice(lo, min(n, lo + rows))
-            _tile_forward(kind, X[N] @ a.T, b, np.ascontiguousarray(cq.T), out[N])
+            _tile_forward(kind, X[N] @ a.T, b, np.ascontiguousarray(cq.T), out[N], zero)
     return out
 
 
@@ -234,6 +241,7 @@ def data_grad(activation, layout, w, X, R):
     grad_c = sum_n sigma(z) R_n, grad_a = sum_n sigma'(z) (c_i.R_n) x_n, grad_b likewise."""
     kind = ACT_IDS[activation.name]
     dtype = np.result_type(w, X, R)
+    zero = dtype.type(0)
     w = np.asarray(w, dtype=dtype)
     X, R = np.ascontiguousarray(X, dtype=dtype), np.ascontiguousarray(R, dtype=dtype)
     c, a, b = _parts(layout, w)
@@ -252,7 +260,7 @@ def data_grad(activation, layout, w, X, R):
             for lo in range(0, m, rows):
                 I = slice(lo, min(m, lo + rows))
                 Z = a[I] @ X.T
-                _tile_grad(kind, Z, b[I], c[I], RT, gc[I], gb[I])
+                _tile_grad(kind, Z, b[I], c[I], RT, gc[I], gb[I], zero)
                 ga[I] = Z @ X
     grad = np.empty((m, layout.p), dtype=dtype)
     grad[:, layout.c] = gc
@@ -272,6 +280,7 @@ def forward_and_grad(activation, layout, w, q, m_grad, X, residual):
         return f, data_grad(activation, layout, w[:m_grad], X, residual(f, slice(None)))
     kind = ACT_IDS[activation.name]
     dtype = np.result_type(w, X)
+    zero = dtype.type(0)
     w, X = np.asarray(w, dtype=dtype), np.ascontiguousarray(X, dtype=dtype)
     c, a, b = _parts(layout, w)
     CQ = np.ascontiguousarray((c * np.asarray(q, dtype=dtype)[:, None]).T)
@@ -286,10 +295,10 @@ def forward_and_grad(activation, layout, w, q, m_grad, X, residual):
         for lo in range(0, n, rows):
             N = slice(lo, min(n, lo + rows))
             Z = a @ X[N].T
-            _tile_forward_rows(kind, Z, b, CQ, f[N])
+            _tile_forward_rows(kind, Z, b, CQ, f[N], zero)
             RT = np.ascontiguousarray(np.asarray(residual(f[N], N), dtype=dtype).T)
             Zg = Z[:m_grad]
-            _tile_grad(kind, Zg, bg, cg, RT, gc_tile, gb_tile)
+            _tile_grad(kind, Zg, bg, cg, RT, gc_tile, gb_tile, zero)
             gc += gc_tile
             gb += gb_tile
             ga += Zg @ X[N]

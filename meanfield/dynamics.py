@@ -157,6 +157,10 @@ def euler(dt: float) -> Integrator:
     return Integrator("euler", MappingProxyType({"dt": dt}), init, step)
 
 
+#: gradient changes below this fraction of the initial velocity norm are rounding noise
+STATIONARY_FLOOR = 1e-8
+
+
 def adaptive(dt: float = 1e-3, max_dgrad: float = 1e-2, grow_dgrad: float = 1e-4,
              max_dout: float = 0.1, grow: float = 1.1, shrink: float = 10.0,
              dt_max: float | None = None) -> Integrator:
@@ -169,6 +173,11 @@ def adaptive(dt: float = 1e-3, max_dgrad: float = 1e-2, grow_dgrad: float = 1e-4
     delta_g < grow_dgrad and delta_o < max_dout / 2. Otherwise dt is divided by ``shrink``
     and the step retried. g' is cached in the state, so each accepted step costs one
     velocity evaluation. ``dt_max`` (optional) caps the step size.
+
+    At a stationary point g is rounding noise and delta_g would be O(1) at any dt, so the
+    step would collapse (a stuck ReLU student at d = 100 fell to dt = 1e-3 and needed
+    millions of steps). The denominator is therefore floored at (STATIONARY_FLOOR |g0|)^2,
+    |g0| the velocity norm at the start: gradient changes below 1e-8 |g0| always pass.
     """
     dt = _positive("dt", dt)
     params = {"dt": dt, "max_dgrad": _positive("max_dgrad", max_dgrad),
@@ -184,18 +193,21 @@ def adaptive(dt: float = 1e-3, max_dgrad: float = 1e-2, grow_dgrad: float = 1e-4
         if isinstance(field.objective, Online):
             raise ValueError("the adaptive step needs a deterministic objective, not Online")
         state = initial_state(w, dt, seed)
+        g0 = field.velocity(state.w, None)
         return replace(state, aux=MappingProxyType({
-            "g": field.velocity(state.w, None), "f": field.outputs(state.w)}))
+            "g": g0, "f": field.outputs(state.w),
+            "g_scale": np.array(float(np.linalg.norm(g0)))}))
 
     def step(state, field, cap=None):
         g, f = state.aux["g"], state.aux["f"]
+        floor = (STATIONARY_FLOOR * float(state.aux.get("g_scale", 0.0))) ** 2
         dt_ctrl = state.dt
         for _ in range(60):
             h = _capped(dt_ctrl, cap)
             w_new = state.w + h * g
             g_new = field.velocity(w_new, None)
             f_new = field.outputs(w_new)
-            norm = np.linalg.norm(g_new) * np.linalg.norm(g)
+            norm = max(np.linalg.norm(g_new) * np.linalg.norm(g), floor)
             dg = float(np.sum((g_new - g) ** 2) / norm) if norm > 0 else 0.0
             do = float(np.max(np.abs(f_new - f)))
             if np.isfinite(dg) and np.isfinite(do) and dg < params["max_dgrad"] \

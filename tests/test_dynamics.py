@@ -147,6 +147,21 @@ def test_adaptive_step_grows_and_tracks_the_flow():
     assert np.linalg.norm(traj.final.w - fine) < 0.02 * np.linalg.norm(fine - net.w)
 
 
+def test_adaptive_step_does_not_collapse_at_a_stationary_point():
+    """A 5-neuron ReLU student of a 5-neuron teacher converges (R -> 0), after which the
+    velocity is rounding noise; the step must keep growing to dt_max instead of
+    collapsing (without the noise floor: ~60 000 steps to t = 3000, dt ~ 0.04)."""
+    from meanfield.runs import build
+    from meanfield.teacher_experiments import convergence_config
+
+    problem = build(convergence_config(10, "relu", 3000.0).override({"student.m": "5"}))
+    traj = mf.simulate(problem.student, problem.objective,
+                       integrators.adaptive(dt=0.01, dt_max=5.0), 3000.0,
+                       record=mf.LogSchedule(30))
+    assert traj.risk[-1] < 1e-12 and traj.times[-1] == pytest.approx(3000.0)
+    assert traj.steps[-1] < 10_000 and traj.dts[-1] > 1.0
+
+
 def test_huge_dt_raises_divergence_naming_step_time_and_dt():
     _, obj = teacher_data("relu")
     with pytest.raises(mf.Divergence, match=r"step \d+ \(t=.*dt=.*too large"):

@@ -3,8 +3,10 @@
 ``results.csv`` has the columns ``cell`` (id), one per axis (dotted config keys), ``seed``,
 ``status`` ("done", "diverged", "failed", "running" for an interrupted run, "pending"
 for one never started), the scalar metrics ``final_risk``, ``final_test_risk``,
-``min_risk``, ``t_final``, ``steps``, ``wall_time``, and ``message`` (why a cell
-stopped). ``series.csv`` is long format: ``cell``, the axes, ``seed``, then ``t``,
+``min_risk``, ``t_final``, ``steps``, ``wall_time``, the end-of-run laziness
+diagnostics when the cells recorded them (``kappa``, ``final_displacement``,
+``final_kernel_change``, ``final_activation_stability``, ``final_tangent_distance_rel``;
+config section ``diagnostics``), and ``message`` (why a cell stopped). ``series.csv`` is long format: ``cell``, the axes, ``seed``, then ``t``,
 ``step``, ``risk``, ``test_risk``, one row per recorded time. Missing values are empty.
 """
 from __future__ import annotations
@@ -21,6 +23,7 @@ from .sweep import CELLS, MANIFEST, cell_state
 RESULTS = "results.csv"
 SERIES = "series.csv"
 SCALARS = ("final_risk", "final_test_risk", "min_risk", "t_final", "steps", "wall_time")
+DIAGNOSTICS = ("displacement", "kernel_change", "activation_stability", "tangent_distance_rel")
 
 
 def is_sweep(path) -> bool:
@@ -49,6 +52,11 @@ def _scalars(metrics: dict | None, status: str) -> dict:
         if status == "done":
             row["final_risk"] = risk[-1]
             row["final_test_risk"] = test[-1] if test else nan
+    diagnostics = metrics.get("diagnostics")
+    if diagnostics:
+        row["kappa"] = nan if diagnostics["kappa"] is None else diagnostics["kappa"]
+        row.update({f"final_{key}": diagnostics[key][-1] for key in DIAGNOSTICS
+                    if key in diagnostics})
     return row
 
 

@@ -121,6 +121,17 @@ class CheckpointConfig:
 
 
 @dataclass(frozen=True)
+class DiagnosticsConfig:
+    """Laziness diagnostics written into metrics.json at every record (meanfield.diagnostics,
+    THEORY.md §1, §8): ``probe`` points (0: off) for the kernel change and activation
+    stability, kappa at w0; ``tangent`` also trains the tangent model (empirical data)
+    and records the distance between the two."""
+
+    probe: int = 0
+    tangent: bool = False
+
+
+@dataclass(frozen=True)
 class Config:
     """A whole run. ``t_end`` is the horizon in mean-field time units (THEORY.md §1)."""
 
@@ -133,6 +144,7 @@ class Config:
     t_end: float = 10.0
     record: RecordConfig = field(default_factory=RecordConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+    diagnostics: DiagnosticsConfig = field(default_factory=DiagnosticsConfig)
     backend: str = "auto"
     dtype: str = "float64"
     seed: int = 0
@@ -350,6 +362,11 @@ def validate(config: Config) -> None:
     _check(config.checkpoint.every_steps >= 0, "checkpoint.every_steps",
            f"must be >= 0, got {config.checkpoint.every_steps}")
     _positive(config.checkpoint.every_seconds, "checkpoint.every_seconds")
+    _check(config.diagnostics.probe >= 0, "diagnostics.probe",
+           f"must be >= 0, got {config.diagnostics.probe}")
+    _check(not config.diagnostics.tangent or (config.diagnostics.probe > 0 and o.kind in
+                                              ("empirical", "digits")), "diagnostics.tangent",
+           "needs diagnostics.probe > 0 and objective.kind = 'empirical' or 'digits'")
     _choice(config.backend, ("auto", "numpy", "numba", "keops"), "backend")
     _choice(config.dtype, ("float64", "float32"), "dtype")
     _check(config.seed >= 0, "seed", f"must be a non-negative integer, got {config.seed}")

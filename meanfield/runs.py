@@ -18,6 +18,7 @@ import numpy as np
 from . import dynamics, store
 from .config import Config, ConfigError, integrator_params
 from .datasets import digits_parity
+from .diagnostics import along_run
 from .model import Network
 from .objectives import Empirical, GaussianPopulation, Online
 from .simulate import (Divergence, LinearSchedule, LogSchedule, Recorder, Trajectory,
@@ -188,8 +189,12 @@ def _execute(out: Path, config, problem: Problem, start, progress) -> Result:
     store.write_npz(out / store.TRAJECTORY, times=traj.times, steps=traj.steps,
                     dts=traj.dts, risk=traj.risk, test_risk=recorder.arrays()["test_risk"],
                     snapshots=traj.snapshots, final=traj.final.w, teacher=problem.teacher.w)
-    store.write_json(out / store.METRICS, {**_metrics(config, recorder, "done", wall),
-                                           "final_risk": float(traj.risk[-1])})
+    metrics = {**_metrics(config, recorder, "done", wall), "final_risk": float(traj.risk[-1])}
+    if config.diagnostics.probe:
+        metrics["diagnostics"] = along_run(problem, traj.snapshots, config.t_end,
+                                           config.diagnostics.probe, config.diagnostics.tangent,
+                                           problem.dynamics_seed)
+    store.write_json(out / store.METRICS, metrics)
     return Result(out, config, traj, problem.teacher, "done", wall)
 
 

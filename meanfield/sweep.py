@@ -17,7 +17,7 @@ Layout of a sweep directory::
     results.csv        one row per cell (meanfield.collect)
     series.csv         the cells' risk curves, long format
 
-A cell's id is a hash of its full config, so a rerun of the same sweep (or of an
+A cell's id is a hash of its config's non-default fields, so a rerun of the same sweep (or of an
 extended one) finds its cells again: finished cells are skipped, interrupted ones resume
 from their last checkpoint, diverged ones are reported again without rerunning (the run
 is deterministic). The output directory must be visible to every worker at the same path.
@@ -159,9 +159,23 @@ def parse_grid(data) -> Grid:
 
 
 def cell_id(config: Config) -> str:
-    """A stable 16-hex-digit hash of the full config (sorted-key JSON)."""
-    text = json.dumps(config.to_dict(), sort_keys=True, separators=(",", ":"))
+    """A stable 16-hex-digit hash of the fields that differ from Config() (sorted-key
+    JSON), so a field added to Config later, at its default, keeps existing ids."""
+    text = json.dumps(_non_default(config.to_dict(), Config().to_dict()), sort_keys=True,
+                      separators=(",", ":"))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def _non_default(data: dict, default: dict) -> dict:
+    out = {}
+    for key, value in data.items():
+        if isinstance(value, dict) and isinstance(default.get(key), dict):
+            value = _non_default(value, default[key])
+            if value:
+                out[key] = value
+        elif key not in default or value != default[key]:
+            out[key] = value
+    return out
 
 
 def _set(data: dict, name: str, value) -> None:

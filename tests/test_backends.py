@@ -91,6 +91,47 @@ def test_pair_reduce_float32(backend, act):
     assert rel_err(got_g, want_g) < 1e-5 and rel_err(got_v, want_v) < 1e-5
 
 
+def _near_particles(dtype):
+    """Bias particles (d = 3) whose correlations with particle 0 are 1 - 1e-6, 0.99, 0.93,
+    -(1 - 1e-6), 0.925 (Genz's switch), plus large biases and a tiny input weight, on top
+    of the edge cases of :func:`particles` (rho = +-1, a = 0, b = 0)."""
+    layout, w = particles(40, 2, 3, True, seed=3)
+    a, rng = layout.a, np.random.default_rng(5)
+    u = w[0, a] / np.linalg.norm(w[0, a])
+    for row, rho in zip(range(8, 13), (1 - 1e-6, 0.99, 0.93, -1 + 1e-6, 0.925)):
+        v = rng.standard_normal(3)
+        v -= (v @ u) * u
+        w[row, a] = 1.7 * (rho * u + np.sqrt(1 - rho * rho) * v / np.linalg.norm(v))
+    w[13, -1], w[14, -1], w[15, -1] = 8.0, -7.0, 30.0
+    w[16, a], w[16, -1] = w[13, a], -8.0
+    w[17, a] = 1e-3 * w[0, a]
+    return layout, w.astype(dtype), rng.standard_normal(40).astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("act", ["relu", "erf"])
+def test_keops_bias_kernels_run_in_keops(act, dtype, monkeypatch):
+    """relu_bias / erf_bias are KeOps formulas (no fallback: the Numba and NumPy pair
+    reductions are disabled during the call) and equal the reference near rho = +-1."""
+    from meanfield.backends import numba as numba_backend
+
+    keops = get_backend("keops")
+    layout, w, q = _near_particles(dtype)
+    kernel = pair_kernel(act, bias=True)
+    want_g, want_v = ref.pair_reduce(kernel, layout, w[:30], w, q, True)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("fell back to another backend")
+
+    monkeypatch.setattr(numba_backend, "pair_reduce", refuse)
+    monkeypatch.setattr(ref, "pair_reduce", refuse)
+    got_g, got_v = keops.pair_reduce(kernel, layout, w[:30], w, q, True)
+    assert got_g.dtype == dtype and got_v.dtype == dtype
+    tol = TOL[dtype]
+    assert rel_err(got_g, want_g) < tol and rel_err(got_v, want_v) < tol, \
+        (rel_err(got_g, want_g), rel_err(got_v, want_v))
+
+
 def _data(n, d, k, seed=2, dtype=np.float64):
     rng = np.random.default_rng(seed)
     X = 1.5 * rng.standard_normal((n, d))

@@ -21,8 +21,10 @@ and Phi by Gauss-Legendre, each quadrature one KeOps vector operation
 (:mod:`meanfield.backends.keops_bvn`), with shared subexpressions factorised. Measured
 against the NumPy reference (scipy's Owen's T): Phi_2 to 2e-16 absolute on a grid
 including rho = +-1, +-(1 - 1e-6), 0.99, 0.93, 0.925; the pair reductions to ~1e-15
-relative in float64 and ~3e-7 in float32. Each compiles in ~10-15 s on a CPU (once
-per d and dtype). Linear kernels use the shared O(m p k) :func:`linear_pair_reduce`;
+relative in float64 and ~3e-7 in float32. Each compiles in ~10-20 s on a CPU (once
+per d and dtype). Both Phi_2 branches and both Phi rules are evaluated for every pair
+(IfElse), so on a CPU these kernels are ~5x slower than the Numba backend (m = 1024,
+d = 10: ~1.4 s against ~0.27 s); they are meant for CUDA. Linear kernels use the shared O(m p k) :func:`linear_pair_reduce`;
 "quadrature" kernels run on the NumPy reference.
 """
 from __future__ import annotations

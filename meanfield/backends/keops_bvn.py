@@ -73,10 +73,11 @@ def normal_cdf(x, quad: Quad):
     """Phi(x) for a scalar LazyTensor x (formulas in the module docstring); +-inf and
     huge |x| give 1 and 0."""
     xx = -0.5 * x * x
-    small = 0.5 + x * (quad.w | (xx * quad.u2).exp())
-    t1 = quad.wv | (xx * quad.v).exp()
-    tail = 4.0 * t1 / (1.0 + (1.0 - 8.0 * t1).relu().sqrt())
-    return where(x.abs() - 3.0, where(x, 1.0 - tail, tail), small).factorize(x)
+    big = x.abs() - 3.0  # >= 0: tail; one 16-vector of exponentials serves both rules
+    S = where(big, quad.wv, quad.w) | (xx * where(big, quad.v, quad.u2)).exp()
+    small = 0.5 + x * S
+    tail = 4.0 * S / (1.0 + (1.0 - 8.0 * S).relu().sqrt())
+    return where(big, where(x, 1.0 - tail, tail), small).factorize(S).factorize(x)
 
 
 def bvn_cdf(h, k, rho, qq, Ph, Pk, quad: Quad):
@@ -87,11 +88,12 @@ def bvn_cdf(h, k, rho, qq, Ph, Pk, quad: Quad):
     Genz's BVND with 20 Gauss-Legendre nodes (module docstring); clipped to [0, 1].
     """
     hk = h * k
-    # |rho| < 0.925: Phi(h) Phi(k) + (asin rho / 4 pi) sum_i w_i f(asin(rho) x_i / 2)
+    # |rho| < 0.925: Phi(h) Phi(k) + (asin(rho)/4 pi) sum_i w_i f(asin(rho) x_i/2), where
+    # f(t) = exp(-(h^2 + k^2 - 2 h k sin t)/(2 cos^2 t)); the exponentials are shared
+    # with the |rho| >= 0.925 branch (E below), only one of which is used per pair
     asr = 0.5 * rho.clamp(-1.0, 1.0).asin()
     sn = (asr * quad.x).sin()
-    low = Ph * Pk + asr / TWO_PI * (quad.wx | ((sn * hk - 0.5 * (h * h + k * k))
-                                               / (1.0 - sn * sn)).exp()).factorize(sn)
+    low_arg = (sn * hk - 0.5 * (h * h + k * k)) / (1.0 - sn * sn)
     # |rho| >= 0.925 (Genz's bvnu on (-h, -k), with k -> -k when rho < 0)
     sgn = where(rho, 1.0, -1.0)
     HK = hk * sgn
@@ -111,13 +113,15 @@ def bvn_cdf(h, k, rho, qq, Ph, Pk, quad: Quad):
     a2 = 0.5 * a
     xs = (a2 * quad.x) ** 2
     rs = (1.0 - xs).sqrt()
-    integrand = (-0.5 * (bs / xs + HK)).exp() * (1.0 + c * xs * (1.0 + 5.0 * dd * xs)) \
+    is_high = rho.abs() - HIGH_RHO
+    E = where(is_high, -0.5 * (bs / xs + HK), low_arg).exp()  # one 20-vector for both
+    low = Ph * Pk + asr / TWO_PI * (quad.wx | E)
+    integrand = E * (1.0 + c * xs * (1.0 + 5.0 * dd * xs)) \
         - (-0.5 * bs / xs - HK / (1.0 + rs)).exp() / rs
     corr = (a2 * (quad.wx | integrand) - first) / TWO_PI
     pos = corr + where(h - k, Pk, Ph)                         # + Phi(min(h, k))
     neg = where(-(h + k), -corr, Ph + Pk - 1.0 - corr)        # L - corr
-    high = where(rho, pos, neg)
-    high = high.factorize(xs).factorize(rs).factorize(bs).factorize(HK).factorize(as_) \
-        .factorize(c).factorize(dd)
-    out = where(rho.abs() - HIGH_RHO, high, low)
+    out = where(is_high, where(rho, pos, neg), low)
+    out = out.factorize(E).factorize(xs).factorize(rs).factorize(bs).factorize(HK) \
+        .factorize(as_).factorize(c).factorize(dd).factorize(sn)
     return out.clamp(0.0, 1.0).factorize(hk).factorize(rho)

@@ -146,8 +146,8 @@ def _warm(backends):
         from .backends import keops
 
         for d in (2, 100):
-            keops.warmup(d, np.float64, pair=True, activations=())
-            keops.warmup(d, np.float32, pair=False, activations=("relu",))
+            keops.warmup(d, ("float64",), activations=(), pair=True)
+            keops.warmup(d, ("float32",), activations=("relu",), pair=False)
 
 
 def run(backends, repeat: int = 5, quick: bool = False, log=print) -> list[dict]:

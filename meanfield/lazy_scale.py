@@ -19,8 +19,14 @@ to O(1/sqrt(d))) with a' ~ (tau/sqrt(d)) N(0, I_d) and teacher directions a*/sqr
 their step -eta grad R is our Euler step dt = eta/m. The loss "at convergence" is the
 mean of the exact population risk over the records of the last 10% of the iterations
 (theirs: the sum of the last 2000 of 20000 minibatch losses), normalised by its maximum
-over tau. Their code divides the teacher output by the batch size; we keep
-y = sum_j c*_j (a*_j . x)_+ (the quirk is not reproduced).
+over tau. Their code divides the teacher output by the batch size:
+``teacher_divisor = batch`` reproduces that (y = sum_j c*_j (a*_j . x)_+ / 200, the
+paper's figure); ``teacher_divisor = 1`` is the teacher the paper describes.
+
+Every fixed-training-set cell also records the laziness diagnostics of
+:mod:`meanfield.diagnostics` on 100 test points (config section ``diagnostics``): the
+criterion kappa at w0 and the relative tangent-kernel change at the end, reduced to
+``kappa`` and ``kernel_change_end`` per tau.
 """
 from __future__ import annotations
 
@@ -34,6 +40,7 @@ from .simulate import LinearSchedule, simulate
 from .sweep import local_client, sweep
 
 D, N, M = 100, 1000, 50
+PROBE = 100  # test points of the kernel-change diagnostic
 
 
 def gd_step(tau: float) -> float:
@@ -52,7 +59,8 @@ def base_config(iterations: int, d: int = D, n: int = N, m: int = M) -> dict:
             "integrator": {"name": "euler", "dt": 1.0},
             "t_end": float(iterations),
             "record": {"schedule": "log", "n": 200},
-            "checkpoint": {"every_seconds": 60.0}}
+            "checkpoint": {"every_seconds": 60.0},
+            "diagnostics": {"probe": PROBE}}
 
 
 def grid(taus, seeds, iterations: int, m: int = M) -> dict:
@@ -66,22 +74,27 @@ def grid(taus, seeds, iterations: int, m: int = M) -> dict:
 def test_vs_scale(out_dir, taus, seeds, iterations: int = 10_000, d: int = D, n: int = N,
                   m: int = M, workers: int | None = None) -> dict:
     """Run (or resume) the sweep into ``out_dir`` and reduce it: ``tau``, and mean and std
-    over seeds of ``test_loss_end`` (last record) and ``test_loss_best`` (min over records)."""
-    from .collect import collect_series
+    over seeds of ``test_loss_end`` (last record), ``test_loss_best`` (min over records),
+    ``kappa`` (laziness criterion at w0) and ``kernel_change_end``."""
+    from .collect import collect, collect_series
 
     report = sweep(base_config(iterations, d, n, m), grid(taus, seeds, iterations, m),
                    out_dir, workers=workers)
     if not report.ok:
         raise RuntimeError("; ".join(report.failure_lines()))
-    series = collect_series(out_dir)
-    ends, bests = [], []
+    series, table = collect_series(out_dir), collect(out_dir, save=False)
+    ends, bests, kappas, changes = [], [], [], []
     for tau in taus:
         cells = series[np.isclose(series["student.init.tau"], tau)]
         per_seed = cells.sort_values("t").groupby("seed")["test_risk"]
         ends.append(per_seed.last().to_numpy())
         bests.append(per_seed.min().to_numpy())
+        rows = table[np.isclose(table["student.init.tau"], tau)]
+        kappas.append(rows["kappa"].to_numpy())
+        changes.append(rows["final_kernel_change"].to_numpy())
     return {"tau": [float(t) for t in taus],
             "test_loss_end": _mean_std(ends), "test_loss_best": _mean_std(bests),
+            "kappa": _mean_std(kappas), "kernel_change_end": _mean_std(changes),
             "iterations": iterations, "seeds": len(seeds)}
 
 
@@ -96,12 +109,13 @@ def sgd_step(tau: float) -> float:
 
 
 def population_sgd_cell(tau: float, seed: int, iterations: int, batch: int = 200,
-                        d: int = D, m: int = M) -> float:
-    """One population-SGD run (module docstring); returns the mean exact population risk
-    over the last 10% of the iterations."""
+                        d: int = D, m: int = M, teacher_divisor: float = 1.0) -> float:
+    """One population-SGD run (module docstring) with teacher outputs divided by
+    ``teacher_divisor``; returns the mean exact population risk over the last 10% of the
+    iterations."""
     teacher_seed, student_seed, stream = np.random.SeedSequence(seed).spawn(3)
     scale = 1.0 / math.sqrt(d)
-    teacher = Network.init(3, d, sphere=True, output="sign", alpha=3.0,
+    teacher = Network.init(3, d, sphere=True, output="sign", alpha=3.0 / teacher_divisor,
                            tau={"a": scale}, seed=teacher_seed)
     student = Network.init(m, d, tau={"c": tau, "a": tau * scale}, symmetric=True,
                            alpha=1.0, seed=student_seed)
@@ -113,30 +127,34 @@ def population_sgd_cell(tau: float, seed: int, iterations: int, batch: int = 200
 
 
 def population_sgd(taus, seeds, iterations: int = 20_000, workers: int | None = None,
-                   batch: int = 200, d: int = D, m: int = M) -> dict:
+                   batch: int = 200, d: int = D, m: int = M,
+                   teacher_divisor: float = 1.0) -> dict:
     """Population SGD over ``taus`` x ``seeds`` on a local Dask cluster: ``tau`` and the
-    normalised loss at convergence (mean and std over seeds, divided by the max mean)."""
+    normalised loss at convergence (mean and std over seeds, divided by the max mean).
+    ``teacher_divisor = batch`` is the authors' code (see the module docstring)."""
     cells = [(float(t), int(s)) for t in taus for s in seeds]
     with local_client(workers) as client:
         futures = client.map(population_sgd_cell, [t for t, _ in cells],
                              [s for _, s in cells], iterations=iterations, batch=batch,
-                             d=d, m=m, pure=False)
+                             d=d, m=m, teacher_divisor=teacher_divisor, pure=False)
         values = np.array(client.gather(futures)).reshape(len(taus), len(seeds))
     mean = values.mean(axis=1)
     std = values.std(axis=1, ddof=1) if len(seeds) > 1 else np.zeros(len(taus))
     top = mean.max()
     return {"tau": [float(t) for t in taus], "loss": (mean / top).tolist(),
             "loss_std": (std / top).tolist(), "raw_max": float(top),
-            "iterations": iterations, "seeds": len(seeds)}
+            "iterations": iterations, "seeds": len(seeds),
+            "teacher_divisor": float(teacher_divisor)}
 
 
-def figure(fixed: dict, online: dict | None = None, title: str = ""):
+def figure(fixed: dict, online=(), title: str = ""):
     """Test loss (x1000) against tau, end of training and best during training (mean +-
-    std); the population-SGD panel beside it when given."""
+    std); kappa and the end-of-training kernel change against tau; and a population-SGD
+    panel with one curve per result in ``online`` (teacher divisors)."""
     from .plotting import plt
 
-    panels = 1 + (online is not None)
-    fig, axes = plt.subplots(1, panels, figsize=(5.5 * panels, 4.2), squeeze=False)
+    panels = 2 + bool(online)
+    fig, axes = plt.subplots(1, panels, figsize=(5.2 * panels, 4.2), squeeze=False)
     ax = axes[0, 0]
     tau = np.asarray(fixed["tau"])
     for key, style, label in (("test_loss_end", "k-", "end of training"),
@@ -148,16 +166,25 @@ def figure(fixed: dict, online: dict | None = None, title: str = ""):
            title=f"GD on a fixed training set ({fixed['iterations']} iterations, "
                  f"{fixed['seeds']} seeds)")
     ax.legend(frameon=False)
-    if online is not None:
-        ax = axes[0, 1]
-        tau, mean, std = (np.asarray(online[k]) for k in ("tau", "loss", "loss_std"))
+    ax = axes[0, 1]
+    ax.loglog(tau, fixed["kappa"]["mean"], "o-", label=r"$\kappa$ at $w_0$")
+    ax.loglog(tau, fixed["kernel_change_end"]["mean"], "s-",
+              label=r"$\|\Theta_T - \Theta_0\| / \|\Theta_0\|$")
+    ax.set(xlabel=r"$\tau$", title="laziness diagnostics (mean over seeds)")
+    ax.legend(frameon=False)
+    for k, result in enumerate(online):
+        ax = axes[0, 2]
+        tau, mean, std = (np.asarray(result[key]) for key in ("tau", "loss", "loss_std"))
+        divisor = result.get("teacher_divisor", 1.0)
         ax.fill_between(tau, mean - std, mean + std, color="0.85")
-        ax.semilogx(tau, mean, "k-", lw=2)
+        ax.semilogx(tau, mean, ("k-", "C0--")[k % 2], lw=2,
+                    label=f"teacher / {divisor:g} (their code)" if divisor != 1
+                    else "teacher as described")
         ax.set(xlabel=r"$\tau$", ylabel="population loss at convergence (normalised)",
-               title=f"population SGD ({online['iterations']} iterations, "
-                     f"{online['seeds']} seeds)")
+               title=f"population SGD ({result['iterations']} iterations, "
+                     f"{result['seeds']} seeds)")
+        ax.legend(frameon=False)
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
-

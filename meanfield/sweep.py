@@ -299,18 +299,21 @@ def run_cell(cell_dir: str, config_json: str) -> dict:
     return outcome
 
 
-def keops_warmups(configs) -> list[tuple[int, tuple, tuple]]:
-    """(d, dtypes, activations) to compile before fanning out, one per input dimension,
-    for the configs that will run on KeOps (backend "keops", or "auto" with CUDA)."""
+def keops_warmups(configs) -> list[dict]:
+    """keops.warmup arguments (d, dtypes, activations, bias) to compile before fanning
+    out, one per input dimension, for the configs that will run on KeOps (backend
+    "keops", or "auto" with CUDA)."""
     from .backends import cuda_available
 
-    plan: dict[int, tuple[set, set]] = {}
+    plan: dict[int, tuple[set, set, set]] = {}
     for config in configs:
         if config.backend == "keops" or (config.backend == "auto" and cuda_available()):
-            dtypes, acts = plan.setdefault(config.d, (set(), set()))
+            dtypes, acts, bias = plan.setdefault(config.d, (set(), set(), set()))
             dtypes.add(config.dtype)
             acts.update((config.student.activation, config.teacher.activation))
-    return [(d, tuple(sorted(dt)), tuple(sorted(a))) for d, (dt, a) in sorted(plan.items())]
+            bias.add(config.student.bias or config.teacher.bias)
+    return [{"d": d, "dtypes": tuple(sorted(dt)), "activations": tuple(sorted(a)),
+             "bias": True in b} for d, (dt, a, b) in sorted(plan.items())]
 
 
 @contextlib.contextmanager
@@ -436,9 +439,9 @@ def sweep(base_config, grid, out_dir, scheduler=None, workers=None,
         else:
             todo.append(cell)
     if todo:
-        for d, dtypes, activations in keops_warmups(c.config for c in todo):
+        for plan in keops_warmups(c.config for c in todo):
             from .backends import keops
-            keops.warmup(d, dtypes=dtypes, activations=activations)
+            keops.warmup(**plan)
         if progress is None:
             progress = sys.stderr.isatty()
         with _client(scheduler, workers) as client, \

@@ -6,7 +6,8 @@ population-SGD variant. --quick: 9 taus in 10^[-2.2, 1], 2 seeds, 2000 GD iterat
 population SGD at 7 taus, 2 seeds, 2000 iterations (a few minutes on 2 cores). Default:
 the paper's 33 taus, 10 seeds, 10^4 iterations; 19 taus, 10 seeds, 2 x 10^4 SGD
 iterations (hours on 2 cores). Writes DIR/lazy_vs_scale.{png,pdf} and DIR/summary.json
-(tau, test_loss_end, test_loss_best, each mean and std over seeds).
+(tau, test_loss_end, test_loss_best, kappa, kernel_change_end, each mean and std over
+seeds; population_sgd: with their code's teacher / 200 and with the teacher as described).
 """
 import json
 
@@ -31,8 +32,10 @@ def main(argv=None):
     args.out.mkdir(parents=True, exist_ok=True)
     fixed = ls.test_vs_scale(args.out / "sweep", np.round(taus, 6), seed_list, iterations,
                              workers=args.workers)
-    online = ls.population_sgd(sgd_taus, seed_list, sgd_iterations, workers=args.workers)
-    summary = {key: fixed[key] for key in ("tau", "test_loss_end", "test_loss_best")}
+    online = [ls.population_sgd(sgd_taus, seed_list, sgd_iterations, workers=args.workers,
+                                teacher_divisor=divisor) for divisor in (200.0, 1.0)]
+    summary = {key: fixed[key] for key in ("tau", "test_loss_end", "test_loss_best", "kappa",
+                                           "kernel_change_end")}
     save(ls.figure(fixed, online, "Chizat, Oyallon & Bach: d = 100, m = 50, n = 1000, "
                                   "relu teacher with 3 neurons"), args.out / "lazy_vs_scale")
     write_results(args.out, summary=summary, population_sgd=online)

@@ -167,7 +167,14 @@ def test_lazy_vs_scale_fields(tmp_path):
         assert np.all(np.asarray(res[key]["mean"]) > 0)
     assert np.all(np.asarray(res["test_loss_best"]["mean"])
                   <= np.asarray(res["test_loss_end"]["mean"]))
-    assert ls.population_sgd_cell(1.0, 0, iterations=20, batch=10, d=5, m=4) > 0
+    # relu is 2-homogeneous: Dh scales like tau, D^2h not at all, f(w0) = 0: kappa ~ tau^-2
+    assert res["kappa"]["mean"][0] == pytest.approx(1e4 * res["kappa"]["mean"][1], rel=1e-6)
+    assert res["kernel_change_end"]["mean"][0] > res["kernel_change_end"]["mean"][1]
+    # a student that barely moves (tau = 0.01, 2 steps) keeps R = E[y^2]/2: their code's teacher
+    # divided by the batch size gives batch^2 times less
+    plain, quirk = (ls.population_sgd_cell(1e-2, 0, iterations=2, batch=10, d=5, m=4,
+                                           teacher_divisor=div) for div in (1.0, 10.0))
+    assert quirk == pytest.approx(plain / 100, rel=1e-3)
 
 
 def test_geiger_fields_and_digits_config(tmp_path):

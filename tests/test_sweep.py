@@ -104,13 +104,19 @@ def test_example_sweep_file_loads():
 
 def test_keops_warmup_plan_covers_keops_cells_only():
     configs = [mf.Config.from_dict({"d": d, "backend": b, "dtype": t,
-                                    "student": {"activation": a}})
-               for d, b, t, a in [(3, "keops", "float64", "relu"),
-                                  (3, "keops", "float32", "erf"),
-                                  (5, "numpy", "float64", "tanh"),
-                                  (4, "keops", "float64", "relu")]]
-    assert keops_warmups(configs) == [(3, ("float32", "float64"), ("erf", "relu")),
-                                      (4, ("float64",), ("relu",))]
+                                    "student": {"activation": a, "bias": bias}})
+               for d, b, t, a, bias in [(3, "keops", "float64", "relu", False),
+                                        (3, "keops", "float32", "erf", False),
+                                        (5, "numpy", "float64", "tanh", False),
+                                        (4, "keops", "float64", "relu", True)]]
+    plan = keops_warmups(configs)
+    assert plan == [{"d": 3, "dtypes": ("float32", "float64"), "activations": ("erf", "relu"),
+                     "bias": False},
+                    {"d": 4, "dtypes": ("float64",), "activations": ("relu",), "bias": True}]
+    from meanfield.backends import keops
+
+    # the call sweep() makes, on a plan whose formulas the KeOps backend tests compile
+    keops.warmup(**{**plan[0], "dtypes": ("float64",), "activations": ("relu",)})
 
 
 # -- running -------------------------------------------------------------------------------

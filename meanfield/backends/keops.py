@@ -401,22 +401,28 @@ def data_grad(activation, layout, w, X, R):
     return grad
 
 
-def warmup(d: int, dtype=np.float64, pair: bool = True, activations=("relu",)) -> None:
+def warmup(d: int, dtypes=("float64",), activations=("relu",), pair: bool = True,
+           bias: bool = False) -> None:
     """Compile (or load from the cache) the formulas used at input dimension d.
 
-    Runs the relu/erf pair reduction (if ``pair``) and both data reductions of each
-    activation's family on tiny inputs of ``dtype``, so that later calls only execute.
+    For each dtype in ``dtypes``: the relu/erf pair reduction (if ``pair``), the
+    relu_bias/erf_bias pair reductions of the ``activations`` that have one (if also
+    ``bias``), and both data reductions of each activation's family, on tiny inputs, so
+    that later calls only execute.
     """
     from ..activations import get_activation
     from ..gaussian import pair_kernel
     from ..model import Layout
 
     layout = Layout(1, d, True)
-    w = np.ones((2, layout.p), dtype=dtype)
-    q = np.ones(2, dtype=dtype)
-    if pair:
-        pair_reduce(pair_kernel("relu"), Layout(1, d), w[:, :-1], w[:, :-1], q, True)
-    X, R = np.ones((2, d), dtype=dtype), np.ones((2, 1), dtype=dtype)
-    for act in activations:
-        forward(get_activation(act), layout, w, q, X)
-        data_grad(get_activation(act), layout, w, X, R)
+    for dtype in (np.dtype(t) for t in dtypes):
+        w = np.ones((2, layout.p), dtype=dtype)
+        q = np.ones(2, dtype=dtype)
+        if pair:
+            pair_reduce(pair_kernel("relu"), Layout(1, d), w[:, :-1], w[:, :-1], q, True)
+            for act in sorted(set(activations) & {"relu", "erf"} if bias else ()):
+                pair_reduce(pair_kernel(act, bias=True), layout, w, w, q, True)
+        X, R = np.ones((2, d), dtype=dtype), np.ones((2, 1), dtype=dtype)
+        for act in activations:
+            forward(get_activation(act), layout, w, q, X)
+            data_grad(get_activation(act), layout, w, X, R)

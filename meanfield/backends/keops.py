@@ -51,7 +51,7 @@ FLOAT32_SNAP = 2e-6
 def cache_folder() -> str:
     """The KeOps build folder: $MEANFIELD_KEOPS_CACHE or <repo>/build/cache/keops."""
     default = Path(__file__).resolve().parents[2] / "build" / "cache" / "keops"
-    return str(Path(os.environ.get("MEANFIELD_KEOPS_CACHE", default)))
+    return str(Path(os.environ.get("MEANFIELD_KEOPS_CACHE") or default))
 
 
 os.makedirs(cache_folder(), exist_ok=True)

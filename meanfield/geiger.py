@@ -39,7 +39,7 @@ def base_config(task: str, n_train: int, n_test: int, t_end: float) -> dict:
     """The cell config of ``task`` (alpha, m and seed are set by the grid)."""
     if task not in TASKS:
         raise ValueError(f"task must be one of {', '.join(TASKS)}, got {task!r}")
-    return {"task": "teacher-student", "d": TASKS[task], "backend": "numpy",
+    return {"task": "teacher-student", "d": TASKS[task], "backend": "auto",
             "teacher": {"m": 3, "activation": "relu", "sphere": True, "output": "sign"},
             "student": {"m": 64, "activation": "relu", "alpha": 1.0, "centered": True},
             "objective": {"kind": "digits" if task == "digits" else "empirical",

@@ -9,12 +9,13 @@ A NaN/Inf in the particles or a risk blow-up stops the run with :class:`Divergen
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from .dynamics import Field, Integrator, State
 from .model import Network
+from .objectives import Online
 
 
 class Divergence(RuntimeError):
@@ -140,6 +141,12 @@ def simulate(net: Network, objective, integrator: Integrator, t_end: float,
     (state, recorder) pair to continue from; ``on_step(state, recorder)`` is called after
     every accepted step (checkpoints). Raises :class:`Divergence` on a non-finite particle
     or a risk above ``blowup`` times max(initial risk, 1).
+
+    Fixed points are skipped exactly: when an Euler step on a deterministic objective
+    leaves every particle bit-for-bit where it was (the velocity is exactly 0, e.g. a
+    hinge loss once every margin is >= 1), all later steps would too, so the remaining
+    records are taken at once on the step grid (same particles, steps and times as
+    stepping through).
     """
     t_end = float(t_end)
     if not math.isfinite(t_end) or t_end <= 0:
@@ -172,7 +179,7 @@ def simulate(net: Network, objective, integrator: Integrator, t_end: float,
             take(state)
         while len(recorder) < len(targets):
             target = targets[len(recorder)]
-            t_before = state.t
+            t_before, w_before = state.t, state.w
             try:
                 if integrator.fixed_dt:
                     state = integrator.step(state, fld)
@@ -188,6 +195,11 @@ def simulate(net: Network, objective, integrator: Integrator, t_end: float,
                        else state.t >= target - 1e-12 * max(1.0, target))
             if reached:
                 take(state)
+            if (integrator.name == "euler" and not isinstance(objective, Online)
+                    and len(recorder) < len(targets) and np.array_equal(state.w, w_before)):
+                for target in targets[len(recorder):]:
+                    state = replace(state, step=int(target), t=float(target) * state.dt)
+                    take(state)
             bar.update(state.t - t_before)
             if on_step is not None:
                 on_step(state, recorder)

@@ -27,7 +27,7 @@ import math
 
 import numpy as np
 
-from .diagnostics import kernel_change
+from .diagnostics import kernel_change, laziness_kappa
 from .runs import build, load
 from .sweep import CELLS, sweep
 from .collect import read_manifest
@@ -51,14 +51,16 @@ def base_config(task: str, n_train: int, n_test: int, t_end: float) -> dict:
 
 
 def cell_measures(run_dir, probe: int) -> dict:
-    """Kernel change, test error and test outputs of one finished cell."""
+    """Kernel change, test error, test outputs and the laziness criterion kappa at w0
+    (on the training set) of one finished cell."""
     result = load(run_dir)
     problem = build(result.config)
     X, y = problem.test.X, problem.test.y
     final = result.trajectory.final
     f = final(X)
     return {"kernel_change": kernel_change(final, problem.student, X[:probe]),
-            "test_error": float(np.mean(np.sign(f) != y)), "f": f[:, 0], "y": y[:, 0]}
+            "test_error": float(np.mean(np.sign(f) != y)), "f": f[:, 0], "y": y[:, 0],
+            "kappa": laziness_kappa(problem.student, problem.objective.X, problem.objective.y)}
 
 
 def crossover(alphas, values, threshold: float) -> float:
@@ -87,8 +89,8 @@ def phase_diagram(out_dir, task: str, alphas, m_values, seeds, n_train: int = 50
     ``data_seed`` and are shared by all cells, so the seed ensemble averages networks
     trained on the same data from independent initialisations.
 
-    Returns ``alpha`` (ours), ``m``, per (m, alpha): ``kernel_change`` and ``test_error``
-    (means over seeds), ``ensemble_error`` (test error of the seed-averaged F); per m:
+    Returns ``alpha`` (ours), ``m``, per (m, alpha): ``kernel_change``, ``test_error`` and
+    ``kappa`` (means over seeds), ``ensemble_error`` (test error of the seed-averaged F); per m:
     ``alpha_star`` (ours) and ``alpha_star_geiger`` = alpha*/sqrt(m); ``exponent`` of
     alpha_G* ~ m^b (nan with fewer than two crossovers).
     """
@@ -101,7 +103,7 @@ def phase_diagram(out_dir, task: str, alphas, m_values, seeds, n_train: int = 50
     if not report.ok:
         raise RuntimeError("; ".join(report.failure_lines()))
     shape = (len(m_values), len(alphas))
-    kc, err, ens = np.zeros(shape), np.zeros(shape), np.zeros(shape)
+    kc, err, ens, kappa = (np.zeros(shape) for _ in range(4))
     cells = {}
     for entry in read_manifest(out_dir)["cells"]:
         v = entry["values"]
@@ -112,6 +114,7 @@ def phase_diagram(out_dir, task: str, alphas, m_values, seeds, n_train: int = 50
             runs = cells[(float(alpha), int(m))]
             kc[i, j] = np.mean([r["kernel_change"] for r in runs])
             err[i, j] = np.mean([r["test_error"] for r in runs])
+            kappa[i, j] = np.mean([r["kappa"] for r in runs])
             mean_f = np.mean([r["f"] for r in runs], axis=0)
             ens[i, j] = float(np.mean(np.sign(mean_f) != runs[0]["y"]))
     star = np.array([crossover(alphas, kc[i], threshold) for i in range(len(m_values))])
@@ -121,7 +124,7 @@ def phase_diagram(out_dir, task: str, alphas, m_values, seeds, n_train: int = 50
                                  np.log(star_g[ok]), 1)[0]) if ok.sum() >= 2 else math.nan)
     return {"task": task, "alpha": [float(a) for a in alphas],
             "m": [int(m) for m in m_values], "seeds": len(seeds), "threshold": threshold,
-            "kernel_change": kc, "test_error": err, "ensemble_error": ens,
+            "kernel_change": kc, "test_error": err, "ensemble_error": ens, "kappa": kappa,
             "alpha_star": star, "alpha_star_geiger": star_g, "exponent": exponent}
 
 

@@ -187,6 +187,8 @@ def test_geiger_fields_and_digits_config(tmp_path):
     assert res["m"] == [4, 8] and res["kernel_change"].shape == (2, 2)
     assert np.all(res["kernel_change"][:, 0] > res["kernel_change"][:, 1])
     assert len(res["alpha_star_geiger"]) == 2 and "exponent" in res
+    # centred net, one seed: f(w0) = 0 and the same w0 at both alphas, so kappa ~ 1/alpha
+    assert np.allclose(res["kappa"][:, 0], res["kappa"][:, 1] * 100.0 / 0.3, rtol=1e-6)
     problem = build(Config.from_dict(geiger.base_config("digits", 30, 10, 1.0)))
     assert problem.objective.X.shape == (30, 64)
     assert set(np.unique(problem.objective.y)) == {-1.0, 1.0}

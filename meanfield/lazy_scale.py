@@ -31,12 +31,15 @@ criterion kappa at w0 and the relative tangent-kernel change at the end, reduced
 from __future__ import annotations
 
 import math
+from pathlib import Path
+
 import numpy as np
 
 from .dynamics import euler
 from .model import Network
 from .objectives import Online
 from .simulate import LinearSchedule, simulate
+from .store import read_json, write_json
 from .sweep import local_client, sweep
 
 D, N, M = 100, 1000, 50
@@ -128,15 +131,22 @@ def population_sgd_cell(tau: float, seed: int, iterations: int, batch: int = 200
 
 def population_sgd(taus, seeds, iterations: int = 20_000, workers: int | None = None,
                    batch: int = 200, d: int = D, m: int = M,
-                   teacher_divisor: float = 1.0) -> dict:
+                   teacher_divisor: float = 1.0, cache_dir=None) -> dict:
     """Population SGD over ``taus`` x ``seeds`` on a local Dask cluster: ``tau`` and the
     normalised loss at convergence (mean and std over seeds, divided by the max mean).
-    ``teacher_divisor = batch`` is the authors' code (see the module docstring)."""
+    ``teacher_divisor = batch`` is the authors' code (see the module docstring). With
+    ``cache_dir`` every cell's value is written there (atomically) as it finishes and
+    read back on a rerun, so an interrupted run resumes where it stopped."""
     cells = [(float(t), int(s)) for t in taus for s in seeds]
+    settings = dict(iterations=iterations, batch=batch, d=d, m=m,
+                    teacher_divisor=teacher_divisor)
+    paths = [None] * len(cells)
+    if cache_dir is not None:
+        Path(cache_dir).mkdir(parents=True, exist_ok=True)
+        paths = [str(Path(cache_dir) / _cell_name(t, s, **settings)) for t, s in cells]
     with local_client(workers) as client:
-        futures = client.map(population_sgd_cell, [t for t, _ in cells],
-                             [s for _, s in cells], iterations=iterations, batch=batch,
-                             d=d, m=m, teacher_divisor=teacher_divisor, pure=False)
+        futures = client.map(_cached_sgd_cell, paths, [t for t, _ in cells],
+                             [s for _, s in cells], **settings, pure=False)
         values = np.array(client.gather(futures)).reshape(len(taus), len(seeds))
     mean = values.mean(axis=1)
     std = values.std(axis=1, ddof=1) if len(seeds) > 1 else np.zeros(len(taus))
@@ -145,6 +155,21 @@ def population_sgd(taus, seeds, iterations: int = 20_000, workers: int | None = 
             "loss_std": (std / top).tolist(), "raw_max": float(top),
             "iterations": iterations, "seeds": len(seeds),
             "teacher_divisor": float(teacher_divisor)}
+
+
+def _cell_name(tau, seed, **settings) -> str:
+    keys = "_".join(f"{k}={settings[k]:g}" for k in sorted(settings))
+    return f"tau={tau:.6g}_seed={seed}_{keys}.json"
+
+
+def _cached_sgd_cell(path, tau, seed, **settings) -> float:
+    """:func:`population_sgd_cell`, read from / written to the JSON file ``path`` if any."""
+    if path is not None and Path(path).exists():
+        return float(read_json(path)["loss"])
+    value = population_sgd_cell(tau, seed, **settings)
+    if path is not None:
+        write_json(path, {"tau": tau, "seed": seed, **settings, "loss": value})
+    return value
 
 
 def figure(fixed: dict, online=(), title: str = ""):

@@ -8,6 +8,7 @@ the paper's 33 taus, 10 seeds, 10^4 iterations; 19 taus, 10 seeds, 2 x 10^4 SGD
 iterations (hours on 2 cores). Writes DIR/lazy_vs_scale.{png,pdf} and DIR/summary.json
 (tau, test_loss_end, test_loss_best, kappa, kernel_change_end, each mean and std over
 seeds; population_sgd: with their code's teacher / 200 and with the teacher as described).
+Rerunning resumes: finished GD cells and population-SGD cells (DIR/population_sgd) are kept.
 """
 import json
 
@@ -33,7 +34,8 @@ def main(argv=None):
     fixed = ls.test_vs_scale(args.out / "sweep", np.round(taus, 6), seed_list, iterations,
                              workers=args.workers)
     online = [ls.population_sgd(sgd_taus, seed_list, sgd_iterations, workers=args.workers,
-                                teacher_divisor=divisor) for divisor in (200.0, 1.0)]
+                                teacher_divisor=divisor, cache_dir=args.out / "population_sgd")
+              for divisor in (200.0, 1.0)]
     summary = {key: fixed[key] for key in ("tau", "test_loss_end", "test_loss_best", "kappa",
                                            "kernel_change_end")}
     save(ls.figure(fixed, online, "Chizat, Oyallon & Bach: d = 100, m = 50, n = 1000, "

@@ -177,6 +177,27 @@ def test_lazy_vs_scale_fields(tmp_path):
     assert quirk == pytest.approx(plain / 100, rel=1e-3)
 
 
+
+def test_population_sgd_resumes_from_its_cell_cache(tmp_path):
+    from meanfield import lazy_scale as ls
+    from meanfield.store import read_json, write_json
+
+    kwargs = dict(iterations=3, batch=10, d=5, m=4, workers=1, cache_dir=tmp_path / "sgd")
+    first = ls.population_sgd([0.1, 1.0], [0, 1], **kwargs)
+    files = sorted((tmp_path / "sgd").glob("*.json"))
+    assert len(files) == 4
+    direct = ls.population_sgd_cell(1.0, 1, iterations=3, batch=10, d=5, m=4)
+    cached = [read_json(f) for f in files]
+    assert any(c["tau"] == 1.0 and c["seed"] == 1 and c["loss"] == direct for c in cached)
+    # a rerun reads the cells instead of recomputing: doctor one and see it come back
+    write_json(files[0], {**cached[0], "loss": 0.0})
+    again = ls.population_sgd([0.1, 1.0], [0, 1], **kwargs)
+    i = [0.1, 1.0].index(cached[0]["tau"])
+    means = [np.asarray(r["loss"]) * r["raw_max"] for r in (first, again)]
+    assert means[1][i] == pytest.approx(means[0][i] - cached[0]["loss"] / 2, rel=1e-12)
+    assert means[1][1 - i] == pytest.approx(means[0][1 - i], rel=1e-12)
+    assert len(list((tmp_path / "sgd").glob("*.json"))) == 4
+
 def test_geiger_fields_and_digits_config(tmp_path):
     from meanfield import geiger
     from meanfield.config import Config, ConfigError

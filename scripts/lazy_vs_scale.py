@@ -4,10 +4,11 @@ GD on a fixed training set (d = 100, n = 1000, m = 50, step min(10, 0.1/tau^2) a
 dt = 50 min(10, 0.1/tau^2) in our units) through a resumable sweep in DIR/sweep, and the
 population-SGD variant. --quick: 9 taus in 10^[-2.2, 1], 2 seeds, 2000 GD iterations;
 population SGD at 7 taus, 2 seeds, 2000 iterations (a few minutes on 2 cores). Default:
-the paper's 33 taus, 10 seeds, 10^4 iterations; 19 taus, 10 seeds, 2 x 10^4 SGD
-iterations (hours on 2 cores). Writes DIR/lazy_vs_scale.{png,pdf} and DIR/summary.json
+the paper's 33 taus, 10 seeds, 10^4 iterations; 17 taus, 10 seeds, 2 x 10^4 SGD
+iterations (80 min on 2 cores). Writes DIR/lazy_vs_scale.{png,pdf} and DIR/summary.json
 (tau, test_loss_end, test_loss_best, kappa, kernel_change_end, each mean and std over
-seeds; population_sgd: with their code's teacher / 200 and with the teacher as described).
+seeds) and DIR/population_sgd.json (with their code's teacher / 200 and with the teacher
+as described).
 Rerunning resumes: finished GD cells and population-SGD cells (DIR/population_sgd) are kept.
 """
 import json

@@ -101,6 +101,7 @@ class IntegratorConfig:
     weight_decay: typing.Optional[float] = None
     batch: typing.Optional[int] = None
     dt_max: typing.Optional[float] = None
+    dt_min: typing.Optional[float] = None
 
 
 @dataclass(frozen=True)
@@ -271,7 +272,7 @@ def _coerce(kind, value, name: str):
 
 
 # -- validation -----------------------------------------------------------------------
-INTEGRATOR_PARAMS = {"euler": ("dt",), "adaptive": ("dt", "dt_max"),
+INTEGRATOR_PARAMS = {"euler": ("dt",), "adaptive": ("dt", "dt_max", "dt_min"),
                      "momentum": ("tau", "dt"), "langevin": ("dt", "temperature",
                                                              "weight_decay"),
                      "sgd": ("dt", "batch")}
@@ -339,12 +340,13 @@ def validate(config: Config) -> None:
     _check(o.loss == "square" or o.kind in ("empirical", "digits"), "objective.loss",
            f"the {o.loss} loss needs objective.kind = 'empirical' or 'digits'")
     _choice(i.name, tuple(INTEGRATOR_PARAMS), "integrator.name")
-    for param in ("dt", "tau", "temperature", "weight_decay", "dt_max"):
+    for param in ("dt", "tau", "temperature", "weight_decay", "dt_max", "dt_min"):
         value = getattr(i, param)
         if value is not None:
             _check(param in INTEGRATOR_PARAMS[i.name], f"integrator.{param}",
                    f"not a parameter of the {i.name} integrator")
-            _positive(value, f"integrator.{param}", zero=param != "dt" and param != "dt_max")
+            _positive(value, f"integrator.{param}",
+                      zero=param not in ("dt", "dt_max", "dt_min"))
     if i.batch is not None:
         _check("batch" in INTEGRATOR_PARAMS[i.name], "integrator.batch",
                f"not a parameter of the {i.name} integrator")

@@ -163,7 +163,7 @@ STATIONARY_FLOOR = 1e-8
 
 def adaptive(dt: float = 1e-3, max_dgrad: float = 1e-2, grow_dgrad: float = 1e-4,
              max_dout: float = 0.1, grow: float = 1.1, shrink: float = 10.0,
-             dt_max: float | None = None) -> Integrator:
+             dt_max: float | None = None, dt_min: float | None = None) -> Integrator:
     """Euler gradient flow with an adaptive step (Geiger et al., THEORY.md §8).
 
     A trial step w' = w + dt g (g = v(w)) is judged by the gradient-change ratio
@@ -173,6 +173,12 @@ def adaptive(dt: float = 1e-3, max_dgrad: float = 1e-2, grow_dgrad: float = 1e-4
     delta_g < grow_dgrad and delta_o < max_dout / 2. Otherwise dt is divided by ``shrink``
     and the step retried. g' is cached in the state, so each accepted step costs one
     velocity evaluation. ``dt_max`` (optional) caps the step size.
+
+    ``dt_min`` (optional) floors it: a trial at dt <= dt_min is accepted whatever its
+    gradient change (delta_o < max_dout is still required). A gradient that jumps (a relu
+    pre-activation changing sign on a data point, the hinge at margin 1) keeps delta_g
+    O(jump^2) at any dt, so without a floor dt collapses towards 0 (with the soft hinge,
+    n = 200, m = 8: dt = 6e-16 by t = 7).
 
     At a stationary point g is rounding noise and delta_g would be O(1) at any dt, so the
     step would collapse (a stuck ReLU student at d = 100 fell to dt = 1e-3 and needed
@@ -186,6 +192,10 @@ def adaptive(dt: float = 1e-3, max_dgrad: float = 1e-2, grow_dgrad: float = 1e-4
               "shrink": _positive("shrink", shrink)}
     if dt_max is not None:
         params["dt_max"] = _positive("dt_max", dt_max)
+    if dt_min is not None:
+        params["dt_min"] = _positive("dt_min", dt_min)
+        if dt_min > params.get("dt_max", math.inf):
+            raise ValueError(f"adaptive needs dt_min <= dt_max, got {dt_min} > {dt_max}")
     if params["grow"] < 1 or params["shrink"] <= 1:
         raise ValueError("adaptive needs grow >= 1 and shrink > 1")
 
@@ -202,6 +212,7 @@ def adaptive(dt: float = 1e-3, max_dgrad: float = 1e-2, grow_dgrad: float = 1e-4
         g, f = state.aux["g"], state.aux["f"]
         floor = (STATIONARY_FLOOR * float(state.aux.get("g_scale", 0.0))) ** 2
         dt_ctrl = state.dt
+        dt_min = params.get("dt_min", 0.0)
         for _ in range(60):
             h = _capped(dt_ctrl, cap)
             w_new = state.w + h * g
@@ -210,13 +221,13 @@ def adaptive(dt: float = 1e-3, max_dgrad: float = 1e-2, grow_dgrad: float = 1e-4
             norm = max(np.linalg.norm(g_new) * np.linalg.norm(g), floor)
             dg = float(np.sum((g_new - g) ** 2) / norm) if norm > 0 else 0.0
             do = float(np.max(np.abs(f_new - f)))
-            if np.isfinite(dg) and np.isfinite(do) and dg < params["max_dgrad"] \
-                    and do < params["max_dout"]:
+            if np.isfinite(dg) and np.isfinite(do) and do < params["max_dout"] \
+                    and (dg < params["max_dgrad"] or h <= dt_min):
                 if dg < params["grow_dgrad"] and do < params["max_dout"] / 2:
                     dt_ctrl = min(dt_ctrl * params["grow"], params.get("dt_max", math.inf))
                 new = _advance(state, w_new, h, g=g_new, f=f_new)
                 return replace(new, dt=dt_ctrl)
-            dt_ctrl /= params["shrink"]
+            dt_ctrl = max(dt_ctrl / params["shrink"], dt_min)
         raise FloatingPointError(f"adaptive step rejected 60 times at t={state.t:g} "
                                  f"(dt fell to {dt_ctrl:.3g})")
 

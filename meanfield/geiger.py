@@ -12,7 +12,7 @@ the hinge gradient jumps whenever a margin crosses 1, its gradient-change test t
 rejects step after step and dt collapses. The soft hinge does not cure this: relu's own
 kinks make the gradient jump whenever a pre-activation a_i . x_k changes sign, and with the
 soft hinge (beta = 20), n = 200, m = 8, alpha = 0.3 the adaptive step fell to 6e-16 by
-t = 7.) Each (alpha, m, seed) is one config cell of
+t = 7 unless floored by its ``dt_min``.) Each (alpha, m, seed) is one config cell of
 :func:`meanfield.sweep.sweep`.
 
 Units: Geiger's alpha_G multiplies an NTK-parameterised output (1/sqrt(h) last layer), so

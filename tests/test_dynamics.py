@@ -162,6 +162,44 @@ def test_adaptive_step_does_not_collapse_at_a_stationary_point():
     assert traj.steps[-1] < 10_000 and traj.dts[-1] > 1.0
 
 
+
+def _soft_hinge_problem(dt_min=None):
+    """A small relu classification run (soft hinge) whose gradient jumps at relu kinks."""
+    from meanfield import geiger
+    from meanfield.config import Config
+    from meanfield.runs import build
+
+    cfg = geiger.base_config("teacher-student", 20, 20, 20.0)
+    cfg["objective"]["loss"] = "softhinge"
+    cfg["integrator"] = {"name": "adaptive", "dt": 0.15,
+                         **({"dt_min": dt_min} if dt_min else {})}
+    cfg["student"].update(m=8, alpha=0.3)
+    return build(Config.from_dict(cfg))
+
+
+def test_adaptive_step_floor_passes_gradient_jumps():
+    """Without dt_min the step collapses at a relu kink (the gradient jumps, so delta_g
+    does not shrink with dt); with dt_min (set through the config) the run reaches t_end
+    and stays on the Euler path of step dt_min."""
+    from meanfield.dynamics import Field
+
+    p = _soft_hinge_problem()
+    field = Field(p.student, p.objective)
+    state = p.integrator.init(p.student.w, field)
+    for _ in range(3000):
+        state = p.integrator.step(state, field)
+    assert state.dt < 1e-9 and state.t < 1.0
+    floor = _soft_hinge_problem(dt_min=1e-3)
+    assert floor.integrator.params["dt_min"] == 1e-3
+    traj = mf.simulate(floor.student, floor.objective, floor.integrator, 20.0,
+                       record=mf.LogSchedule(5))
+    assert traj.times[-1] == pytest.approx(20.0) and traj.steps[-1] < 25_000
+    assert traj.risk[-1] < 1e-2 * traj.risk[0]
+    fine = final_w(floor.student, floor.objective, integrators.euler(1e-3), 20.0)
+    assert np.linalg.norm(traj.final.w - fine) < 1e-3 * np.linalg.norm(fine - floor.student.w)
+    with pytest.raises(ValueError, match="dt_min <= dt_max"):
+        integrators.adaptive(dt=0.1, dt_min=1.0, dt_max=0.5)
+
 def test_euler_skips_an_exact_fixed_point_with_identical_records():
     """Hinge loss on separable data: once every margin is >= 1 the velocity is exactly 0
     and simulate() takes the remaining records at once. The trajectory equals stepping

@@ -177,7 +177,6 @@ def test_lazy_vs_scale_fields(tmp_path):
     assert quirk == pytest.approx(plain / 100, rel=1e-3)
 
 
-
 def test_population_sgd_resumes_from_its_cell_cache(tmp_path):
     from meanfield import lazy_scale as ls
     from meanfield.store import read_json, write_json
@@ -197,6 +196,7 @@ def test_population_sgd_resumes_from_its_cell_cache(tmp_path):
     assert means[1][i] == pytest.approx(means[0][i] - cached[0]["loss"] / 2, rel=1e-12)
     assert means[1][1 - i] == pytest.approx(means[0][1 - i], rel=1e-12)
     assert len(list((tmp_path / "sgd").glob("*.json"))) == 4
+
 
 def test_geiger_fields_and_digits_config(tmp_path):
     from meanfield import geiger

@@ -162,7 +162,6 @@ def test_adaptive_step_does_not_collapse_at_a_stationary_point():
     assert traj.steps[-1] < 10_000 and traj.dts[-1] > 1.0
 
 
-
 def _soft_hinge_problem(dt_min=None):
     """A small relu classification run (soft hinge) whose gradient jumps at relu kinks."""
     from meanfield import geiger
@@ -199,6 +198,7 @@ def test_adaptive_step_floor_passes_gradient_jumps():
     assert np.linalg.norm(traj.final.w - fine) < 1e-3 * np.linalg.norm(fine - floor.student.w)
     with pytest.raises(ValueError, match="dt_min <= dt_max"):
         integrators.adaptive(dt=0.1, dt_min=1.0, dt_max=0.5)
+
 
 def test_euler_skips_an_exact_fixed_point_with_identical_records():
     """Hinge loss on separable data: once every margin is >= 1 the velocity is exactly 0

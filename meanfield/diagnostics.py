@@ -145,11 +145,12 @@ def probe_set(objective, test, n: int, rng) -> tuple[np.ndarray, np.ndarray]:
 def along_run(problem, snapshots, t_end: float, probe: int, tangent: bool = False,
               seed=0) -> dict:
     """Diagnostics of a run (meanfield.runs Problem and its recorded snapshots; scalar
-    output, k = 1, as the tangent kernel needs), as lists over the records: displacement, kernel_change, activation_stability on ``probe``
-    points (:func:`probe_set`), kappa at w0 (:func:`laziness_kappa` on the training data,
-    or the probe sample for population objectives; None for an activation with
-    sigma'' != 0), and with ``tangent`` the tangent model trained by the same
-    integrator and schedule and its distance to the network (:func:`diagnose`)."""
+    output, k = 1, as the tangent kernel needs), as lists over the records: displacement,
+    kernel_change, activation_stability on ``probe`` points (:func:`probe_set`), kappa at
+    w0 (:func:`laziness_kappa` on the training data, or the probe sample for population
+    objectives; None for an activation with sigma'' != 0), and with ``tangent`` the
+    tangent model trained by the same integrator and schedule and its distance to the
+    network (:func:`diagnose`)."""
     from .simulate import simulate
     from .tangent import Tangent
 

@@ -196,6 +196,7 @@ def adaptive(dt: float = 1e-3, max_dgrad: float = 1e-2, grow_dgrad: float = 1e-4
         params["dt_min"] = _positive("dt_min", dt_min)
         if dt_min > params.get("dt_max", math.inf):
             raise ValueError(f"adaptive needs dt_min <= dt_max, got {dt_min} > {dt_max}")
+    floor_dt = params.get("dt_min", 0.0)
     if params["grow"] < 1 or params["shrink"] <= 1:
         raise ValueError("adaptive needs grow >= 1 and shrink > 1")
 
@@ -212,7 +213,6 @@ def adaptive(dt: float = 1e-3, max_dgrad: float = 1e-2, grow_dgrad: float = 1e-4
         g, f = state.aux["g"], state.aux["f"]
         floor = (STATIONARY_FLOOR * float(state.aux.get("g_scale", 0.0))) ** 2
         dt_ctrl = state.dt
-        dt_min = params.get("dt_min", 0.0)
         for _ in range(60):
             h = _capped(dt_ctrl, cap)
             w_new = state.w + h * g
@@ -222,12 +222,12 @@ def adaptive(dt: float = 1e-3, max_dgrad: float = 1e-2, grow_dgrad: float = 1e-4
             dg = float(np.sum((g_new - g) ** 2) / norm) if norm > 0 else 0.0
             do = float(np.max(np.abs(f_new - f)))
             if np.isfinite(dg) and np.isfinite(do) and do < params["max_dout"] \
-                    and (dg < params["max_dgrad"] or h <= dt_min):
+                    and (dg < params["max_dgrad"] or h <= floor_dt):
                 if dg < params["grow_dgrad"] and do < params["max_dout"] / 2:
                     dt_ctrl = min(dt_ctrl * params["grow"], params.get("dt_max", math.inf))
                 new = _advance(state, w_new, h, g=g_new, f=f_new)
                 return replace(new, dt=dt_ctrl)
-            dt_ctrl = max(dt_ctrl / params["shrink"], dt_min)
+            dt_ctrl = max(dt_ctrl / params["shrink"], floor_dt)
         raise FloatingPointError(f"adaptive step rejected 60 times at t={state.t:g} "
                                  f"(dt fell to {dt_ctrl:.3g})")
 

@@ -1,6 +1,6 @@
-"""Integrators: ``init``/``step`` pairs over a frozen :class:`State` (DESIGN.md, jax-md style).
+"""Integrators: ``init``/``step`` pairs over a frozen :class:`State` (jax-md style).
 
-Units are mean-field time (THEORY.md §1): the velocity of particle i is
+Units are mean-field time (theory §1): the velocity of particle i is
 v(w_i) = -m grad_{w_i} J with J = R/alpha^2, so a gradient-flow step of size dt moves
 every particle by dt * v(w_i) whatever m is. Every state carries the numpy bit-generator
 state of its random stream, so a run restarted from a saved state continues bit-for-bit.
@@ -15,7 +15,9 @@ Each integrator discretises one continuous dynamics:
 """
 from __future__ import annotations
 
+import inspect
 import math
+import typing
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any, Callable, Mapping
@@ -23,11 +25,6 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from .model import Network
-from .objectives import Empirical, GaussianPopulation, Online, empirical_velocity
-
-PROBE_POINTS = 256  # population inputs on which the adaptive step measures output change
-PROBE_SEED = 20190618
-
 
 @dataclass(frozen=True)
 class State:
@@ -60,14 +57,15 @@ class Field:
     """The velocity field of an objective at a network's particles.
 
     ``velocity(w, rng)`` is the objective's mean-field velocity -m grad_{w_i}(R/alpha^2)
-    (an Online objective draws its fresh batch from ``rng``); ``minibatch(w, rng, batch)``
-    is the same velocity on a random batch; ``outputs(w)`` are network outputs on probe
-    inputs (the training inputs, or fixed population draws) used by the adaptive step.
+    (a stochastic objective draws its fresh batch from ``rng``); ``minibatch(w, rng,
+    batch)`` is the velocity of a random minibatch; ``outputs(w)`` are the outputs on the
+    objective's probe inputs, watched by the adaptive step. All three are what the
+    objective offers (``velocity``, ``minibatch_velocity``, ``probe_outputs``; see
+    :mod:`meanfield.objectives`).
     """
 
     def __init__(self, net: Network, objective):
         self.net, self.objective = net, objective
-        self._probe = None
 
     def network(self, w) -> Network:
         return self.net.with_w(w)
@@ -76,34 +74,15 @@ class Field:
         return self.objective.velocity(self.net.with_w(w), rng=rng)
 
     def minibatch(self, w, rng, batch: int) -> np.ndarray:
-        """Velocity on ``batch`` points drawn without replacement from the data (Empirical)
-        or fresh from the population (Online, GaussianPopulation)."""
-        obj, net = self.objective, self.net.with_w(w)
-        if hasattr(obj, "minibatch_velocity"):  # e.g. meanfield.tangent.Tangent
-            return obj.minibatch_velocity(net, rng, batch)
-        if isinstance(obj, Empirical):
-            idx = rng.choice(obj.n, size=min(batch, obj.n), replace=False)
-            return empirical_velocity(net, obj.X[idx], obj.y[idx], obj.loss, obj.beta,
-                                      obj.backend)
-        population = obj.population if isinstance(obj, Online) else obj
-        if not isinstance(population, GaussianPopulation):
-            raise TypeError(f"sgd needs an Empirical, Online or GaussianPopulation "
-                            f"objective, got {type(obj).__name__}")
-        X, y = population.sample(batch, rng)
-        return empirical_velocity(net, X, y, backend=population.backend)
+        return self.objective.minibatch_velocity(self.net.with_w(w), rng, batch)
 
     def outputs(self, w) -> np.ndarray:
-        if hasattr(self.objective, "probe_outputs"):  # e.g. meanfield.tangent.Tangent
-            return self.objective.probe_outputs(self.net.with_w(w))
-        if self._probe is None:
-            obj = self.objective
-            if isinstance(obj, Empirical):
-                self._probe = obj.X
-            else:
-                population = obj.population if isinstance(obj, Online) else obj
-                self._probe = population.sample(PROBE_POINTS, PROBE_SEED)[0]
-        return self.net.with_w(w)(self._probe, backend=getattr(self.objective, "backend",
-                                                                "numpy"))
+        return self.objective.probe_outputs(self.net.with_w(w))
+
+    @property
+    def stochastic(self) -> bool:
+        """True when the objective's velocity draws random data itself."""
+        return bool(getattr(self.objective, "stochastic", False))
 
 
 @dataclass(frozen=True)
@@ -201,8 +180,9 @@ def adaptive(dt: float = 1e-3, max_dgrad: float = 1e-2, grow_dgrad: float = 1e-4
         raise ValueError("adaptive needs grow >= 1 and shrink > 1")
 
     def init(w, field, seed=0):
-        if isinstance(field.objective, Online):
-            raise ValueError("the adaptive step needs a deterministic objective, not Online")
+        if field.stochastic:
+            raise ValueError("the adaptive step needs a deterministic objective, not a "
+                             "stochastic one such as Online")
         state = initial_state(w, dt, seed)
         g0 = field.velocity(state.w, None)
         return replace(state, aux=MappingProxyType({
@@ -310,8 +290,29 @@ def sgd(dt: float, batch: int) -> Integrator:
     return Integrator("sgd", MappingProxyType({"dt": dt, "batch": batch}), init, step)
 
 
-INTEGRATORS = {"euler": euler, "adaptive": adaptive, "momentum": momentum,
-               "langevin": langevin, "sgd": sgd}
+INTEGRATORS: dict[str, Callable[..., Integrator]] = {
+    "euler": euler, "adaptive": adaptive, "momentum": momentum, "langevin": langevin,
+    "sgd": sgd}
+
+
+def register(name: str, factory: Callable[..., Integrator]) -> None:
+    """Add an integrator factory (keyword parameters with type annotations) by name; it is
+    then usable in :func:`make`, in run configs and on the command line."""
+    INTEGRATORS[name] = factory
+
+
+def parameters(name: str) -> dict[str, tuple[type, bool]]:
+    """The parameters of integrator ``name``: {parameter: (type, required)}, read from the
+    factory's signature (the one place they are listed)."""
+    factory = INTEGRATORS[name]
+    hints = typing.get_type_hints(factory)
+    out = {}
+    for param in inspect.signature(factory).parameters.values():
+        kind = hints[param.name]
+        options = [a for a in typing.get_args(kind) if a is not type(None)]
+        out[param.name] = (options[0] if options else kind,
+                           param.default is inspect.Parameter.empty)
+    return out
 
 
 def make(name: str, **params) -> Integrator:

@@ -252,6 +252,9 @@ def quadrature_kernel(act_u: Activation, act_v: Activation, nodes, weights,
 
 
 # --------------------------------------------------------------------------- dispatch
+#: input laws with exact kernels: x ~ N(0, I_d), or x uniform on the sphere S^{d-1}
+INPUT_LAWS = ("gaussian", "sphere")
+
 _CLOSED_FORMS = {
     ("relu", False): relu_kernel,
     ("relu", True): relu_bias_kernel,
@@ -311,8 +314,8 @@ def pair_kernel(activation, source_activation=None, bias: bool = False,
     """
     act = get_activation(activation)
     src = act if source_activation is None else get_activation(source_activation)
-    if inputs not in ("gaussian", "sphere"):
-        raise ValueError(f"inputs must be 'gaussian' or 'sphere', got {inputs!r}")
+    if inputs not in INPUT_LAWS:
+        raise ValueError(f"inputs must be one of {', '.join(INPUT_LAWS)}, got {inputs!r}")
     scale = 1.0
     if inputs == "sphere":
         if bias or act.homogeneous_degree != 1 or src.homogeneous_degree != 1:

@@ -53,26 +53,47 @@ class Layout:
         return w[:, self.c], w[:, self.a], (w[:, self.k + self.d] if self.bias else None)
 
 
-def resolve_alpha(alpha, m: int) -> float:
-    """The output scale alpha of f = (alpha/m) sum_i phi(w_i) (THEORY.md §1 "Scalings").
+#: names of the alpha scalings (theory §1): name -> alpha as a function of m
+ALPHA_NAMES = {"mean-field": lambda m: 1.0, "mf": lambda m: 1.0, "meanfield": lambda m: 1.0,
+               "ntk": lambda m: float(np.sqrt(m)), "sum": lambda m: float(m)}
+#: output-weight initialisations of :meth:`Network.init`
+OUTPUT_INITS = ("gaussian", "uniform", "sign")
 
-    "mean-field"/"mf" gives 1, "ntk" gives sqrt(m) (the standard parametrization), "sum"
-    gives m (no 1/m: f = sum_i phi(w_i), the Chizat-Oyallon-Bach code, §6), a positive
-    number is used as is.
+
+def resolve_alpha(alpha, m: int) -> float:
+    """The output scale alpha of f = (alpha/m) sum_i phi(w_i) (theory §1 "Scalings").
+
+    "mean-field" (also "mf", "meanfield") gives 1, "ntk" gives sqrt(m) (the standard
+    parametrization), "sum" gives m (no 1/m: f = sum_i phi(w_i), the Chizat-Oyallon-Bach
+    code, theory §6), a positive number is used as is.
     """
     if isinstance(alpha, str):
         key = alpha.lower().replace("_", "-")
-        if key in ("mean-field", "mf", "meanfield"):
-            return 1.0
-        if key == "ntk":
-            return float(np.sqrt(m))
-        if key == "sum":
-            return float(m)
-        raise ValueError(f"unknown scaling {alpha!r}; use 'mean-field', 'ntk', 'sum' or a number")
+        if key not in ALPHA_NAMES:
+            raise ValueError(f"unknown scaling {alpha!r}; use a positive number or one of "
+                             f"{', '.join(ALPHA_NAMES)}")
+        return ALPHA_NAMES[key](m)
     alpha = float(alpha)
     if not np.isfinite(alpha) or alpha <= 0:
         raise ValueError(f"alpha must be a positive finite number, got {alpha}")
     return alpha
+
+
+def coupled_indices(M: int, m: int, symmetric: bool = False) -> np.ndarray:
+    """Rows of an M-particle initialisation that seed an m-particle system (theory §11).
+
+    Plain init: the first m rows. Symmetrised init (``Network.init(symmetric=True)`` stores
+    [w_1..w_{M/2} | their c-negated copies]): the first m/2 rows and their partners
+    M/2 .. M/2 + m/2 - 1, so the small system is itself symmetrised (f(w0) = 0)."""
+    M, m = int(M), int(m)
+    if not 1 <= m <= M:
+        raise ValueError(f"need 1 <= m <= M, got m={m}, M={M}")
+    if not symmetric:
+        return np.arange(m)
+    if m % 2 or M % 2:
+        raise ValueError(f"a symmetric coupling needs even m and M, got m={m}, M={M}")
+    half = np.arange(m // 2)
+    return np.concatenate([half, M // 2 + half])
 
 
 class Network:
@@ -159,7 +180,8 @@ class Network:
         elif output == "sign":
             c = rng.choice([-1.0, 1.0], size=(half, k))
         else:
-            raise ValueError(f"unknown output init {output!r}; use gaussian, uniform or sign")
+            raise ValueError(f"unknown output init {output!r}; use one of "
+                             f"{', '.join(OUTPUT_INITS)}")
         a = rng.standard_normal((half, d))
         if sphere:
             a /= np.linalg.norm(a, axis=1, keepdims=True)

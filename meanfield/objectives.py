@@ -1,19 +1,29 @@
 """Objectives: value R(f) and mean-field velocity of every particle.
 
-For the alpha family of DESIGN.md the objective is J = R(f)/alpha^2 with
+For the alpha family (theory §1) the objective is J = R(f)/alpha^2 with
 f = (alpha/m) sum_i phi(w_i) (minus f(w0) when centred), and the particle velocity is
-v_i = -m grad_{w_i} J = -(1/alpha) E[l'(f(x), y) . grad_w phi(w_i, x)] (THEORY.md §1).
+v_i = -m grad_{w_i} J = -(1/alpha) E[l'(f(x), y) . grad_w phi(w_i, x)] (theory §1).
 ``risk`` returns R itself, 1/2 E[(f - y)^2] for the square loss.
+
+Every objective offers what the integrators use (they never ask which class it is):
+
+* ``risk(net)`` and ``velocity(net, rng=None)``;
+* ``minibatch_velocity(net, rng, batch)``: the velocity of a random minibatch (``sgd``);
+* ``probe_outputs(net)``: outputs on fixed probe inputs (what the adaptive step watches);
+* ``stochastic``: True when ``velocity`` itself draws random data (``Online``), so that
+  neither deterministic step control nor fixed-point detection applies.
 """
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import expit
 
-from .activations import get_activation
 from .backends import get_backend
 from .gaussian import pair_kernel
+from .losses import check_loss, loss_derivative, loss_value
 from .model import Layout, Network
+
+PROBE_POINTS = 256  # population inputs on which the adaptive step measures output change
+PROBE_SEED = 20190618
 
 
 def _with_bias_column(w: np.ndarray, layout: Layout) -> np.ndarray:
@@ -32,7 +42,7 @@ def _check_network(net: Network, d: int, k: int, what: str) -> None:
 
 
 class GaussianPopulation:
-    """Teacher-student population risk for x ~ N(0, I_d), computed exactly (THEORY.md §2).
+    """Teacher-student population risk for x ~ N(0, I_d), computed exactly (theory §2).
 
     y = teacher(x) + eps with eps ~ N(0, noise^2 I_k). With the pair kernel
     U(w, w') = (c . c') K(w, w'):
@@ -41,7 +51,7 @@ class GaussianPopulation:
     teacher -alpha_T/m0), and v_i = -(1/alpha) sum_j q_j grad_1 U(w_i, w_j).
     ``inputs="sphere"`` takes x uniform on S^{d-1} instead (relu/linear, no bias).
     ``quadrature`` nodes per axis of the ``rule`` ("trapezoid" or "hermite") integrate
-    activations without a closed form (THEORY.md §2.4).
+    activations without a closed form (theory §2.4).
     """
 
     def __init__(self, teacher: Network, noise: float = 0.0, inputs: str = "gaussian",
@@ -55,6 +65,7 @@ class GaussianPopulation:
         self.quadrature, self.rule = int(quadrature), rule
         self.backend = get_backend(backend)
         self.d, self.k = teacher.layout.d, teacher.layout.k
+        self._probe = None
         self._kernel(teacher.activation, teacher.activation, teacher.layout.bias)  # validate
 
     def _kernel(self, act, src, bias):
@@ -92,8 +103,16 @@ class GaussianPopulation:
 
     def velocity(self, net: Network, rng=None) -> np.ndarray:
         """v_i = -(1/alpha) E[(f - y) . grad_w phi(w_i, x)], shape (m, p)."""
+        return self.velocity_at(net, net.w)
+
+    def velocity_at(self, net: Network, points) -> np.ndarray:
+        """The velocity field of ``net``'s cloud at arbitrary particles ``points`` (n, p):
+        v(w) = -(1/alpha) E[(f - y) . grad_w phi(w, x)] = grad V(w) - int grad_1 U(w, w')
+        dmu(w') (theory §1), with f the network of ``net``; shape (n, p)."""
         layout, groups = self._groups(net)
-        w_i = _with_bias_column(net.w, net.layout) if layout.bias else net.w
+        w_i = np.asarray(points, dtype=net.w.dtype)
+        if layout.bias and not net.layout.bias:
+            w_i = _with_bias_column(w_i, net.layout)
         grad = 0.0
         for src, w_s, q_s in groups:
             kernel = self._kernel(net.activation, src, layout.bias)
@@ -102,6 +121,19 @@ class GaussianPopulation:
         if layout.bias and not net.layout.bias:
             v = v[:, :-1]
         return np.ascontiguousarray(v, dtype=net.w.dtype)
+
+    stochastic = False
+
+    def minibatch_velocity(self, net: Network, rng, batch: int) -> np.ndarray:
+        """The empirical velocity on ``batch`` fresh samples from the population."""
+        X, y = self.sample(batch, rng)
+        return empirical_velocity(net, X, y, backend=self.backend)
+
+    def probe_outputs(self, net: Network) -> np.ndarray:
+        """f on PROBE_POINTS fixed population inputs (drawn once, seed PROBE_SEED)."""
+        if self._probe is None:
+            self._probe = self.sample(PROBE_POINTS, PROBE_SEED)[0]
+        return net(self._probe, backend=self.backend)
 
     def sample(self, n: int, rng) -> tuple[np.ndarray, np.ndarray]:
         """Draw n inputs from the population and their noisy teacher labels, (n,d), (n,k)."""
@@ -115,41 +147,9 @@ class GaussianPopulation:
         return X, y
 
 
-# --------------------------------------------------------------------------- losses
-_softplus = get_activation("softplus").f  # log(1 + e^z), stable
-
-
-LOSSES = ("square", "logistic", "hinge", "softhinge")
-
-
-def loss_value(loss: str, f: np.ndarray, y: np.ndarray, beta: float = 20.0) -> np.ndarray:
-    """Per-sample loss l(f, y): 1/2|f - y|^2, log(1 + e^{-yf}), max(0, 1 - yf) or
-    (1/beta) log(1 + e^{beta (1 - yf)}) (THEORY.md §8), labels y in {-1, +1} for the last three."""
-    if loss == "square":
-        return 0.5 * np.sum((f - y) ** 2, axis=1)
-    margin = (y * f)[:, 0]
-    if loss == "logistic":
-        return _softplus(-margin)
-    if loss == "hinge":
-        return np.maximum(0.0, 1.0 - margin)
-    return _softplus(beta * (1.0 - margin)) / beta
-
-
-def loss_derivative(loss: str, f: np.ndarray, y: np.ndarray, beta: float = 20.0) -> np.ndarray:
-    """dl/df, shape (n, k) (hinge: -y 1{yf < 1})."""
-    if loss == "square":
-        return f - y
-    margin = y * f
-    if loss == "logistic":
-        return -y * expit(-margin)
-    if loss == "hinge":
-        return -y * (margin < 1.0)
-    return -y * expit(beta * (1.0 - margin))
-
-
 class Empirical:
     """Empirical risk (1/n) sum_k l(f(x_k), y_k) on fixed data, its velocity
-    v_i = -(1/(alpha n)) sum_k l'(f(x_k), y_k) . grad_w phi(w_i, x_k) (THEORY.md §1)."""
+    v_i = -(1/(alpha n)) sum_k l'(f(x_k), y_k) . grad_w phi(w_i, x_k) (theory §1)."""
 
     def __init__(self, X, y, loss: str = "square", beta: float = 20.0, backend="auto"):
         X = np.asarray(X)
@@ -161,8 +161,7 @@ class Empirical:
         if y.ndim != 2 or y.shape[0] != X.shape[0]:
             raise ValueError(f"y must have shape (n,) or (n, k) with n = {X.shape[0]}, "
                              f"got {np.shape(y)}")
-        if loss not in LOSSES:
-            raise ValueError(f"unknown loss {loss!r}; choose one of {', '.join(LOSSES)}")
+        check_loss(loss)
         if loss != "square":
             if y.shape[1] != 1 or not np.all(np.isin(y, (-1.0, 1.0))):
                 raise ValueError(f"the {loss} loss needs labels in {{-1, +1}} and k = 1")
@@ -183,8 +182,20 @@ class Empirical:
         return float(np.mean(loss_value(self.loss, self.outputs(net), self.y, self.beta)))
 
     def velocity(self, net: Network, rng=None) -> np.ndarray:
-        """-(m/alpha^2) grad J, shape (m, p)."""
+        """v = -m grad_w J with J = R/alpha^2, shape (m, p)."""
         return empirical_velocity(net, self.X, self.y, self.loss, self.beta, self.backend)
+
+    stochastic = False
+
+    def minibatch_velocity(self, net: Network, rng, batch: int) -> np.ndarray:
+        """The velocity of ``batch`` points drawn without replacement from the data."""
+        idx = rng.choice(self.n, size=min(int(batch), self.n), replace=False)
+        return empirical_velocity(net, self.X[idx], self.y[idx], self.loss, self.beta,
+                                  self.backend)
+
+    def probe_outputs(self, net: Network) -> np.ndarray:
+        """f on the training inputs."""
+        return self.outputs(net)
 
 
 def empirical_velocity(net: Network, X, y, loss="square", beta=20.0, backend="auto"):
@@ -235,3 +246,13 @@ class Online:
         """Empirical velocity on a fresh batch of ``batch`` teacher samples."""
         X, y = self.population.sample(self.batch, self._rng if rng is None else rng)
         return empirical_velocity(net, X, y, backend=self.backend)
+
+    stochastic = True
+
+    def minibatch_velocity(self, net: Network, rng, batch: int) -> np.ndarray:
+        """The velocity on ``batch`` fresh samples (online SGD)."""
+        return self.population.minibatch_velocity(net, rng, batch)
+
+    def probe_outputs(self, net: Network) -> np.ndarray:
+        """f on the population's fixed probe inputs."""
+        return self.population.probe_outputs(net)

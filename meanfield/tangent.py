@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .objectives import Empirical, loss_derivative, loss_value
+from .losses import loss_derivative, loss_value
 from .model import Network
+from .objectives import Empirical
 
 BLOCK = 2048  # neurons per block when evaluating the linearised outputs
 
@@ -87,6 +88,8 @@ class Tangent:
         grad = self.backend.data_grad(net0.activation, net0.layout, net0.w, X,
                                       R.astype(net0.w.dtype, copy=False))
         return np.ascontiguousarray(-grad / net0.alpha, dtype=net.w.dtype)
+
+    stochastic = False
 
     def minibatch_velocity(self, net: Network, rng, batch: int) -> np.ndarray:
         """The velocity on ``batch`` data points drawn without replacement (for ``sgd``)."""

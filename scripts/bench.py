@@ -4,7 +4,7 @@ Usage: python scripts/bench.py [--backends numba,keops,numpy] [--repeat 5] [--qu
 """
 import sys
 
-from meanfield.bench import main
+from meanfield.experiments.bench import main
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))

@@ -12,9 +12,9 @@ import json
 
 import numpy as np
 
-from meanfield import geiger
-from meanfield.plotting import save
-from meanfield.scripting import experiment_parser, write_results
+from meanfield.experiments import geiger_phase as geiger
+from meanfield.plots.figures import save
+from meanfield.experiments.scripting import experiment_parser, write_results
 
 
 def _plain(value):

@@ -10,9 +10,9 @@ the sweeps live in DIR/sweeps/<activation> (rerunning resumes them).
 """
 import json
 
-from meanfield import teacher_experiments as tx
-from meanfield.plotting import save
-from meanfield.scripting import experiment_parser, write_results
+from meanfield.experiments import global_convergence as tx
+from meanfield.plots.figures import save
+from meanfield.experiments.scripting import experiment_parser, write_results
 
 FULL_M = (2, 5, 10, 20, 50, 100, 200, 500, 1000)
 QUICK_M = (2, 5, 10, 20, 50)

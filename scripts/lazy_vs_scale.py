@@ -9,15 +9,16 @@ iterations (80 min on 2 cores). Writes DIR/lazy_vs_scale.{png,pdf} and DIR/summa
 (tau, test_loss_end, test_loss_best, kappa, kernel_change_end, each mean and std over
 seeds) and DIR/population_sgd.json (with their code's teacher / 200 and with the teacher
 as described).
-Rerunning resumes: finished GD cells and population-SGD cells (DIR/population_sgd) are kept.
+Rerunning resumes: finished GD cells (DIR/sweep) and population-SGD cells
+(DIR/population_sgd/teacher_divisor_*) are kept.
 """
 import json
 
 import numpy as np
 
-from meanfield import lazy_scale as ls
-from meanfield.plotting import save
-from meanfield.scripting import experiment_parser, write_results
+from meanfield.experiments import lazy_vs_scale as ls
+from meanfield.plots.figures import save
+from meanfield.experiments.scripting import experiment_parser, write_results
 
 
 def main(argv=None):
@@ -34,8 +35,9 @@ def main(argv=None):
     args.out.mkdir(parents=True, exist_ok=True)
     fixed = ls.test_vs_scale(args.out / "sweep", np.round(taus, 6), seed_list, iterations,
                              workers=args.workers)
-    online = [ls.population_sgd(sgd_taus, seed_list, sgd_iterations, workers=args.workers,
-                                teacher_divisor=divisor, cache_dir=args.out / "population_sgd")
+    online = [ls.population_sgd(sgd_taus, seed_list,
+                                args.out / "population_sgd" / f"teacher_divisor_{divisor:g}",
+                                sgd_iterations, workers=args.workers, teacher_divisor=divisor)
               for divisor in (200.0, 1.0)]
     summary = {key: fixed[key] for key in ("tau", "test_loss_end", "test_loss_best", "kappa",
                                            "kernel_change_end")}

@@ -8,9 +8,9 @@ DIR/summary.json.
 import json
 
 from meanfield import linear
-from meanfield import linear_experiments as lx
-from meanfield.plotting import save
-from meanfield.scripting import experiment_parser, write_results
+from meanfield.experiments import linear_networks as lx
+from meanfield.plots.figures import save
+from meanfield.experiments.scripting import experiment_parser, write_results
 
 
 def main(argv=None):

@@ -2,16 +2,16 @@
 
 Each cell runs GD (exact d x d Gram path) and the self-consistent equation with the
 authors' step 1/(50 ...), at most 750 steps and their early stopping (THEORY.md §9), on
-a local Dask cluster. --quick: d = 40 on a 14 x 16 grid; default: d = 200 on 30 x 30.
+resumable function cells in DIR/cells (a rerun keeps finished ones). --quick: d = 40 on a 14 x 16 grid; default: d = 200 on 30 x 30.
 Writes DIR/fig2.{png,pdf} and DIR/summary.json (axes and one array per panel).
 """
 
 import numpy as np
 
 from meanfield import linear
-from meanfield import linear_experiments as lx
-from meanfield.plotting import save
-from meanfield.scripting import experiment_parser, write_results
+from meanfield.experiments import linear_networks as lx
+from meanfield.plots.figures import save
+from meanfield.experiments.scripting import experiment_parser, write_results
 
 
 def main(argv=None):
@@ -28,8 +28,8 @@ def main(argv=None):
         parser.error(f"need --d >= k = 5 and at least 2 x 2 cells, got d={d}, {n_s} x {n_w}")
     task = linear.make_task(d, k=5, seed=args.seed)
     gs, gw = np.linspace(*args.sigma2_range, n_s), np.linspace(*args.w_range, n_w)
-    diagram = lx.phase_diagram(task, gs, gw, steps=750, divisor=50.0, seed=args.seed,
-                               workers=args.workers)
+    diagram = lx.phase_diagram(args.out / "cells", d, gs, gw, k=task.k, steps=750,
+                               divisor=50.0, seed=args.seed, workers=args.workers)
     args.out.mkdir(parents=True, exist_ok=True)
     save(lx.figure2(diagram, d, task.k), args.out / "fig2")
     summary = {"d": d, "k": task.k, "seed": args.seed, "max_steps": 750,

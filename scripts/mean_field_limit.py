@@ -8,9 +8,9 @@ Writes DIR/mean_field_limit.{png,pdf} and DIR/summary.json; the sweep is DIR/swe
 """
 import json
 
-from meanfield import teacher_experiments as tx
-from meanfield.plotting import save
-from meanfield.scripting import experiment_parser, write_results
+from meanfield.experiments import mean_field_limit as limit
+from meanfield.plots.figures import save
+from meanfield.experiments.scripting import experiment_parser, write_results
 
 
 def main(argv=None):
@@ -21,11 +21,11 @@ def main(argv=None):
     else:
         ms, M, n_seeds, t_end, ref_points = (16, 64, 256, 1024, 4096), 16384, 5, 10.0, 4096
     seeds = list(range(args.seed, args.seed + n_seeds))
-    study = tx.mean_field_limit(args.out / "sweep", ms=ms, M=M, seeds=seeds, d=10,
+    study = limit.mean_field_limit(args.out / "sweep", ms=ms, M=M, seeds=seeds, d=10,
                                 t_end=t_end, ref_points=ref_points, workers=args.workers)
-    summary = tx.limit_summary(study)
+    summary = limit.limit_summary(study)
     args.out.mkdir(parents=True, exist_ok=True)
-    save(tx.limit_figure(study), args.out / "mean_field_limit")
+    save(limit.limit_figure(study), args.out / "mean_field_limit")
     write_results(args.out, summary=summary)
     print(json.dumps(summary, indent=1))
 

@@ -9,9 +9,10 @@ DIR/noisy_dynamics.{png,pdf} and DIR/summary.json.
 """
 import json
 
-from meanfield import Network, noisy
-from meanfield.plotting import save
-from meanfield.scripting import experiment_parser, write_results
+from meanfield import Network
+from meanfield.experiments import noisy_dynamics as noisy
+from meanfield.plots.figures import save
+from meanfield.experiments.scripting import experiment_parser, write_results
 
 
 def main(argv=None):

@@ -10,10 +10,10 @@ import json
 
 import numpy as np
 
-from meanfield import lazy_theorem as lt
-from meanfield.lazy_plots import exit_figure
-from meanfield.plotting import save
-from meanfield.scripting import experiment_parser, write_results
+from meanfield.experiments import lazy_theorem as lt
+from meanfield.experiments.lazy_theorem import exit_figure
+from meanfield.plots.figures import save
+from meanfield.experiments.scripting import experiment_parser, write_results
 
 
 def main(argv=None):

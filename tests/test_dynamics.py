@@ -4,7 +4,7 @@ import pytest
 
 import meanfield as mf
 from meanfield import integrators
-from meanfield.simulate import Recorder
+from meanfield.trajectory import Recorder
 
 
 def teacher_data(activation="relu", d=3, n=24, bias=False, seed=0):
@@ -151,8 +151,8 @@ def test_adaptive_step_does_not_collapse_at_a_stationary_point():
     """A 5-neuron ReLU student of a 5-neuron teacher converges (R -> 0), after which the
     velocity is rounding noise; the step must keep growing to dt_max instead of
     collapsing (without the noise floor: ~60 000 steps to t = 3000, dt ~ 0.04)."""
-    from meanfield.runs import build
-    from meanfield.teacher_experiments import convergence_config
+    from meanfield.runs.run import build
+    from meanfield.experiments.global_convergence import convergence_config
 
     problem = build(convergence_config(10, "relu", 3000.0).override({"student.m": "5"}))
     traj = mf.simulate(problem.student, problem.objective,
@@ -164,9 +164,9 @@ def test_adaptive_step_does_not_collapse_at_a_stationary_point():
 
 def _soft_hinge_problem(dt_min=None):
     """A small relu classification run (soft hinge) whose gradient jumps at relu kinks."""
-    from meanfield import geiger
-    from meanfield.config import Config
-    from meanfield.runs import build
+    from meanfield.experiments import geiger_phase as geiger
+    from meanfield.runs.config import Config
+    from meanfield.runs.run import build
 
     cfg = geiger.base_config("teacher-student", 20, 20, 20.0)
     cfg["objective"]["loss"] = "softhinge"

@@ -6,7 +6,7 @@ from meanfield.dynamics import euler
 from meanfield.model import Network
 from meanfield.ntk import kernel_predictor, tangent_kernel
 from meanfield.objectives import Empirical
-from meanfield.simulate import LinearSchedule, simulate
+from meanfield.trajectory import LinearSchedule, simulate
 from meanfield.tangent import Tangent
 from meanfield import diagnostics as dg
 

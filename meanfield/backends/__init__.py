@@ -16,17 +16,26 @@ from . import numpy as _numpy_backend
 _MODULES = {"numpy": "meanfield.backends.numpy", "numba": "meanfield.backends.numba",
             "keops": "meanfield.backends.keops"}
 _LOADED = {"numpy": _numpy_backend}
-NAMES = ("numpy", "numba", "keops", "auto")
 
 
 def register(name: str, module_path: str) -> None:
-    """Make a backend module importable by name (imported lazily on first use)."""
+    """Make a backend module importable by name (imported lazily on first use); the name
+    is then accepted everywhere a backend is (objectives, run configs, the command line).
+    """
+    if name == "auto":
+        raise ValueError("'auto' is not a backend name but the automatic choice")
     _MODULES[name] = module_path
+    _LOADED.pop(name, None)
 
 
 def available() -> list[str]:
-    """Names of the registered backends."""
+    """Names of the registered backends (the one list: configs and commands read it)."""
     return list(_MODULES)
+
+
+def names() -> list[str]:
+    """Every accepted backend name: the registered ones and "auto"."""
+    return [*_MODULES, "auto"]
 
 
 @functools.lru_cache(maxsize=1)
@@ -48,7 +57,7 @@ def cuda_available() -> bool:
 
 
 def _auto():
-    """KeOps when a CUDA device works, Numba otherwise (DESIGN.md "Backends")."""
+    """KeOps when a CUDA device works, Numba otherwise (docs/guide/backends.md)."""
     return get_backend("keops" if cuda_available() else "numba")
 
 
@@ -59,7 +68,7 @@ def get_backend(name="auto"):
     if name == "auto":
         return _auto()
     if name not in _MODULES:
-        raise ValueError(f"unknown backend {name!r}; choose one of {', '.join(NAMES)}")
+        raise ValueError(f"unknown backend {name!r}; choose one of {', '.join(names())}")
     if name not in _LOADED:
         _LOADED[name] = importlib.import_module(_MODULES[name])
     return _LOADED[name]

@@ -2,9 +2,10 @@
 
 KeOps compiles each symbolic formula once per (formula, dimensions, dtype) into a cache
 folder and then runs it on CUDA when a device works, on the CPU otherwise, in float32 or
-float64 (the particles' dtype is kept). The folder is ``<repo>/build/cache/keops``
-unless the environment variable ``MEANFIELD_KEOPS_CACHE`` names another one; call
-:func:`warmup` before timing anything, so that no compile lands in a timed loop.
+float64 (the particles' dtype is kept). The folder is chosen at the first KeOps call:
+``$MEANFIELD_KEOPS_CACHE`` if set, else ``meanfield/keops`` in the user's cache directory
+(platformdirs); call :func:`warmup` before timing anything, so that no compile lands in
+a timed loop.
 
 To keep the number of compiled formulas small, the output weights enter one component
 at a time (a k-output network costs k reductions of the same formula, which depends on
@@ -29,6 +30,7 @@ d = 10: ~1.4 s against ~0.27 s); they are meant for CUDA. Linear kernels use the
 """
 from __future__ import annotations
 
+import functools
 import math
 import os
 from pathlib import Path
@@ -49,14 +51,21 @@ FLOAT32_SNAP = 2e-6
 
 
 def cache_folder() -> str:
-    """The KeOps build folder: $MEANFIELD_KEOPS_CACHE or <repo>/build/cache/keops."""
-    default = Path(__file__).resolve().parents[2] / "build" / "cache" / "keops"
+    """The KeOps build folder: $MEANFIELD_KEOPS_CACHE, else <user cache dir>/meanfield/keops."""
+    from platformdirs import user_cache_dir
+
+    default = Path(user_cache_dir("meanfield")) / "keops"
     return str(Path(os.environ.get("MEANFIELD_KEOPS_CACHE") or default))
 
 
-os.makedirs(cache_folder(), exist_ok=True)
-pykeops.set_verbose(False)
-pykeops.set_build_folder(cache_folder())
+@functools.cache
+def _configure() -> str:
+    """Point KeOps at :func:`cache_folder` (created if needed), once, at the first call."""
+    folder = cache_folder()
+    os.makedirs(folder, exist_ok=True)
+    pykeops.set_verbose(False)
+    pykeops.set_build_folder(folder)
+    return folder
 
 _GL_U, _GL_W = leggauss(16)
 _GL_X = 0.5 * (1.0 + _GL_U)  # 16 Gauss-Legendre nodes and weights on [0, 1]
@@ -325,6 +334,7 @@ def pair_reduce(kernel, layout, w_t, w_s, q_s, with_value=False):
     relu, erf, relu_bias and erf_bias run in KeOps; linear and quadrature as described
     in the module docstring.
     """
+    _configure()
     if kernel.name.startswith("linear"):
         return linear_pair_reduce(kernel, layout, w_t, w_s, q_s, with_value)
     dtype = np.result_type(w_t, w_s)
@@ -360,6 +370,7 @@ def _bias(layout, w, dtype):
 
 def forward(activation, layout, w, q, X):
     """f(x_n) = sum_i q_i c_i sigma(a_i . x_n + b_i), shape (n, k) (THEORY.md §1)."""
+    _configure()
     dtype = np.result_type(w, X)
     w = np.asarray(w, dtype=dtype)
     c, a, _ = layout.unpack(w)
@@ -379,6 +390,7 @@ def forward(activation, layout, w, q, X):
 
 def data_grad(activation, layout, w, X, R):
     """grad_i = sum_n grad_{w_i}[c_i . R_n sigma(a_i . x_n + b_i)], shape (m, p)."""
+    _configure()
     dtype = np.result_type(w, X, R)
     w = np.asarray(w, dtype=dtype)
     c, a, _ = layout.unpack(w)
@@ -410,6 +422,7 @@ def warmup(d: int, dtypes=("float64",), activations=("relu",), pair: bool = True
     ``bias``), and both data reductions of each activation's family, on tiny inputs, so
     that later calls only execute.
     """
+    _configure()
     from ..activations import get_activation
     from ..gaussian import pair_kernel
     from ..model import Layout

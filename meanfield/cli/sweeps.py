@@ -11,6 +11,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from .common import Command, parse_overrides
+
 SWEEP_HELP = "run a parameter sweep (SWEEP.toml: [base] and [grid]) on Dask"
 COLLECT_HELP = "gather a sweep's cells into results.csv and series.csv"
 
@@ -33,9 +35,9 @@ def configure_sweep(p) -> None:
 
 def sweep_handler(args, extra) -> int:
     """Run the sweep; 0 if every cell finished, 1 otherwise."""
-    from .cli import parse_overrides
-    from .collect import RESULTS
-    from .sweep import load_sweep, sweep
+    from ..runs.grid import load_sweep
+    from ..runs.store import RESULTS
+    from ..runs.sweep import sweep
 
     base, grid = load_sweep(args.sweep_file)
     base = base.override(parse_overrides(extra))
@@ -56,7 +58,8 @@ def configure_collect(p) -> None:
 
 def collect_handler(args, extra) -> int:
     """Write results.csv and series.csv and print the cell count by status."""
-    from .collect import RESULTS, SERIES, collect
+    from ..runs.collect import collect
+    from ..runs.store import RESULTS, SERIES
 
     table = collect(args.sweep_dir)
     counts = ", ".join(f"{n} {s}" for s, n in table["status"].value_counts().items())
@@ -75,8 +78,14 @@ def add_plot_options(p) -> None:
 
 def plot_handler(args) -> int:
     """``meanfield plot SWEEP_DIR``: write the sweep's figures and print their paths."""
-    from .sweep_plots import plot_sweep
+    from ..plots.sweeps import plot_sweep
 
     for path in plot_sweep(args.run_dir, args.out, metric=args.metric, x=args.x, y=args.y):
         print(path)
     return 0
+
+
+COMMANDS = [
+    Command("sweep", SWEEP_HELP, configure_sweep, sweep_handler, extra=True),
+    Command("collect", COLLECT_HELP, configure_collect, collect_handler),
+]

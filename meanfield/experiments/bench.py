@@ -24,9 +24,9 @@ import time
 
 import numpy as np
 
-from .backends import cuda_available, get_backend
-from .model import Network
-from .objectives import Empirical, GaussianPopulation
+from ..backends import cuda_available, get_backend
+from ..model import Network
+from ..objectives import Empirical, GaussianPopulation
 
 COMMAND = "python scripts/bench.py"
 
@@ -134,7 +134,7 @@ def memory_child(backend: str, m: int, d: int) -> dict:
 
 def peak_memory(backend: str, m: int, d: int) -> dict:
     """:func:`memory_child` in a subprocess (so earlier peaks do not hide this one)."""
-    code = ("import json, meanfield.bench as b; "
+    code = ("import json, meanfield.experiments.bench as b; "
             f"print(json.dumps(b.memory_child({backend!r}, {m}, {d})))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
@@ -143,7 +143,7 @@ def peak_memory(backend: str, m: int, d: int) -> dict:
 
 def _warm(backends):
     if "keops" in backends:
-        from .backends import keops
+        from ..backends import keops
 
         for d in (2, 100):
             keops.warmup(d, ("float64",), activations=(), pair=True)

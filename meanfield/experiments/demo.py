@@ -21,9 +21,11 @@ import shutil
 import time
 from pathlib import Path
 
-from . import plotting, store
-from .config import Config
-from .runs import run
+from ..plots.figures import save
+from ..plots.runs import animate, loss_figure, trajectory_figure
+from ..runs import store
+from ..runs.config import Config
+from ..runs.run import run
 
 COB_STEP, COB_ITERATIONS, M = 0.005, 100_000, 16
 SCALES = {"active": 0.1, "lazy": 2.0}
@@ -69,12 +71,12 @@ def run_demo(out_dir="demo", seed: int = DEMO_SEED, backend: str = "numpy",
         traj = result.trajectory
         title = (f"{name}: $\\tau = {SCALES[name]:g}$, $m = {M}$, "
                  f"$t = {traj.times[-1]:g}$")
-        written += plotting.save(plotting.trajectory_figure(traj.snapshots, traj.final,
+        written += save(trajectory_figure(traj.snapshots, traj.final,
                                                             teacher, title), out / name)
     curves = [(f"{n} ($\\tau$={SCALES[n]:g})", r.trajectory.times, r.trajectory.risk,
                r.trajectory.test_risk) for n, r in results.items()]
-    written += plotting.save(plotting.loss_figure(curves), out / "loss")
+    written += save(loss_figure(curves), out / "loss")
     panels = [(f"{n} (tau={SCALES[n]:g})", r.trajectory.snapshots, r.trajectory.final,
                r.trajectory.times) for n, r in results.items()]
-    written.append(plotting.animate(panels, teacher, out / "demo"))
+    written.append(animate(panels, teacher, out / "demo"))
     return written

@@ -30,10 +30,12 @@ import math
 
 import numpy as np
 
-from .diagnostics import kernel_change, laziness_kappa
-from .runs import build, load
-from .sweep import CELLS, sweep
-from .collect import read_manifest
+from ..diagnostics import kernel_change, laziness_kappa
+from ..plots.figures import colors, subplots
+from ..runs.collect import read_config_manifest
+from ..runs.run import build, load
+from ..runs.store import CELLS
+from ..runs.sweep import sweep
 
 TASKS = {"teacher-student": 10, "digits": 64}  # input dimension of each task
 
@@ -108,7 +110,7 @@ def phase_diagram(out_dir, task: str, alphas, m_values, seeds, n_train: int = 50
     shape = (len(m_values), len(alphas))
     kc, err, ens, kappa = (np.zeros(shape) for _ in range(4))
     cells = {}
-    for entry in read_manifest(out_dir)["cells"]:
+    for entry in read_config_manifest(out_dir)["cells"]:
         v = entry["values"]
         cells.setdefault((float(v["student.alpha"]), int(v["student.m"])), []).append(
             cell_measures(f"{out_dir}/{CELLS}/{entry['id']}", probe))
@@ -135,14 +137,12 @@ def figure(results: list[dict], title: str = ""):
     """Per task (rows): kernel change against alpha_G (one curve per m), the same against
     sqrt(m) alpha_G = alpha (the collapse), and test error of single networks and of the
     seed ensemble against m in the most feature-like and the laziest column."""
-    from .plotting import plt
-
-    fig, axes = plt.subplots(len(results), 3, figsize=(15, 4.2 * len(results)),
+    fig, axes = subplots(len(results), 3, figsize=(15, 4.2 * len(results)),
                              squeeze=False)
     for row, res in zip(axes, results):
         m = np.asarray(res["m"], float)
         alpha = np.asarray(res["alpha"], float)
-        colours = plt.cm.viridis(np.linspace(0.1, 0.85, len(m)))
+        colours = colors("viridis", len(m), 0.1, 0.85)
         for i, colour in enumerate(colours):
             row[0].loglog(alpha / np.sqrt(m[i]), res["kernel_change"][i], "o-", color=colour,
                           label=f"m = {int(m[i])}")

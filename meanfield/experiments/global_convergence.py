@@ -1,24 +1,25 @@
-"""Teacher-student experiments: global convergence in m (Chizat-Bach) and the m -> infinity
-limit, each one sweep (meanfield.sweep) of ordinary runs plus a figure.
+"""Global convergence in m (Chizat & Bach 2018, theory §5): one sweep of ordinary runs
+per activation, reduced to success fractions, plus a figure.
 
-* :func:`global_convergence` (THEORY.md §5): a teacher of m0 neurons (unit input
+A teacher of m0 neurons (unit input
   weights on the sphere, output weights +-1, y = sum_j c_j sigma(a_j . x)), students of m
   neurons in the mean-field scaling (alpha = 1, Gaussian init of scale tau), population
   gradient flow (exact risk, §2; adaptive Euler step) up to t_end. The excess risk at
   convergence is the final population risk (no label noise, so inf R = 0 once m >= m0);
   the relative risk divides it by R(0 predictor) = E[y^2]/2; a seed succeeds when the
   relative risk is below ``threshold``.
-* :func:`mean_field_limit` (THEORY.md §1): the coupled study of meanfield.limit.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from . import limit, metrics
-from .collect import collect, read_manifest
-from .config import Config
-from .runs import build
-from .sweep import sweep
+from pathlib import Path
+
+from ..plots.figures import subplots
+from ..runs.collect import collect
+from ..runs.config import Config
+from ..runs.run import build
+from ..runs.sweep import sweep
 
 FLOOR = 1e-16  # excess risks of exactly 0 (risk clamped at 0) are drawn here
 
@@ -49,8 +50,6 @@ def global_convergence(out_dir, d: int = 10, ms=(2, 5, 10, 20, 50), seeds=3,
     reduce it: for each activation, per m the median excess risk over seeds, the
     fraction of seeds with relative risk < threshold, and the per-seed relative risks.
     Resumable: finished cells are not rerun."""
-    from pathlib import Path
-
     summary = {"d": int(d), "m0": int(m0), "t_end": float(t_end), "threshold": threshold,
                "seeds": int(seeds) if np.isscalar(seeds) else len(seeds)}
     for act in activations:
@@ -86,10 +85,8 @@ def drop_location(m, success) -> int | None:
 def convergence_figure(summary: dict, title: str = ""):
     """Left: median excess risk vs m (log-log, each seed a dot, floored at FLOOR);
     right: fraction of seeds below the relative-risk threshold."""
-    import matplotlib.pyplot as plt
-
     acts = [k for k in ("relu", "erf") if k in summary]
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
+    fig, (ax1, ax2) = subplots(1, 2, figsize=(10, 4))
     for act, color in zip(acts, ("C0", "C3")):
         rows = summary[act]
         m = np.asarray(rows["m"])
@@ -113,91 +110,5 @@ def convergence_figure(summary: dict, title: str = ""):
     ax2.legend(fontsize=8)
     fig.suptitle(title or f"global convergence: d = {summary['d']}, $m_0$ = {summary['m0']}, "
                  f"{summary['seeds']} seeds, population gradient flow to t = {summary['t_end']:g}")
-    fig.tight_layout()
-    return fig
-
-
-def limit_config(d: int, t_end: float, M: int, activation: str = "relu", m0: int = 5,
-                 dt: float = 0.05, records: int = 5, tau: float = 1.0) -> Config:
-    """Base config of the m -> infinity study: Euler population gradient flow (fixed dt,
-    so every system is recorded on the same time grid), init coupled to M particles."""
-    base = Config.from_dict({
-        "d": int(d), "t_end": float(t_end), "backend": "auto",
-        "teacher": {"m": int(m0), "activation": activation},
-        "student": {"m": int(M), "activation": activation, "init": {"tau": float(tau)}},
-        "integrator": {"name": "euler", "dt": float(dt)},
-        "record": {"schedule": "linear", "n": int(records)},
-        "checkpoint": {"every_seconds": 60.0}})
-    return limit.study_config(base, M)
-
-
-def mean_field_limit(out_dir, ms=(16, 64, 256), M: int = 2048, seeds=2, d: int = 10,
-                     t_end: float = 4.0, ref_points: int = 1024, workers=None) -> dict:
-    """Run the coupled study (meanfield.limit) and return the measured arrays, the seed
-    averages and the log-log slopes in m of the deviation and the risk gap at the final
-    time (fitted on the seed means)."""
-    base = limit_config(d, t_end, M)
-    seed_list = list(range(seeds)) if np.isscalar(seeds) else list(seeds)
-    sweep(base, limit.study_grid(ms, M, seed_list), out_dir, workers=workers,
-          progress=False)
-    result = limit.measure(out_dir, M, ref_points=ref_points)
-    agg = limit.aggregate(result)
-    m = result["m"]
-    slopes = {key: [metrics.loglog_slope(m, agg[key + "_mean"][:, k])
-                    for k in range(len(result["times"]))]
-              for key in ("deviation", "risk_gap")}
-    manifest = read_manifest(out_dir)
-    return {"result": result, "agg": agg, "slopes": slopes, "M": int(M), "d": int(d),
-            "base": manifest["base"]}
-
-
-def limit_summary(study: dict) -> dict:
-    """The summary.json fields: per m (rows) and recorded time (columns) the seed means,
-    and the final-time slopes."""
-    r, a = study["result"], study["agg"]
-    return {"M": study["M"], "d": study["d"], "seeds": len(r["seeds"]),
-            "times": r["times"].tolist(), "m": r["m"].tolist(),
-            "coupled_deviation": a["deviation_mean"].tolist(),
-            "w2": a["w2_mean"].tolist(), "w2_baseline": a["w2_baseline_mean"].tolist(),
-            "risk_gap": a["risk_gap_mean"].tolist(),
-            "slope_coupled_deviation": study["slopes"]["deviation"][-1],
-            "slope_risk_gap": study["slopes"]["risk_gap"][-1],
-            "slopes_by_time": {k: [None if np.isnan(x) else x for x in v]
-                               for k, v in study["slopes"].items()}}
-
-
-def limit_figure(study: dict):
-    """Three panels against m (log-log) at each recorded time t > 0, seed means with
-    standard-error bars: coupled deviation (with an m^{-1/2} guide), W2 with the baseline
-    dashed, risk gap."""
-    import matplotlib.pyplot as plt
-
-    r, a = study["result"], study["agg"]
-    m, times = r["m"], r["times"]
-    fig, axes = plt.subplots(1, 3, figsize=(14, 4.2))
-    colors = plt.cm.viridis(np.linspace(0, 0.85, len(times)))
-    for k, t in enumerate(times):
-        if t == 0:
-            continue
-        c = colors[k]
-        for ax, key in zip(axes, ("deviation", "w2", "risk_gap")):
-            slope = study["slopes"].get(key, [None] * len(times))[k]
-            label = f"t = {t:g}" + (f" (slope {slope:.2f})" if slope is not None else "")
-            ax.errorbar(m, a[key + "_mean"][:, k], a[key + "_sem"][:, k], fmt="o-",
-                        color=c, ms=4, capsize=2, label=label)
-        axes[1].plot(m, a["w2_baseline_mean"][:, k], "--", color=c, lw=1)
-    ref = a["deviation_mean"][0, -1] * np.sqrt(m[0] / m)
-    axes[0].plot(m, ref, "k:", label="$\\propto m^{-1/2}$")
-    titles = ("coupled deviation $\\sqrt{\\frac{1}{m}\\sum|w_i^m - w_i^M|^2}$",
-              "$W_2(\\mu_m, \\mu_M)$ (dashed: same-distribution baseline)",
-              "risk gap $|F(\\mu_m) - F(\\mu_M)|$")
-    for ax, title in zip(axes, titles):
-        ax.set(xscale="log", yscale="log", xlabel="m", title=title)
-        ax.set_xticks(m, [str(v) for v in m])
-        ax.xaxis.set_minor_locator(plt.NullLocator())
-        ax.legend(fontsize=7)
-    axes[1].set_yscale("linear")
-    fig.suptitle(f"m $\\to\\infty$: reference M = {study['M']}, d = {study['d']}, "
-                 f"{len(r['seeds'])} seeds, population gradient flow (ReLU)")
     fig.tight_layout()
     return fig

@@ -31,16 +31,15 @@ criterion kappa at w0 and the relative tangent-kernel change at the end, reduced
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 
-from .dynamics import euler
-from .model import Network
-from .objectives import Online
-from .simulate import LinearSchedule, simulate
-from .store import read_json, write_json
-from .sweep import local_client, sweep
+from ..dynamics import euler
+from ..model import Network
+from ..objectives import Online
+from ..plots.figures import subplots
+from ..trajectory import LinearSchedule, simulate
+from ..runs.sweep import map_cells, sweep
 
 D, N, M = 100, 1000, 50
 PROBE = 100  # test points of the kernel-change diagnostic
@@ -79,7 +78,7 @@ def test_vs_scale(out_dir, taus, seeds, iterations: int = 10_000, d: int = D, n:
     """Run (or resume) the sweep into ``out_dir`` and reduce it: ``tau``, and mean and std
     over seeds of ``test_loss_end`` (last record), ``test_loss_best`` (min over records),
     ``kappa`` (laziness criterion at w0) and ``kernel_change_end``."""
-    from .collect import collect, collect_series
+    from ..runs.collect import collect, collect_series
 
     report = sweep(base_config(iterations, d, n, m), grid(taus, seeds, iterations, m),
                    out_dir, workers=workers)
@@ -129,25 +128,20 @@ def population_sgd_cell(tau: float, seed: int, iterations: int, batch: int = 200
     return float(np.mean(traj.risk[-6:]))
 
 
-def population_sgd(taus, seeds, iterations: int = 20_000, workers: int | None = None,
-                   batch: int = 200, d: int = D, m: int = M,
-                   teacher_divisor: float = 1.0, cache_dir=None) -> dict:
-    """Population SGD over ``taus`` x ``seeds`` on a local Dask cluster: ``tau`` and the
-    normalised loss at convergence (mean and std over seeds, divided by the max mean).
-    ``teacher_divisor = batch`` is the authors' code (see the module docstring). With
-    ``cache_dir`` every cell's value is written there (atomically) as it finishes and
-    read back on a rerun, so an interrupted run resumes where it stopped."""
-    cells = [(float(t), int(s)) for t in taus for s in seeds]
-    settings = dict(iterations=iterations, batch=batch, d=d, m=m,
-                    teacher_divisor=teacher_divisor)
-    paths = [None] * len(cells)
-    if cache_dir is not None:
-        Path(cache_dir).mkdir(parents=True, exist_ok=True)
-        paths = [str(Path(cache_dir) / _cell_name(t, s, **settings)) for t, s in cells]
-    with local_client(workers) as client:
-        futures = client.map(_cached_sgd_cell, paths, [t for t, _ in cells],
-                             [s for _, s in cells], **settings, pure=False)
-        values = np.array(client.gather(futures)).reshape(len(taus), len(seeds))
+def population_sgd(taus, seeds, out_dir, iterations: int = 20_000,
+                   workers: int | None = None, batch: int = 200, d: int = D, m: int = M,
+                   teacher_divisor: float = 1.0) -> dict:
+    """Population SGD over ``taus`` x ``seeds``, one function cell of
+    :func:`meanfield.runs.sweep.map_cells` each (in ``out_dir``, resumable): ``tau`` and
+    the normalised loss at convergence (mean and std over seeds, divided by the max mean).
+    ``teacher_divisor = batch`` is the authors' code (see the module docstring)."""
+    calls = [dict(tau=float(t), seed=int(s), iterations=int(iterations), batch=int(batch),
+                  d=int(d), m=int(m), teacher_divisor=float(teacher_divisor))
+             for t in taus for s in seeds]
+    report = map_cells(population_sgd_cell, calls, out_dir, workers=workers, progress=False)
+    if not report.ok:
+        raise RuntimeError("; ".join(report.failure_lines()))
+    values = np.array(report.results, dtype=float).reshape(len(taus), len(seeds))
     mean = values.mean(axis=1)
     std = values.std(axis=1, ddof=1) if len(seeds) > 1 else np.zeros(len(taus))
     top = mean.max()
@@ -157,29 +151,12 @@ def population_sgd(taus, seeds, iterations: int = 20_000, workers: int | None = 
             "teacher_divisor": float(teacher_divisor)}
 
 
-def _cell_name(tau, seed, **settings) -> str:
-    keys = "_".join(f"{k}={settings[k]:g}" for k in sorted(settings))
-    return f"tau={tau:.6g}_seed={seed}_{keys}.json"
-
-
-def _cached_sgd_cell(path, tau, seed, **settings) -> float:
-    """:func:`population_sgd_cell`, read from / written to the JSON file ``path`` if any."""
-    if path is not None and Path(path).exists():
-        return float(read_json(path)["loss"])
-    value = population_sgd_cell(tau, seed, **settings)
-    if path is not None:
-        write_json(path, {"tau": tau, "seed": seed, **settings, "loss": value})
-    return value
-
-
 def figure(fixed: dict, online=(), title: str = ""):
     """Test loss (x1000) against tau, end of training and best during training (mean +-
     std); kappa and the end-of-training kernel change against tau; and a population-SGD
     panel with one curve per result in ``online`` (teacher divisors)."""
-    from .plotting import plt
-
     panels = 2 + bool(online)
-    fig, axes = plt.subplots(1, panels, figsize=(5.2 * panels, 4.2), squeeze=False)
+    fig, axes = subplots(1, panels, figsize=(5.2 * panels, 4.2), squeeze=False)
     ax = axes[0, 0]
     tau = np.asarray(fixed["tau"])
     for key, style, label in (("test_loss_end", "k-", "end of training"),

@@ -1,10 +1,10 @@
 """Experiments on two-layer linear networks: Tu, Aranguri & Jacot's Figures 1 and 2.
 
-THEORY.md §9. :func:`compare` runs gradient descent and the discretised self-consistent
+Theory §9. :func:`compare` runs gradient descent and the discretised self-consistent
 equation side by side from the same A(0) with the same step and records errors, singular
-values and their distance; :func:`phase_cell` reduces one run to the four numbers of a
+values and their distance; :func:`phase_cell` reduces one run to the numbers of a
 phase-diagram cell and :func:`phase_diagram` maps it over a (gamma_sigma2, gamma_w) grid
-on a local Dask cluster (one process per core, 127.0.0.1, no dashboard). The figures are
+as resumable function cells (:func:`meanfield.runs.sweep.map_cells`). The figures are
 drawn by :func:`figure1` and :func:`figure2`.
 """
 from __future__ import annotations
@@ -13,8 +13,9 @@ import math
 
 import numpy as np
 
-from . import linear
-from .sweep import local_client
+from .. import linear
+from ..plots.figures import subplots
+from ..runs.sweep import map_cells
 
 WIDTH_LIMIT = 100_000  # "auto": particles up to this width, d x d Gram matrices beyond
 
@@ -124,22 +125,34 @@ PANELS = ("min_test_error", "rank", "stable_rank", "steps_to_best", "log_distanc
           "rel_distance", "steps_run")
 
 
-def phase_diagram(task, gammas_sigma2, gammas_w, steps: int = 750, divisor: float = 50.0,
-                  seed=0, workers: int | None = None) -> dict:
-    """Map :func:`phase_cell` over the grid on a local Dask cluster; cell (i, j) has
-    gamma_sigma2 = gammas_sigma2[i], gamma_w = gammas_w[j] and init seed (seed, i, j).
-    Returns the axes and one (n_sigma2, n_w) array per entry of :data:`PANELS`."""
+def task_phase_cell(d: int, k: int, noise: float, task_seed: int, gamma_sigma2: float,
+                    gamma_w: float, steps: int, divisor: float, seed) -> dict:
+    """:func:`phase_cell` on the task ``linear.make_task(d, k, noise, task_seed)``: the
+    cell function of :func:`phase_diagram` (its arguments are plain numbers)."""
+    return phase_cell(linear.make_task(d, k, noise, task_seed), gamma_sigma2, gamma_w,
+                      steps, divisor, seed)
+
+
+def phase_diagram(out_dir, d: int, gammas_sigma2, gammas_w, k: int = 5, noise: float = 1.0,
+                  steps: int = 750, divisor: float = 50.0, seed: int = 0,
+                  workers: int | None = None) -> dict:
+    """Map :func:`phase_cell` over the grid, one function cell of
+    :func:`meanfield.runs.sweep.map_cells` each (in ``out_dir``, resumable), on the task
+    ``linear.make_task(d, k, noise, seed)``; cell (i, j) has gamma_sigma2 =
+    gammas_sigma2[i], gamma_w = gammas_w[j] and init seed (seed, i, j). Returns the axes
+    and one (n_sigma2, n_w) array per entry of :data:`PANELS`."""
     gs, gw = np.asarray(gammas_sigma2, float), np.asarray(gammas_w, float)
     cells = [(i, j) for i in range(len(gs)) for j in range(len(gw))]
-    with local_client(workers) as client:
-        task_ref = client.scatter(task, broadcast=True)
-        futures = [client.submit(phase_cell, task_ref, gs[i], gw[j], steps, divisor,
-                                 (seed, i, j), pure=False) for i, j in cells]
-        results = client.gather(futures)
+    calls = [dict(d=int(d), k=int(k), noise=float(noise), task_seed=int(seed),
+                  gamma_sigma2=float(gs[i]), gamma_w=float(gw[j]), steps=int(steps),
+                  divisor=float(divisor), seed=[int(seed), i, j]) for i, j in cells]
+    report = map_cells(task_phase_cell, calls, out_dir, workers=workers, progress=False)
+    if not report.ok:
+        raise RuntimeError("; ".join(report.failure_lines()))
     out = {"gamma_sigma2": gs, "gamma_w": gw}
     for key in PANELS:
         grid = np.empty((len(gs), len(gw)))
-        for (i, j), res in zip(cells, results):
+        for (i, j), res in zip(cells, report.results):
             grid[i, j] = res[key]
         out[key] = grid
     return out
@@ -150,11 +163,9 @@ def figure1(run: dict, title: str = ""):
     """(a) train and test error of GD (dashed) and SC (solid); (b) singular values of A
     over steps, SC solid and GD dashed, the top k coloured, the bulk grey, and the
     threshold sigma^2 w."""
-    import matplotlib.pyplot as plt
-
     k = run["k"]
     steps = np.arange(len(run["train_gd"]))
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig, (ax1, ax2) = subplots(1, 2, figsize=(11, 4.2))
     for key, colour, label in (("train", "C0", "train"), ("test", "C3", "test")):
         ax1.plot(steps, run[key + "_sc"], color=colour, lw=2, label=f"{label}, self-consistent")
         ax1.plot(steps, run[key + "_gd"], color="k", ls="--", lw=1, label=f"{label}, GD")
@@ -192,14 +203,12 @@ def _lines(ax, d: int, k: int, gs, gw):
 def figure2(diagram: dict, d: int, k: int):
     """Four panels over (gamma_w, gamma_sigma2): minimal test error (log10), rank at the
     best test error, steps to it, ln max ||A_GD - A_SC||_F^2 / d^2; with the three lines."""
-    import matplotlib.pyplot as plt
-
     gs, gw = diagram["gamma_sigma2"], diagram["gamma_w"]
     panels = [("min_test_error", "log10 minimal test error", np.log10, "viridis"),
               ("rank", "rank at best test error (sv > s_max/5)", None, "magma"),
               ("steps_to_best", "GD steps to the minimal test error", None, "cividis"),
               ("log_distance", r"ln max$_t\|A_{GD}-A_{SC}\|_F^2/d^2$", None, "plasma")]
-    fig, axes = plt.subplots(2, 2, figsize=(11, 8.5))
+    fig, axes = subplots(2, 2, figsize=(11, 8.5))
     for ax, (key, title, fn, cmap) in zip(axes.flat, panels):
         z = np.asarray(diagram[key], float)
         with np.errstate(divide="ignore", invalid="ignore"):

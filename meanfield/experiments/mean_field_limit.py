@@ -1,4 +1,4 @@
-"""The m -> infinity limit: a large reference system and synchronously coupled small ones.
+"""The m -> infinity limit (theory §11): a large reference system and coupled small ones.
 
 The mean-field limit mu_t of the particle flow (THEORY.md §1) is approximated by a
 reference system of M >> m particles under the same dynamics (same objective, integrator,
@@ -23,27 +23,16 @@ from pathlib import Path
 
 import numpy as np
 
-from . import metrics, store
-from .collect import read_manifest
-from .config import Config
-from .sweep import CELLS
+from matplotlib.ticker import NullLocator
 
-
-def coupled_indices(M: int, m: int, symmetric: bool = False) -> np.ndarray:
-    """Rows of an M-particle initialisation that seed an m-particle system.
-
-    Plain init: the first m rows. Symmetrised init (Network.init(symmetric=True) stores
-    [w_1..w_{M/2} | their c-negated copies]): the first m/2 rows and their partners
-    M/2 .. M/2 + m/2 - 1, so the small system is itself symmetrised (f(w0) = 0)."""
-    M, m = int(M), int(m)
-    if not 1 <= m <= M:
-        raise ValueError(f"need 1 <= m <= M, got m={m}, M={M}")
-    if not symmetric:
-        return np.arange(m)
-    if m % 2 or M % 2:
-        raise ValueError(f"a symmetric coupling needs even m and M, got m={m}, M={M}")
-    half = np.arange(m // 2)
-    return np.concatenate([half, M // 2 + half])
+from .. import metrics
+from ..model import coupled_indices
+from ..plots.figures import colors, subplots
+from ..runs import store
+from ..runs.collect import read_config_manifest
+from ..runs.config import Config
+from ..runs.store import CELLS
+from ..runs.sweep import sweep
 
 
 def study_grid(ms, M: int, seeds) -> dict:
@@ -70,7 +59,7 @@ def measure(sweep_dir, M: int, distance: str = "w2", ref_points: int = 4096,
     "m", "seeds", "deviation", "w2", "w2_baseline", "risk_gap"} with arrays of shape
     (n_seeds, n_m, n_times), plus "risk_reference" (n_seeds, n_times)."""
     sweep_dir = Path(sweep_dir)
-    manifest = read_manifest(sweep_dir)
+    manifest = read_config_manifest(sweep_dir)
     base = Config.from_dict(manifest["base"])
     symmetric = base.student.init.symmetric
     runs = {}
@@ -120,3 +109,87 @@ def aggregate(result: dict) -> dict:
                              else np.zeros_like(values[0]))
     return agg
 
+
+# --------------------------------------------------------------------------- the study
+def limit_config(d: int, t_end: float, M: int, activation: str = "relu", m0: int = 5,
+                 dt: float = 0.05, records: int = 5, tau: float = 1.0) -> Config:
+    """Base config of the m -> infinity study: Euler population gradient flow (fixed dt,
+    so every system is recorded on the same time grid), init coupled to M particles."""
+    base = Config.from_dict({
+        "d": int(d), "t_end": float(t_end), "backend": "auto",
+        "teacher": {"m": int(m0), "activation": activation},
+        "student": {"m": int(M), "activation": activation, "init": {"tau": float(tau)}},
+        "integrator": {"name": "euler", "dt": float(dt)},
+        "record": {"schedule": "linear", "n": int(records)},
+        "checkpoint": {"every_seconds": 60.0}})
+    return study_config(base, M)
+
+
+def mean_field_limit(out_dir, ms=(16, 64, 256), M: int = 2048, seeds=2, d: int = 10,
+                     t_end: float = 4.0, ref_points: int = 1024, workers=None) -> dict:
+    """Run the coupled study (meanfield.limit) and return the measured arrays, the seed
+    averages and the log-log slopes in m of the deviation and the risk gap at the final
+    time (fitted on the seed means)."""
+    base = limit_config(d, t_end, M)
+    seed_list = list(range(seeds)) if np.isscalar(seeds) else list(seeds)
+    sweep(base, study_grid(ms, M, seed_list), out_dir, workers=workers,
+          progress=False)
+    result = measure(out_dir, M, ref_points=ref_points)
+    agg = aggregate(result)
+    m = result["m"]
+    slopes = {key: [metrics.loglog_slope(m, agg[key + "_mean"][:, k])
+                    for k in range(len(result["times"]))]
+              for key in ("deviation", "risk_gap")}
+    manifest = read_config_manifest(out_dir)
+    return {"result": result, "agg": agg, "slopes": slopes, "M": int(M), "d": int(d),
+            "base": manifest["base"]}
+
+
+def limit_summary(study: dict) -> dict:
+    """The summary.json fields: per m (rows) and recorded time (columns) the seed means,
+    and the final-time slopes."""
+    r, a = study["result"], study["agg"]
+    return {"M": study["M"], "d": study["d"], "seeds": len(r["seeds"]),
+            "times": r["times"].tolist(), "m": r["m"].tolist(),
+            "coupled_deviation": a["deviation_mean"].tolist(),
+            "w2": a["w2_mean"].tolist(), "w2_baseline": a["w2_baseline_mean"].tolist(),
+            "risk_gap": a["risk_gap_mean"].tolist(),
+            "slope_coupled_deviation": study["slopes"]["deviation"][-1],
+            "slope_risk_gap": study["slopes"]["risk_gap"][-1],
+            "slopes_by_time": {k: [None if np.isnan(x) else x for x in v]
+                               for k, v in study["slopes"].items()}}
+
+
+def limit_figure(study: dict):
+    """Three panels against m (log-log) at each recorded time t > 0, seed means with
+    standard-error bars: coupled deviation (with an m^{-1/2} guide), W2 with the baseline
+    dashed, risk gap."""
+    r, a = study["result"], study["agg"]
+    m, times = r["m"], r["times"]
+    fig, axes = subplots(1, 3, figsize=(14, 4.2))
+    palette = colors("viridis", len(times))
+    for k, t in enumerate(times):
+        if t == 0:
+            continue
+        c = palette[k]
+        for ax, key in zip(axes, ("deviation", "w2", "risk_gap")):
+            slope = study["slopes"].get(key, [None] * len(times))[k]
+            label = f"t = {t:g}" + (f" (slope {slope:.2f})" if slope is not None else "")
+            ax.errorbar(m, a[key + "_mean"][:, k], a[key + "_sem"][:, k], fmt="o-",
+                        color=c, ms=4, capsize=2, label=label)
+        axes[1].plot(m, a["w2_baseline_mean"][:, k], "--", color=c, lw=1)
+    ref = a["deviation_mean"][0, -1] * np.sqrt(m[0] / m)
+    axes[0].plot(m, ref, "k:", label="$\\propto m^{-1/2}$")
+    titles = ("coupled deviation $\\sqrt{\\frac{1}{m}\\sum|w_i^m - w_i^M|^2}$",
+              "$W_2(\\mu_m, \\mu_M)$ (dashed: same-distribution baseline)",
+              "risk gap $|F(\\mu_m) - F(\\mu_M)|$")
+    for ax, title in zip(axes, titles):
+        ax.set(xscale="log", yscale="log", xlabel="m", title=title)
+        ax.set_xticks(m, [str(v) for v in m])
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.legend(fontsize=7)
+    axes[1].set_yscale("linear")
+    fig.suptitle(f"m $\\to\\infty$: reference M = {study['M']}, d = {study['d']}, "
+                 f"{len(r['seeds'])} seeds, population gradient flow (ReLU)")
+    fig.tight_layout()
+    return fig

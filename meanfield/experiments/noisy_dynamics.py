@@ -21,26 +21,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import metrics
-from .model import Network
-from .objectives import GaussianPopulation
-from .simulate import LinearSchedule, simulate
-from . import dynamics
-
-
-def frozen_velocity(objective: GaussianPopulation, net: Network, w_test) -> np.ndarray:
-    """-grad_w F'(mu)(w) at test points w for the frozen cloud mu of ``net``:
-    grad V(w) - int grad_1 U(w, w') dmu(w') (THEORY.md §1), shape (n, p)."""
-    layout, groups = objective._groups(net)
-    w_test = np.asarray(w_test, dtype=net.w.dtype)
-    if layout.bias and not net.layout.bias:
-        w_test = np.concatenate([w_test, np.zeros((len(w_test), 1))], axis=1)
-    grad = 0.0
-    for src, w_s, q_s in groups:
-        kernel = objective._kernel(net.activation, src, layout.bias)
-        grad = grad + objective.backend.pair_reduce(kernel, layout, w_test, w_s, q_s)[0]
-    v = -grad / net.alpha
-    return v[:, :net.layout.p]
+from .. import dynamics, metrics
+from ..model import Network
+from ..objectives import GaussianPopulation
+from ..plots.figures import subplots
+from ..trajectory import LinearSchedule, simulate
 
 
 def gibbs_sample(objective, net: Network, n: int, temperature: float, weight_decay: float,
@@ -54,7 +39,7 @@ def gibbs_sample(objective, net: Network, n: int, temperature: float, weight_dec
     noise = np.sqrt(T * -np.expm1(-2 * lam * dt) / lam) if lam > 0 else np.sqrt(2 * T * dt)
     w = net.w[rng.integers(net.m, size=int(n))].copy()
     for _ in range(int(np.ceil(t_mix / dt))):
-        w = decay * w + dt * frozen_velocity(objective, net, w) + noise * rng.standard_normal(w.shape)
+        w = decay * w + dt * objective.velocity_at(net, w) + noise * rng.standard_normal(w.shape)
     return w
 
 
@@ -87,9 +72,7 @@ def gibbs_check(teacher: Network, student: Network, temperature: float,
 def gibbs_figure(result: dict, student: Network, teacher: Network, title: str):
     """Left: W2(mu_t, G[mu_t]) and the baseline against t; right: the final cloud and
     its Gibbs sample drawn at |c| a (DESIGN.md convention, first two coordinates)."""
-    import matplotlib.pyplot as plt
-
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.3))
+    fig, (ax1, ax2) = subplots(1, 2, figsize=(11, 4.3))
     t = np.asarray(result["times"])
     ax1.plot(t, result["w2_to_gibbs"], "o-", label="$W_2(\\mu_t, G[\\mu_t])$")
     ax1.plot(t, result["w2_baseline"], "s--", color="gray",

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from . import store
+from ..runs import store
 
 
 def experiment_parser(doc: str, default_out: str, quick_help: str,

@@ -1,6 +1,6 @@
-"""Figures (matplotlib, Agg): loss curves, neuron trajectories in the plane, animations.
+"""Figures of a run: loss curves, neuron trajectories in the plane, animations.
 
-Neurons are drawn in the DESIGN.md convention: neuron i at |c_i| a_i (projected on two
+Neurons are drawn as in the papers' figures: neuron i at |c_i| a_i (projected on two
 directions), coloured by sign(c_i) (red +, blue -), teacher neurons as arrows (dark red
 or dark blue by the sign of their output weight). For a
 2-homogeneous (ReLU) unit, q c sigma(a.x) = c' sigma(a'.x) with |c'| a' = q |c| a, so with
@@ -13,13 +13,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+from matplotlib.animation import FuncAnimation, PillowWriter
+from matplotlib.collections import LineCollection
+from matplotlib.colors import to_rgba
+from matplotlib.lines import Line2D
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.animation import FuncAnimation, PillowWriter  # noqa: E402
-from matplotlib.collections import LineCollection  # noqa: E402
+from ..runs import store
+from .figures import save, subplots
 
 POSITIVE, NEGATIVE, TEACHER = "#d62728", "#1f77b4", "black"
 TEACHER_POSITIVE, TEACHER_NEGATIVE = "#7f0000", "#08306b"
@@ -66,7 +67,7 @@ def draw_neurons(ax, snapshots, student, teacher, title=None, upto=None) -> None
         segs = np.stack([pos[:-1], pos[1:]], axis=2).reshape(-1, 2, 2)  # (n-1)*m segments
         fade = np.repeat(np.linspace(0.15, 1.0, n - 1), pos.shape[1])
         sign = signs[1:].reshape(-1)
-        colors = np.array([matplotlib.colors.to_rgba(POSITIVE if s >= 0 else NEGATIVE)
+        colors = np.array([to_rgba(POSITIVE if s >= 0 else NEGATIVE)
                            for s in sign])
         colors[:, 3] = fade
         ax.add_collection(LineCollection(segs, colors=colors, linewidths=1.6))
@@ -90,29 +91,17 @@ def draw_neurons(ax, snapshots, student, teacher, title=None, upto=None) -> None
 
 
 def _legend(fig):
-    handles = [plt.Line2D([], [], color=POSITIVE, lw=2, label="$c_i>0$"),
-               plt.Line2D([], [], color=NEGATIVE, lw=2, label="$c_i<0$"),
-               plt.Line2D([], [], color=TEACHER, lw=0, marker=r"$\rightarrow$",
+    handles = [Line2D([], [], color=POSITIVE, lw=2, label="$c_i>0$"),
+               Line2D([], [], color=NEGATIVE, lw=2, label="$c_i<0$"),
+               Line2D([], [], color=TEACHER, lw=0, marker=r"$\rightarrow$",
                           markersize=12, label="teacher $|c^*_j|a^*_j$"),
-               plt.Line2D([], [], color="0.6", ls="--", label="unit circle")]
+               Line2D([], [], color="0.6", ls="--", label="unit circle")]
     fig.legend(handles=handles, loc="lower center", ncol=4, frameon=False, fontsize=9)
-
-
-def save(fig, path, formats=("png", "pdf")) -> list[Path]:
-    """Save ``fig`` as path.<fmt> for each format; returns the written paths."""
-    path = Path(path)
-    written = []
-    for fmt in formats:
-        target = path.with_suffix("." + fmt)
-        fig.savefig(target, dpi=150, bbox_inches="tight")
-        written.append(target)
-    plt.close(fig)
-    return written
 
 
 def trajectory_figure(snapshots, student, teacher, title=None):
     """One panel of neuron trajectories (see :func:`draw_neurons`) with a legend."""
-    fig, ax = plt.subplots(figsize=(5, 5.3))
+    fig, ax = subplots(figsize=(5, 5.3))
     draw_neurons(ax, snapshots, student, teacher, title)
     _legend(fig)
     fig.subplots_adjust(bottom=0.1)
@@ -121,7 +110,7 @@ def trajectory_figure(snapshots, student, teacher, title=None):
 
 def loss_figure(curves, ylabel="risk"):
     """Log-log loss curves; ``curves`` is a list of (label, times, risk, test_risk|None)."""
-    fig, ax = plt.subplots(figsize=(5.5, 4))
+    fig, ax = subplots(figsize=(5.5, 4))
     for k, (label, times, risk, test) in enumerate(curves):
         keep = times > 0
         line, = ax.loglog(times[keep], risk[keep], lw=1.8, label=f"{label} train",
@@ -142,7 +131,7 @@ def animate(panels, teacher, path, fps: int = 12, max_frames: int = 60) -> Path:
     ``panels`` is a list of (title, snapshots, student, times)."""
     n_frames = min(max_frames, min(len(p[1]) for p in panels))
     frames = np.unique(np.linspace(1, min(len(p[1]) for p in panels), n_frames).astype(int))
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 4.5), squeeze=False)
+    fig, axes = subplots(1, len(panels), figsize=(4.2 * len(panels), 4.5), squeeze=False)
     _legend(fig)
 
     def draw(upto):
@@ -154,14 +143,13 @@ def animate(panels, teacher, path, fps: int = 12, max_frames: int = 60) -> Path:
 
     path = Path(path).with_suffix(".gif")
     FuncAnimation(fig, draw, frames=frames).save(path, writer=PillowWriter(fps=fps), dpi=80)
-    plt.close(fig)
     return path
 
 
 def plot_run(result, out_dir=None, gif: bool = False) -> list[Path]:
     """Figures of a finished run (meanfield.runs.Result) into ``out_dir`` (default
     <run_dir>/figures): loss.png/pdf, neurons.png/pdf and optionally neurons.gif."""
-    out = Path(out_dir) if out_dir else Path(result.run_dir) / "figures"
+    out = Path(out_dir) if out_dir else Path(result.run_dir) / store.FIGURES
     out.mkdir(parents=True, exist_ok=True)
     traj, student = result.trajectory, result.trajectory.final
     name = Path(result.run_dir).name

@@ -1,4 +1,4 @@
-"""Figures of a sweep (matplotlib, Agg): a metric against one axis with error bars over
+"""Figures of a sweep: a metric against one axis with error bars over
 seeds, and a heat map of a metric over two axes (mean over seeds).
 
 Axes that vary together (a zip group) count as one: plotting against one of them, the
@@ -14,9 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .collect import collect, read_manifest
-from .config import ConfigError
-from .plotting import plt, save
+from ..runs import store
+from ..runs.collect import collect, read_config_manifest
+from ..runs.config import ConfigError
+from .figures import save, subplots
 
 
 def _numeric(values) -> bool:
@@ -60,7 +61,7 @@ def axis_figure(table, groups, axis: str, metric: str = "final_risk"):
     """``metric`` against ``axis``: mean over seeds with error bars of one standard
     deviation over seeds, one line per combination of the other varying axes."""
     _check(table, metric, [axis])
-    fig, ax = plt.subplots(figsize=(5.5, 4))
+    fig, ax = subplots(figsize=(5.5, 4))
     xs = _ordered(table[axis])
     numeric = _numeric(xs)
     n_seeds = 0
@@ -100,7 +101,7 @@ def heatmap_figure(table, groups, x: str, y: str, metric: str = "final_risk"):
                              f"from different groups")
     xs, ys = _ordered(table[x]), _ordered(table[y])
     panels = list(_combos(table, _others(table, groups, [x, y])))
-    fig, axes = plt.subplots(1, len(panels), figsize=(1.0 + 4.2 * len(panels), 3.8),
+    fig, axes = subplots(1, len(panels), figsize=(1.0 + 4.2 * len(panels), 3.8),
                              squeeze=False)
     grids = []
     for label, part in panels:
@@ -136,11 +137,11 @@ def plot_sweep(sweep_dir, out_dir=None, metric: str = "final_risk", x: str | Non
     ``y`` (default: the first two varying axes of different groups). Returns the paths."""
     if y and not x:
         raise ConfigError("y", "a heat map needs both x and y")
-    manifest = read_manifest(sweep_dir)
+    manifest = read_config_manifest(sweep_dir)
     groups = manifest["groups"]
     table = collect(sweep_dir, save=False)
     varying = _others(table, groups, [])
-    out = Path(out_dir) if out_dir else Path(sweep_dir) / "figures"
+    out = Path(out_dir) if out_dir else Path(sweep_dir) / store.FIGURES
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for axis in [x] if x else varying:

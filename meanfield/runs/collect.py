@@ -18,10 +18,8 @@ import pandas as pd
 
 from . import store
 from .config import ConfigError
-from .sweep import CELLS, MANIFEST, cell_state
-
-RESULTS = "results.csv"
-SERIES = "series.csv"
+from .store import CELLS, MANIFEST, RESULTS, SERIES
+from .cells import cell_state
 SCALARS = ("final_risk", "final_test_risk", "min_risk", "t_final", "steps", "wall_time")
 DIAGNOSTICS = ("displacement", "kernel_change", "activation_stability", "tangent_distance_rel")
 
@@ -36,6 +34,15 @@ def read_manifest(sweep_dir) -> dict:
     if not is_sweep(sweep_dir):
         raise ConfigError("sweep_dir", f"{sweep_dir} is not a sweep directory (no {MANIFEST})")
     return store.read_json(Path(sweep_dir) / MANIFEST)
+
+
+def read_config_manifest(sweep_dir) -> dict:
+    """The manifest of a sweep of config cells (the ones with run directories)."""
+    manifest = read_manifest(sweep_dir)
+    if manifest.get("kind", "configs") != "configs":
+        raise ConfigError("sweep_dir", f"{sweep_dir} holds function cells, not runs; their "
+                                       f"values are in {CELLS}/<id>/{store.RESULT}")
+    return manifest
 
 
 def _scalars(metrics: dict | None, status: str) -> dict:
@@ -62,13 +69,13 @@ def _scalars(metrics: dict | None, status: str) -> dict:
 
 def _read(sweep_dir):
     sweep_dir = Path(sweep_dir)
-    manifest = read_manifest(sweep_dir)
+    manifest = read_config_manifest(sweep_dir)
     for entry in manifest["cells"]:
         cell_dir = sweep_dir / CELLS / entry["id"]
         status = cell_state(cell_dir)
         metrics = None if status == "pending" else store.read_json(cell_dir / store.METRICS)
         if status == "failed":
-            attempt = store.read_json(cell_dir / "attempts.json")[-1]
+            attempt = store.read_json(cell_dir / store.ATTEMPTS)[-1]
             metrics = {**metrics, "message": attempt.get("message")}
         yield manifest["axes"], entry, status, metrics
 

@@ -21,8 +21,13 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-from .activations import ACTIVATIONS
-from .objectives import LOSSES
+from .. import backends, dynamics
+from ..activations import ACTIVATIONS
+from ..gaussian import INPUT_LAWS
+from ..losses import LOSSES
+from ..model import OUTPUT_INITS, resolve_alpha
+from ..trajectory import SCHEDULES
+from .objective_kinds import OBJECTIVE_KINDS
 
 
 class ConfigError(ValueError):
@@ -90,18 +95,31 @@ class ObjectiveConfig:
     loss: str = "square"
 
 
-@dataclass(frozen=True)
-class IntegratorConfig:
-    """An integrator of meanfield.dynamics by name and its parameters (unused ones unset)."""
+#: config defaults that differ from the integrator factories' own (None: the factory's)
+INTEGRATOR_DEFAULTS = {"name": "euler", "dt": 0.01}
 
-    name: str = "euler"
-    dt: float = 0.01
-    tau: typing.Optional[float] = None
-    temperature: typing.Optional[float] = None
-    weight_decay: typing.Optional[float] = None
-    batch: typing.Optional[int] = None
-    dt_max: typing.Optional[float] = None
-    dt_min: typing.Optional[float] = None
+
+def _integrator_config():
+    """IntegratorConfig: ``name`` and every parameter of every registered integrator
+    (meanfield.dynamics.parameters), each optional; unset parameters take the
+    integrator's own default. Built from the registry, so a registered integrator's
+    parameters are config fields without being listed twice."""
+    kinds: dict[str, type] = {}
+    for name in dynamics.INTEGRATORS:
+        for param, (kind, _) in dynamics.parameters(name).items():
+            if kinds.setdefault(param, kind) is not kind:
+                raise TypeError(f"integrator parameter {param} has two types")
+    fields = [("name", str, field(default=INTEGRATOR_DEFAULTS["name"]))]
+    fields += [(param, typing.Optional[kind], field(default=INTEGRATOR_DEFAULTS.get(param)))
+               for param, kind in kinds.items()]
+    cls = dataclasses.make_dataclass("IntegratorConfig", fields, frozen=True)
+    cls.__module__ = __name__
+    cls.__doc__ = ("An integrator of meanfield.dynamics by name and its parameters "
+                   "(unset ones take the integrator's default).")
+    return cls
+
+
+IntegratorConfig = _integrator_config()
 
 
 @dataclass(frozen=True)
@@ -272,13 +290,6 @@ def _coerce(kind, value, name: str):
 
 
 # -- validation -----------------------------------------------------------------------
-INTEGRATOR_PARAMS = {"euler": ("dt",), "adaptive": ("dt", "dt_max", "dt_min"),
-                     "momentum": ("tau", "dt"), "langevin": ("dt", "temperature",
-                                                             "weight_decay"),
-                     "sgd": ("dt", "batch")}
-REQUIRED = {"momentum": ("tau",), "langevin": ("temperature",), "sgd": ("batch",)}
-
-
 def _check(cond: bool, name: str, message: str) -> None:
     if not cond:
         raise ConfigError(name, message)
@@ -294,32 +305,52 @@ def _positive(value, name, zero=False):
 
 
 def _choice(value, options, name):
+    options = tuple(options)
     _check(value in options, name, f"must be one of {', '.join(options)}; got {value!r}")
 
 
-def _alpha(value, name):
-    if isinstance(value, str):
-        _choice(value, ("mean-field", "ntk", "sum"), name)
-    else:
-        _positive(value, name)
+def _alpha(value, name, m):
+    try:
+        resolve_alpha(value, m)
+    except ValueError as err:
+        raise ConfigError(name, str(err)) from None
+
+
+def _validate_integrator(config: Config) -> None:
+    """Names, parameters and their values, as the integrator factory itself checks them."""
+    i = config.integrator
+    _choice(i.name, dynamics.INTEGRATORS, "integrator.name")
+    params = dynamics.parameters(i.name)
+    for field_ in dataclasses.fields(i):
+        if field_.name != "name" and getattr(i, field_.name) is not None:
+            _check(field_.name in params, f"integrator.{field_.name}",
+                   f"not a parameter of the {i.name} integrator")
+    for param, (_, required) in params.items():
+        _check(not required or getattr(i, param) is not None, f"integrator.{param}",
+               f"required by the {i.name} integrator")
+    try:
+        dynamics.make(i.name, **integrator_params(config))
+    except ValueError as err:
+        message = str(err)
+        param = next((p for p in params if message.startswith(p + " ")), None)
+        raise ConfigError(f"integrator.{param}" if param else "integrator", message) from None
 
 
 def validate(config: Config) -> None:
     """Check ranges and choices; raise ConfigError for the first bad field."""
     _choice(config.task, ("teacher-student",), "task")
     _positive_int(config.d, "d")
-    activations = tuple(ACTIVATIONS)
     t, s, o, i = config.teacher, config.student, config.objective, config.integrator
     _positive_int(t.m, "teacher.m")
-    _choice(t.activation, activations, "teacher.activation")
-    _choice(t.output, ("sign", "gaussian", "uniform"), "teacher.output")
-    _alpha(t.alpha, "teacher.alpha")
+    _choice(t.activation, ACTIVATIONS, "teacher.activation")
+    _choice(t.output, OUTPUT_INITS, "teacher.output")
+    _alpha(t.alpha, "teacher.alpha", t.m)
     _positive(t.noise, "teacher.noise", zero=True)
     _positive_int(s.m, "student.m")
-    _choice(s.activation, activations, "student.activation")
-    _alpha(s.alpha, "student.alpha")
+    _choice(s.activation, ACTIVATIONS, "student.activation")
+    _alpha(s.alpha, "student.alpha", s.m)
     _positive(s.init.tau, "student.init.tau", zero=True)
-    _choice(s.init.output, ("gaussian", "uniform", "sign"), "student.init.output")
+    _choice(s.init.output, OUTPUT_INITS, "student.init.output")
     _check(not s.init.symmetric or s.m % 2 == 0, "student.m",
            f"a symmetric initialisation needs an even m, got {s.m}")
     if s.init.reference_m is not None:
@@ -329,47 +360,38 @@ def validate(config: Config) -> None:
                                            f"symmetric init), got {s.init.reference_m}")
     _check(s.init.seed is None or s.init.seed >= 0, "student.init.seed",
            f"must be a non-negative integer, got {s.init.seed}")
-    _choice(o.kind, ("population", "empirical", "online", "digits"), "objective.kind")
-    _check(o.kind != "digits" or config.d == 64, "d",
-           f"objective.kind = 'digits' needs d = 64, got {config.d}")
-    _choice(o.inputs, ("gaussian", "sphere"), "objective.inputs")
+    _choice(o.kind, OBJECTIVE_KINDS, "objective.kind")
+    kind = OBJECTIVE_KINDS[o.kind]
+    _check(kind.d is None or config.d == kind.d, "d",
+           f"objective.kind = {o.kind!r} needs d = {kind.d}, got {config.d}")
+    _choice(o.inputs, INPUT_LAWS, "objective.inputs")
     _positive_int(o.n_train, "objective.n_train")
     _check(o.n_test >= 0, "objective.n_test", f"must be >= 0, got {o.n_test}")
     _positive_int(o.batch, "objective.batch")
     _choice(o.loss, LOSSES, "objective.loss")
-    _check(o.loss == "square" or o.kind in ("empirical", "digits"), "objective.loss",
-           f"the {o.loss} loss needs objective.kind = 'empirical' or 'digits'")
-    _choice(i.name, tuple(INTEGRATOR_PARAMS), "integrator.name")
-    for param in ("dt", "tau", "temperature", "weight_decay", "dt_max", "dt_min"):
-        value = getattr(i, param)
-        if value is not None:
-            _check(param in INTEGRATOR_PARAMS[i.name], f"integrator.{param}",
-                   f"not a parameter of the {i.name} integrator")
-            _positive(value, f"integrator.{param}",
-                      zero=param not in ("dt", "dt_max", "dt_min"))
-    if i.batch is not None:
-        _check("batch" in INTEGRATOR_PARAMS[i.name], "integrator.batch",
-               f"not a parameter of the {i.name} integrator")
-        _positive_int(i.batch, "integrator.batch")
+    fixed = [k for k, v in OBJECTIVE_KINDS.items() if v.fixed_data]
+    _check(o.loss == "square" or kind.fixed_data, "objective.loss",
+           f"the {o.loss} loss needs objective.kind = {' or '.join(map(repr, fixed))}")
+    _validate_integrator(config)
     _check(i.name != "adaptive" or o.kind != "online", "integrator.name",
            "the adaptive step needs a deterministic objective, not objective.kind = online")
-    for param in REQUIRED.get(i.name, ()):
-        _check(getattr(i, param) is not None, f"integrator.{param}",
-               f"required by the {i.name} integrator")
     _positive(config.t_end, "t_end")
-    _choice(config.record.schedule, ("log", "linear"), "record.schedule")
+    _choice(config.record.schedule, SCHEDULES, "record.schedule")
     _check(config.record.n >= 2, "record.n", f"must be at least 2, got {config.record.n}")
     if config.record.t_min is not None:
         _positive(config.record.t_min, "record.t_min")
+        _check("t_min" in {f.name for f in dataclasses.fields(SCHEDULES[config.record.schedule])},
+               "record.t_min", f"not a parameter of the {config.record.schedule} schedule")
     _check(config.checkpoint.every_steps >= 0, "checkpoint.every_steps",
            f"must be >= 0, got {config.checkpoint.every_steps}")
     _positive(config.checkpoint.every_seconds, "checkpoint.every_seconds")
     _check(config.diagnostics.probe >= 0, "diagnostics.probe",
            f"must be >= 0, got {config.diagnostics.probe}")
-    _check(not config.diagnostics.tangent or (config.diagnostics.probe > 0 and o.kind in
-                                              ("empirical", "digits")), "diagnostics.tangent",
-           "needs diagnostics.probe > 0 and objective.kind = 'empirical' or 'digits'")
-    _choice(config.backend, ("auto", "numpy", "numba", "keops"), "backend")
+    _check(not config.diagnostics.tangent or (config.diagnostics.probe > 0
+                                              and kind.fixed_data), "diagnostics.tangent",
+           f"needs diagnostics.probe > 0 and objective.kind = "
+           f"{' or '.join(map(repr, fixed))}")
+    _choice(config.backend, backends.names(), "backend")
     _choice(config.dtype, ("float64", "float32"), "dtype")
     _check(config.seed >= 0, "seed", f"must be a non-negative integer, got {config.seed}")
 
@@ -377,4 +399,4 @@ def validate(config: Config) -> None:
 def integrator_params(config: Config) -> dict:
     """Keyword arguments of meanfield.dynamics.make for this config's integrator."""
     i = config.integrator
-    return {k: getattr(i, k) for k in INTEGRATOR_PARAMS[i.name] if getattr(i, k) is not None}
+    return {k: getattr(i, k) for k in dynamics.parameters(i.name) if getattr(i, k) is not None}

@@ -2,7 +2,7 @@
 
 A run is a pure function of its config: the teacher, the student's initial particles,
 the data and the dynamics' random stream come from independent children of
-``SeedSequence(config.seed)``. Checkpoints (meanfield.store) are taken every
+``SeedSequence(config.seed)``. Checkpoints (:mod:`meanfield.runs.checkpoint`) are taken every
 ``checkpoint.every_steps`` steps or ``checkpoint.every_seconds`` seconds at step
 boundaries, so ``resume`` reproduces an uninterrupted run bit-for-bit on the same backend.
 """
@@ -15,14 +15,15 @@ from pathlib import Path
 
 import numpy as np
 
-from . import dynamics, store
+from .. import dynamics
+from ..model import Network, coupled_indices
+from ..objectives import GaussianPopulation
+from ..trajectory import SCHEDULES, Divergence, Recorder, Trajectory, simulate
+from . import store
+from .checkpoint import load_checkpoint, save_checkpoint
 from .config import Config, ConfigError, integrator_params
-from .datasets import digits_parity
-from .diagnostics import along_run
-from .model import Network
-from .objectives import Empirical, GaussianPopulation, Online
-from .simulate import (Divergence, LinearSchedule, LogSchedule, Recorder, Trajectory,
-                       simulate)
+from .diagnose import along_run
+from .objective_kinds import OBJECTIVE_KINDS
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,7 @@ class Problem:
 
 
 def build(config: Config) -> Problem:
-    """Instantiate the config (THEORY.md §1 alpha family; §6 for alpha = "sum"); any
+    """Instantiate the config (theory §1 alpha family; §6 for alpha = "sum"); any
     inconsistency the field checks cannot see is reported as a ConfigError."""
     try:
         return _build(config)
@@ -65,36 +66,20 @@ def _build(config: Config) -> Problem:
                            alpha=s.alpha, centered=s.centered,
                            seed=student_seed if s.init.seed is None else s.init.seed,
                            dtype=dtype)
-    if m_init != s.m:  # synchronous coupling with a larger reference (meanfield.limit)
-        from .limit import coupled_indices
+    if m_init != s.m:  # synchronous coupling with a larger reference (theory §11)
         keep = coupled_indices(m_init, s.m, s.init.symmetric)
         student = Network.from_packed(student.w[keep], student.layout, s.activation,
                                       alpha=s.alpha, centered=s.centered)
     population = GaussianPopulation(teacher, noise=t.noise, inputs=o.inputs,
                                      backend=config.backend)
-    test = None
-    if o.kind == "population":
-        objective = population
-    elif o.kind == "online":
-        objective = Online(teacher, batch=o.batch, noise=t.noise, inputs=o.inputs,
-                           seed=data_seed, backend=config.backend)
-    else:
-        rng = np.random.default_rng(data_seed)
-        if o.kind == "digits":
-            data = digits_parity(o.n_train, o.n_test, rng)
-        else:
-            data = [population.sample(n, rng) for n in (o.n_train, o.n_test)]
-        if o.loss != "square":
-            data = [(X, np.where(y >= 0, 1.0, -1.0)) for X, y in data]
-        objective = Empirical(*data[0], loss=o.loss, backend=config.backend)
-        if o.n_test:
-            test = Empirical(*data[1], loss=o.loss, backend=config.backend)
+    objective, test = OBJECTIVE_KINDS[o.kind].build(config, population, data_seed)
     try:
         integrator = dynamics.make(config.integrator.name, **integrator_params(config))
     except ValueError as err:
         raise ConfigError("integrator", str(err)) from None
     r = config.record
-    schedule = LogSchedule(r.n, r.t_min) if r.schedule == "log" else LinearSchedule(r.n)
+    schedule = SCHEDULES[r.schedule](**{key: value for key, value in
+                                         (("n", r.n), ("t_min", r.t_min)) if value is not None})
     return Problem(teacher, student, objective, test, integrator, schedule, dyn_seed)
 
 
@@ -116,7 +101,7 @@ def _metrics(config, recorder, status, wall, message=None) -> dict:
                "t_end": config.t_end, "times": arr["times"].tolist(),
                "steps": arr["steps"].tolist(), "dt": arr["dts"].tolist(),
                "risk": arr["risk"].tolist()}
-    if config.objective.n_test and config.objective.kind in ("empirical", "digits"):
+    if config.objective.n_test and OBJECTIVE_KINDS[config.objective.kind].fixed_data:
         metrics["test_risk"] = arr["test_risk"].tolist()
     return metrics
 
@@ -133,7 +118,7 @@ def run(config: Config, out_dir, progress: bool | None = None) -> Result:
     if (out / store.CONFIG).exists():
         raise ConfigError("out", f"{out} already holds a run; use `meanfield resume {out}`")
     out.mkdir(parents=True, exist_ok=True)
-    store.write_text(out / "config.toml", config.to_toml())
+    store.write_text(out / store.CONFIG_TOML, config.to_toml())
     store.write_text(out / store.CONFIG, config.to_json() + "\n")
     return _execute(out, config, problem, None, progress)
 
@@ -150,7 +135,7 @@ def resume(run_dir, progress: bool | None = None) -> Result:
         return load(run_dir)
     problem = build(config)
     store.remove_temporaries(run_dir)
-    start = store.load_checkpoint(run_dir) if (run_dir / store.CHECKPOINT).exists() else None
+    start = load_checkpoint(run_dir) if (run_dir / store.CHECKPOINT).exists() else None
     return _execute(run_dir, config, problem, start, progress)
 
 
@@ -164,7 +149,7 @@ def _execute(out: Path, config, problem: Problem, start, progress) -> Result:
     def checkpoint(state, recorder):
         now = time.monotonic()
         if (every_steps and state.step % every_steps == 0) or now - clock["last"] >= every_seconds:
-            store.save_checkpoint(out, state, recorder)
+            save_checkpoint(out, state, recorder)
             clock["last"] = now
 
     if start is None:
@@ -172,7 +157,7 @@ def _execute(out: Path, config, problem: Problem, start, progress) -> Result:
                                          dynamics.Field(problem.student, problem.objective),
                                          problem.dynamics_seed)
         start = (state0, Recorder())
-        store.save_checkpoint(out, *start)
+        save_checkpoint(out, *start)
     recorder = start[1]
     store.write_json(out / store.METRICS, _metrics(config, recorder, "running", 0.0))
     try:
@@ -185,7 +170,7 @@ def _execute(out: Path, config, problem: Problem, start, progress) -> Result:
         err.run_dir = out
         raise
     wall = time.monotonic() - began
-    store.save_checkpoint(out, traj.state, recorder)
+    save_checkpoint(out, traj.state, recorder)
     store.write_npz(out / store.TRAJECTORY, times=traj.times, steps=traj.steps,
                     dts=traj.dts, risk=traj.risk, test_risk=recorder.arrays()["test_risk"],
                     snapshots=traj.snapshots, final=traj.final.w, teacher=problem.teacher.w)
@@ -208,7 +193,7 @@ def load(run_dir) -> Result:
                                      f"{metrics['status']}); resume it first")
     problem = build(config)
     arr = store.read_npz(run_dir / store.TRAJECTORY)
-    state, _ = store.load_checkpoint(run_dir)
+    state, _ = load_checkpoint(run_dir)
     has_test = "test_risk" in metrics
     traj = Trajectory(arr["times"], arr["steps"], arr["dts"], arr["risk"],
                       arr["test_risk"] if has_test else None, arr["snapshots"],

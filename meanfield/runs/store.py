@@ -1,8 +1,8 @@
-"""Run directories on disk: config.json, metrics.json, arrays as .npz (DESIGN.md
-"Reliability rules"). Every write goes to a temporary file in the same directory and is
-moved into place with os.replace, so a killed process leaves either the old file or the
-new one. Nothing is pickled: arrays are read with ``allow_pickle=False``, the RNG state
-is stored as a JSON string.
+"""Files on disk: every name meanfield writes, and atomic reads and writes.
+
+Every write goes to a temporary file in the same directory and is moved into place with
+os.replace, so a killed process leaves either the old file or the new one. Nothing is
+pickled: arrays are read with ``allow_pickle=False``.
 
 Layout of a run directory::
 
@@ -10,6 +10,14 @@ Layout of a run directory::
     metrics.json                status, times, risks, summary
     checkpoint.npz              last saved State and records (resume point)
     trajectory.npz              records, snapshots, teacher and final particles
+    figures/                    what ``meanfield plot`` draws
+
+Layout of a sweep directory::
+
+    sweep.json                  manifest: what the cells are
+    cells/<id>/                 a run directory, or task.json + result.json for a
+                                function cell; attempts.json logs every start
+    results.csv, series.csv     the tables (config sweeps)
 """
 from __future__ import annotations
 
@@ -18,17 +26,24 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from types import MappingProxyType
 
 import numpy as np
 
-from .dynamics import State
-from .simulate import Recorder
-
+# run directories
+CONFIG = "config.json"
+CONFIG_TOML = "config.toml"
+METRICS = "metrics.json"
 CHECKPOINT = "checkpoint.npz"
 TRAJECTORY = "trajectory.npz"
-METRICS = "metrics.json"
-CONFIG = "config.json"
+FIGURES = "figures"
+# sweep directories
+MANIFEST = "sweep.json"
+CELLS = "cells"
+ATTEMPTS = "attempts.json"
+TASK = "task.json"
+RESULT = "result.json"
+RESULTS = "results.csv"
+SERIES = "series.csv"
 
 
 def atomic_write(path, data: bytes) -> None:
@@ -49,14 +64,17 @@ def atomic_write(path, data: bytes) -> None:
 
 
 def write_text(path, text: str) -> None:
+    """Write ``text`` (UTF-8) atomically."""
     atomic_write(path, text.encode("utf-8"))
 
 
 def write_json(path, obj) -> None:
+    """Write ``obj`` as indented JSON atomically."""
     write_text(path, json.dumps(obj, indent=2, allow_nan=True) + "\n")
 
 
 def read_json(path):
+    """The JSON document in ``path``."""
     with open(path, encoding="utf-8") as fh:
         return json.load(fh)
 
@@ -69,6 +87,7 @@ def write_npz(path, **arrays) -> None:
 
 
 def read_npz(path) -> dict[str, np.ndarray]:
+    """Every array of an .npz file (no pickled objects)."""
     with np.load(path, allow_pickle=False) as data:
         return {key: data[key] for key in data.files}
 
@@ -77,24 +96,3 @@ def remove_temporaries(run_dir) -> None:
     """Delete temporary files a killed writer left behind (never read by anything)."""
     for path in Path(run_dir).glob(".*.tmp"):
         path.unlink(missing_ok=True)
-
-
-def save_checkpoint(run_dir, state: State, recorder: Recorder) -> None:
-    """One file holding the state (particles, time, step, dt, aux arrays, RNG state as
-    JSON) and everything recorded so far."""
-    arrays = {f"rec_{k}": v for k, v in recorder.arrays().items()}
-    arrays.update({f"aux_{k}": v for k, v in state.aux.items()})
-    scalars = {"t": state.t, "step": state.step, "dt": state.dt, "rng": dict(state.rng)}
-    write_npz(Path(run_dir) / CHECKPOINT, w=state.w, state=np.array(json.dumps(scalars)),
-              **arrays)
-
-
-def load_checkpoint(run_dir) -> tuple[State, Recorder]:
-    """The (state, recorder) pair saved by :func:`save_checkpoint`."""
-    data = read_npz(Path(run_dir) / CHECKPOINT)
-    scalars = json.loads(str(data["state"]))
-    aux = {k[4:]: v for k, v in data.items() if k.startswith("aux_")}
-    state = State(w=data["w"], t=scalars["t"], step=scalars["step"], dt=scalars["dt"],
-                  rng=scalars["rng"], aux=MappingProxyType(aux))
-    records = {k[4:]: v for k, v in data.items() if k.startswith("rec_")}
-    return state, Recorder.from_arrays(records)

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 import meanfield as mf
-from meanfield import store
+from meanfield.runs import checkpoint, store
+from meanfield.runs import run as run_module
 
 
 def small_config(**extra):
@@ -69,7 +70,7 @@ def test_run_writes_an_atomic_pickle_free_run_directory(tmp_path):
 def test_resume_after_a_crash_is_bit_for_bit(tmp_path, monkeypatch):
     config = small_config(checkpoint={"every_steps": 40})
     reference = mf.run(config, tmp_path / "ref").trajectory
-    original, calls = store.save_checkpoint, []
+    original, calls = checkpoint.save_checkpoint, []
 
     def crash_after_third(*args):
         original(*args)
@@ -77,11 +78,11 @@ def test_resume_after_a_crash_is_bit_for_bit(tmp_path, monkeypatch):
         if len(calls) == 3:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(store, "save_checkpoint", crash_after_third)
+    monkeypatch.setattr(run_module, "save_checkpoint", crash_after_third)
     with pytest.raises(KeyboardInterrupt):
         mf.run(config, tmp_path / "crashed")
-    monkeypatch.setattr(store, "save_checkpoint", original)
-    state, _ = store.load_checkpoint(tmp_path / "crashed")
+    monkeypatch.setattr(run_module, "save_checkpoint", original)
+    state, _ = checkpoint.load_checkpoint(tmp_path / "crashed")
     assert state.step == 80
     resumed = mf.resume(tmp_path / "crashed").trajectory
     assert np.array_equal(resumed.final.w, reference.final.w)
@@ -101,7 +102,7 @@ def test_sigkill_while_checkpointing_leaves_a_resumable_directory(tmp_path):
     step = 0
     while time.monotonic() < deadline and proc.poll() is None:
         if (run_dir / "checkpoint.npz").exists():
-            step = store.load_checkpoint(run_dir)[0].step
+            step = checkpoint.load_checkpoint(run_dir)[0].step
             if step >= 60:
                 break
         time.sleep(0.05)
@@ -126,7 +127,7 @@ def test_divergence_keeps_the_last_good_checkpoint(tmp_path):
         mf.run(config, tmp_path / "boom")
     metrics = json.loads((tmp_path / "boom" / "metrics.json").read_text())
     assert metrics["status"] == "diverged" and "step" in metrics["message"]
-    state, _ = store.load_checkpoint(tmp_path / "boom")
+    state, _ = checkpoint.load_checkpoint(tmp_path / "boom")
     assert np.all(np.isfinite(state.w))
     assert not (tmp_path / "boom" / "trajectory.npz").exists()
 

@@ -1,20 +1,24 @@
-"""The m -> infinity study (meanfield.limit), its config coupling and the experiments."""
+"""The m -> infinity study, global convergence and the noisy dynamics experiments."""
 import json
 
 import numpy as np
 import pytest
 
-from meanfield import Config, limit, noisy, Network, store
-from meanfield import teacher_experiments as tx
-from meanfield.runs import build
-from meanfield.sweep import CELLS
+from meanfield import Config, Network
+from meanfield.experiments import global_convergence as gc
+from meanfield.experiments import mean_field_limit as limit
+from meanfield.experiments import noisy_dynamics as noisy
+from meanfield.model import coupled_indices
+from meanfield.runs import store
+from meanfield.runs.run import build
+from meanfield.runs.store import CELLS
 
 
 def test_coupled_indices_plain_and_symmetric():
-    assert np.array_equal(limit.coupled_indices(10, 4), [0, 1, 2, 3])
-    assert np.array_equal(limit.coupled_indices(10, 4, symmetric=True), [0, 1, 5, 6])
+    assert np.array_equal(coupled_indices(10, 4), [0, 1, 2, 3])
+    assert np.array_equal(coupled_indices(10, 4, symmetric=True), [0, 1, 5, 6])
     with pytest.raises(ValueError):
-        limit.coupled_indices(10, 3, symmetric=True)
+        coupled_indices(10, 3, symmetric=True)
 
 
 @pytest.mark.parametrize("symmetric", [False, True])
@@ -22,7 +26,7 @@ def test_config_coupling_takes_the_reference_particles(symmetric):
     base = Config.from_dict({"d": 3, "student": {"m": 64, "init": {"symmetric": symmetric}}})
     ref = build(base).student.w
     small = build(limit.study_config(base, 64).override({"student.m": "8"})).student
-    assert np.array_equal(small.w, ref[limit.coupled_indices(64, 8, symmetric)])
+    assert np.array_equal(small.w, ref[coupled_indices(64, 8, symmetric)])
     if symmetric:  # the small system is itself symmetrised: f(w0) = 0
         X = np.random.default_rng(0).standard_normal((5, 3))
         assert np.allclose(small(X), 0.0)
@@ -31,7 +35,7 @@ def test_config_coupling_takes_the_reference_particles(symmetric):
 @pytest.fixture(scope="module")
 def study(tmp_path_factory):
     out = tmp_path_factory.mktemp("limit")
-    result = tx.mean_field_limit(out, ms=(8, 128), M=512, seeds=[0, 1], d=3, t_end=1.0,
+    result = limit.mean_field_limit(out, ms=(8, 128), M=512, seeds=[0, 1], d=3, t_end=1.0,
                                  ref_points=128, workers=1)
     return out, result
 
@@ -53,7 +57,7 @@ def test_relu_invariant_preserved_in_limit_runs(study):
 
 
 def test_limit_summary_fields(study):
-    summary = tx.limit_summary(study[1])
+    summary = limit.limit_summary(study[1])
     for key in ("m", "coupled_deviation", "w2", "w2_baseline", "risk_gap",
                 "slope_coupled_deviation", "slope_risk_gap"):
         assert key in summary
@@ -62,7 +66,7 @@ def test_limit_summary_fields(study):
 
 
 def test_global_convergence_summary_fields(tmp_path):
-    summary = tx.global_convergence(tmp_path, d=3, ms=(2, 6), seeds=1, t_end=5.0,
+    summary = gc.global_convergence(tmp_path, d=3, ms=(2, 6), seeds=1, t_end=5.0,
                                     activations=("relu",), workers=1)
     rows = summary["relu"]
     assert rows["m"] == [2, 6]

@@ -12,10 +12,14 @@ import psutil
 import pytest
 
 import meanfield as mf
-from meanfield import cli, store
-from meanfield.collect import collect_series
-from meanfield.sweep import (ATTEMPTS, _client, expand, keops_warmups, load_sweep,
-                             parse_grid, write_manifest)
+from meanfield import cli
+from meanfield.runs import store
+from meanfield.runs.checkpoint import load_checkpoint
+from meanfield.runs.cluster import client as _client
+from meanfield.runs.collect import collect_series
+from meanfield.runs.grid import expand, load_sweep, parse_grid
+from meanfield.runs.store import ATTEMPTS
+from meanfield.runs.sweep import keops_warmups, write_manifest
 
 BASE = {"d": 3, "backend": "numpy", "t_end": 0.5,
         "student": {"m": 8}, "integrator": {"name": "euler", "dt": 0.02},
@@ -96,7 +100,7 @@ def test_grid_expands_product_zip_and_seeds_in_order():
 
 
 def test_example_sweep_file_loads():
-    base, grid = load_sweep(Path(__file__).parents[1] / "examples" / "SWEEP.toml")
+    base, grid = load_sweep(Path(__file__).parents[2] / "examples" / "SWEEP.toml")
     assert len(expand(base, grid)) == 3 * 2 * 2 * 3
     assert grid.groups == [["student.m"], ["student.alpha"],
                            ["student.init.tau", "integrator.dt"]]
@@ -169,7 +173,7 @@ def test_parallel_sweep_on_a_scheduler_equals_serial_runs(tmp_path):
 
 def _checkpoint_step(cell_dir):
     try:
-        return store.load_checkpoint(cell_dir)[0].step
+        return load_checkpoint(cell_dir)[0].step
     except (OSError, ValueError, KeyError):
         return 0
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from meanfield.scripting import experiment_parser, write_results
+from meanfield.experiments.scripting import experiment_parser, write_results
 
-SCRIPTS = sorted(p for p in (Path(__file__).parents[1] / "scripts").glob("*.py"))
+SCRIPTS = sorted(p for p in (Path(__file__).parents[2] / "scripts").glob("*.py"))
 
 
 def test_parser_defaults_and_workers():

@@ -1,7 +1,7 @@
 """Run an integrator to a horizon, recording risks and particle snapshots.
 
 ``simulate(net, objective, integrator, t_end)`` integrates the mean-field dynamics of
-:mod:`meanfield.dynamics` (time in mean-field units, THEORY.md §1) and records, at the
+:mod:`meanfield.dynamics` (time in mean-field units, theory §1) and records, at the
 times of a schedule, the objective's risk R (½E(f-y)² for the square loss; exact
 population risk for Online objectives), an optional test risk and the particles.
 A NaN/Inf in the particles or a risk blow-up stops the run with :class:`Divergence`.
@@ -15,7 +15,6 @@ import numpy as np
 
 from .dynamics import Field, Integrator, State
 from .model import Network
-from .objectives import Online
 
 
 class Divergence(RuntimeError):
@@ -49,6 +48,10 @@ class LinearSchedule:
 
     def times(self, t_end: float, dt: float | None = None) -> np.ndarray:
         return np.linspace(0.0, t_end, max(2, self.n))
+
+
+#: record schedules by name (run configs: ``record.schedule``)
+SCHEDULES = {"log": LogSchedule, "linear": LinearSchedule}
 
 
 @dataclass
@@ -195,7 +198,7 @@ def simulate(net: Network, objective, integrator: Integrator, t_end: float,
                        else state.t >= target - 1e-12 * max(1.0, target))
             if reached:
                 take(state)
-            if (integrator.name == "euler" and not isinstance(objective, Online)
+            if (integrator.name == "euler" and not fld.stochastic
                     and len(recorder) < len(targets) and np.array_equal(state.w, w_before)):
                 for target in targets[len(recorder):]:
                     state = replace(state, step=int(target), t=float(target) * state.dt)

@@ -1,0 +1,5 @@
+"""The papers' experiments, the demo and the benchmarks: one module each.
+
+Each module runs an experiment through the library (runs, sweeps, fan-out) and returns
+numbers and figures; ``scripts/`` holds one short command-line script per experiment.
+"""

@@ -21,7 +21,7 @@ _EXPORTS = {
     "ACTIVATIONS": "activations", "Activation": "activations",
     "get_activation": "activations",
     "bvn_cdf": "gaussian", "pair_kernel": "gaussian",
-    "Layout": "model", "Network": "model", "resolve_alpha": "model",
+    "Layout": "layout", "Network": "model", "resolve_alpha": "model",
     "LOSSES": "losses",
     "Empirical": "objectives", "GaussianPopulation": "objectives", "Online": "objectives",
     "empirical_velocity": "objectives",
@@ -66,7 +66,8 @@ if TYPE_CHECKING:  # static analysers and IDEs see the eager imports
     from .dynamics import State  # noqa: F401
     from .gaussian import bvn_cdf, pair_kernel  # noqa: F401
     from .losses import LOSSES  # noqa: F401
-    from .model import Layout, Network, resolve_alpha  # noqa: F401
+    from .layout import Layout
+    from .model import Network, resolve_alpha  # noqa: F401
     from .objectives import Empirical, GaussianPopulation, Online, empirical_velocity  # noqa: F401
     from .runs.collect import collect  # noqa: F401
     from .runs.config import Config, ConfigError  # noqa: F401

@@ -1,6 +1,6 @@
 """Activation functions by name, each with its first and second derivative.
 
-Conventions (THEORY.md §2.1): relu'(0) = 0 (the PyTorch convention) and relu'' = 0
+Conventions (theory §2.1): relu'(0) = 0 (the PyTorch convention) and relu'' = 0
 almost everywhere; the Dirac mass of relu'' only matters in population expectations,
 where the closed forms of :mod:`meanfield.gaussian` account for it exactly.
 """

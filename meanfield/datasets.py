@@ -2,7 +2,7 @@
 
 ``digits``: scikit-learn's 8 x 8 handwritten digits (1797 images, d = 64, stored inside
 the package), as the binary task "parity of the digit" used for the Geiger et al. phase
-diagram (THEORY.md §8): y = +1 for an even digit, -1 for an odd one.
+diagram (theory §8): y = +1 for an even digit, -1 for an odd one.
 """
 from __future__ import annotations
 

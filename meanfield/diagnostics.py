@@ -1,4 +1,4 @@
-"""Laziness diagnostics of a training run (THEORY.md §1, §3, §8).
+"""Laziness diagnostics of a training run (theory §1, §3, §8).
 
 All functions take particles or networks, so they apply to the snapshots any run records
 (:class:`meanfield.trajectory.Trajectory`, ``trajectory.npz`` of a run directory);
@@ -31,7 +31,7 @@ def relative_displacement(w, w0) -> float:
 
 
 def kernel_change(net: Network, net0: Network, probe, K0=None) -> float:
-    """||Theta_t - Theta_0||_F / ||Theta_0||_F on the probe Gram matrices (THEORY.md §8);
+    """||Theta_t - Theta_0||_F / ||Theta_0||_F on the probe Gram matrices (theory §8);
     pass ``K0 = tangent_kernel(net0, probe)`` to reuse it."""
     K0 = tangent_kernel(net0, probe) if K0 is None else K0
     return float(np.linalg.norm(tangent_kernel(net, probe) - K0) / np.linalg.norm(K0))
@@ -57,14 +57,14 @@ def rms(values) -> float:
 
 
 def laziness_kappa(net0: Network, X, y) -> float:
-    """Chizat-Oyallon-Bach's criterion (THEORY.md §1, [P] there) at the initial particles:
+    """Chizat-Oyallon-Bach's criterion (theory §1, [P] there) at the initial particles:
 
         kappa = ||f(w0) - y|| ||D^2 h(w0)|| / (alpha ||D h(w0)||^2),   f = alpha h,
 
     with f(w0) as the network computes it (0 when centred or symmetrised). Norms used here:
     the residual in L2 of the data, ||g||^2 = (1/n) sum_k g(x_k)^2; parameters in the
     mean-field metric ||delta||^2 = (1/m) sum_i |delta_i|^2 (the metric in which the
-    velocity -m grad J is the gradient, THEORY.md §1); operator norms for Dh and D^2h.
+    velocity -m grad J is the gradient, theory §1); operator norms for Dh and D^2h.
     Then ||Dh||^2 = lambda_max(Theta(X, X)/n) with Theta the tangent kernel, and since
     ||D^2h(delta, delta)|| is a convex function of the weights |delta_i|^2/m, its maximum
     sits on one particle: ||D^2h|| = max_i sup_{|u|=1} ||u^T grad^2 phi(w_i, .) u||. For

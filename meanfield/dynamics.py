@@ -8,9 +8,9 @@ state of its random stream, so a run restarted from a saved state continues bit-
 Each integrator discretises one continuous dynamics:
 
 * :func:`euler`     dw/dt = v(w)                                  (gradient flow)
-* :func:`adaptive`  the same flow, dt chosen by accept/reject    (THEORY.md §8)
-* :func:`momentum`  dv/dt = -(v - v(w))/tau, dw/dt = v           (THEORY.md §8)
-* :func:`langevin`  dw = (v(w) - lam w) dt + sqrt(2 T) dB        (THEORY.md §7)
+* :func:`adaptive`  the same flow, dt chosen by accept/reject    (theory §10)
+* :func:`momentum`  dv/dt = -(v - v(w))/tau, dw/dt = v           (theory §10)
+* :func:`langevin`  dw = (v(w) - lam w) dt + sqrt(2 T) dB        (theory §7)
 * :func:`sgd`       gradient flow with the velocity of a random minibatch
 """
 from __future__ import annotations
@@ -143,7 +143,7 @@ STATIONARY_FLOOR = 1e-8
 def adaptive(dt: float = 1e-3, max_dgrad: float = 1e-2, grow_dgrad: float = 1e-4,
              max_dout: float = 0.1, grow: float = 1.1, shrink: float = 10.0,
              dt_max: float | None = None, dt_min: float | None = None) -> Integrator:
-    """Euler gradient flow with an adaptive step (Geiger et al., THEORY.md §8).
+    """Euler gradient flow with an adaptive step (Geiger et al., theory §10).
 
     A trial step w' = w + dt g (g = v(w)) is judged by the gradient-change ratio
     delta_g = |g' - g|^2 / (|g'| |g|) and the output change delta_o = max |f(w') - f(w)|
@@ -215,7 +215,7 @@ def adaptive(dt: float = 1e-3, max_dgrad: float = 1e-2, grow_dgrad: float = 1e-4
 
 
 def momentum(tau: float, dt: float) -> Integrator:
-    """Heavy-ball momentum dv/dt = -(v - v(w))/tau, dw/dt = v (THEORY.md §8, where
+    """Heavy-ball momentum dv/dt = -(v - v(w))/tau, dw/dt = v (theory §10, where
     v(w) = -grad L in mean-field units), discretised exactly in v:
     v <- e^{-dt/tau} v + (1 - e^{-dt/tau}) v(w), then w <- w + dt v. Starts from v = 0;
     tau = 0 is Euler gradient flow, tau is a time in mean-field units."""
@@ -234,7 +234,7 @@ def momentum(tau: float, dt: float) -> Integrator:
 
 
 def langevin(dt: float, temperature: float, weight_decay: float = 0.0) -> Integrator:
-    """Noisy mean-field Langevin dynamics (THEORY.md §7) in mean-field units:
+    """Noisy mean-field Langevin dynamics (theory §7) in mean-field units:
 
         dw_i = (v(w_i) - lam w_i) dt + sqrt(2 T) dB_i,    T = 1/beta = ``temperature``.
 

@@ -1,7 +1,7 @@
 """Gaussian pair kernels K(w, w') = E[sigma(a.x + b) sigma'(a'.x + b')], x ~ N(0, I_d).
 
 Every kernel is a function of the five pair scalars n1 = |a|^2, n2 = |a'|^2, t = a.a',
-b1 = b, b2 = b' and returns four arrays (THEORY.md §2):
+b1 = b, b2 = b' and returns four arrays (theory §2):
 
 * ``K``  = E[sigma(u) sigma(v)] with u = a.x + b, v = a'.x + b';
 * ``P``, ``Q`` with grad_a K = P a + Q a' (Stein's lemma: P = E[sigma''(u) sigma(v)],
@@ -48,7 +48,7 @@ def bvn_cdf(h, k, rho):
     Owen (1956): Phi_2 = (Phi(h) + Phi(k))/2 - T(h, a_h) - T(k, a_k) - beta with
     a_h = (k - rho h)/(h q), a_k = (h - rho k)/(k q), q = sqrt(1 - rho^2), and beta = 1/2
     when h k < 0 or (h k = 0 and h + k < 0). rho = +-1 are the degenerate limits
-    Phi(min(h, k)) and max(0, Phi(h) + Phi(k) - 1) (THEORY.md §2.3).
+    Phi(min(h, k)) and max(0, Phi(h) + Phi(k) - 1) (theory §2.3).
     """
     h, k, rho = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in (h, k, rho)))
     rho = np.clip(rho, -1.0, 1.0)
@@ -93,7 +93,7 @@ def _bvn_pdf(h, k, rho, q):
 
 # --------------------------------------------------------------------------- closed forms
 def relu_kernel(n1, n2, t, b1=None, b2=None):
-    """Arc-cosine kernel of degree 1 (THEORY.md §2.1).
+    """Arc-cosine kernel of degree 1 (theory §2.1).
 
     K = (|a||a'| sin(theta) + (pi - theta) a.a')/(2 pi), grad_a K = P a + Q a' with
     P = |a'| sin(theta)/(2 pi |a|), Q = (pi - theta)/(2 pi); P = Q = 0 when a = 0.
@@ -112,7 +112,7 @@ def relu_kernel(n1, n2, t, b1=None, b2=None):
 
 
 def relu_bias_kernel(n1, n2, t, b1, b2):
-    """E[u+ v+] for u ~ N(b, |a|^2), v ~ N(b', |a'|^2), corr rho (THEORY.md §2.3).
+    """E[u+ v+] for u ~ N(b, |a|^2), v ~ N(b', |a'|^2), corr rho (theory §2.3).
 
     With h = b/|a|, k = b'/|a'|, q = sqrt(1 - rho^2):
     K = (b b' + rho s1 s2) Phi2 + b s2 phi(k) Phi((h - rho k)/q) + b' s1 phi(h) Phi((k - rho h)/q)
@@ -158,7 +158,7 @@ def _relu_bias_kernel(s1, s2, t, b1, b2):
 
 
 def erf_kernel(n1, n2, t, b1=None, b2=None):
-    """Williams' kernel for erf (THEORY.md §2.2).
+    """Williams' kernel for erf (theory §2.2).
 
     K = (2/pi) arcsin(2 a.a' / (A1 A2)) with A_i = sqrt(1 + 2|a_i|^2);
     grad_a K = (4/pi) (a' - 2 a.a'/A1^2 a) / sqrt(A1^2 A2^2 - 4 (a.a')^2).
@@ -171,7 +171,7 @@ def erf_kernel(n1, n2, t, b1=None, b2=None):
 
 
 def erf_bias_kernel(n1, n2, t, b1, b2):
-    """E[erf(u) erf(v)] with biases (THEORY.md §2.3), and its exact derivatives.
+    """E[erf(u) erf(v)] with biases (theory §2.3), and its exact derivatives.
 
     K = 4 Phi2(h, k; r) - 2 Phi(h) - 2 Phi(k) + 1 with h = sqrt2 b/A1, k = sqrt2 b'/A2,
     r = 2 a.a'/(A1 A2). Differentiating in (|a|^2, a.a', b): Q = dK/d(a.a'),
@@ -206,7 +206,7 @@ QUADRATURE_RULES = ("trapezoid", "hermite")
 def quadrature_rule(rule: str, order: int) -> tuple[np.ndarray, np.ndarray]:
     """Nodes t and weights (summing to 1) for E[g(Z)], Z ~ N(0, 1).
 
-    "hermite": probabilists' Gauss-Hermite (THEORY.md §2.4), exact for polynomials of
+    "hermite": probabilists' Gauss-Hermite (theory §2.4), exact for polynomials of
     degree < 2 order. "trapezoid": a uniform grid on [-9, 9] with Gaussian weights; for
     integrands analytic in a strip of half-width s (tanh(|a| t) has s = pi/(2|a|)) its
     error decays like exp(-2 pi s/h), far faster than Gauss-Hermite's exp(-s sqrt(2n)):
@@ -224,7 +224,7 @@ def quadrature_rule(rule: str, order: int) -> tuple[np.ndarray, np.ndarray]:
 
 def quadrature_kernel(act_u: Activation, act_v: Activation, nodes, weights,
                       n1, n2, t, b1=None, b2=None):
-    """2-D quadrature of K, P, Q, D for any smooth target activation (THEORY.md §2.4).
+    """2-D quadrature of K, P, Q, D for any smooth target activation (theory §2.4).
 
     u = b + |a| t_k, v = b' + (a.a'/|a|) t_k + sqrt(|a'|^2 - (a.a')^2/|a|^2) t_l, summed
     with weights w_k w_l; P, Q, D come from Stein's lemma, so the target activation must

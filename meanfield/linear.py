@@ -1,6 +1,6 @@
 """Two-layer linear networks A = W2 W1: lazy, balanced and mixed regimes.
 
-THEORY.md §4 (Saxe et al.) and §9 (Tu, Aranguri & Jacot 2024). W1 is w x d, W2 is d x w,
+theory §4 (Saxe et al.) and §9 (Tu, Aranguri & Jacot 2024). W1 is w x d, W2 is d x w,
 entries N(0, sigma^2) with sigma^2 = d^gamma_sigma2 and w = d^gamma_w. The loss is the
 authors' L = 1/2 ||W2 W1 - A_target||_F^2: their code steps W1 <- W1 - eta W2^T G,
 W2 <- W2 - eta G W1^T with G = A - A_target, the gradients of 1/2||.||^2 (not ||.||^2),
@@ -42,7 +42,7 @@ CHUNK = 4096  # neurons drawn per block: the same numbers for the particle and G
 # ----------------------------------------------------------------------- the task
 @dataclass(frozen=True)
 class Task:
-    """A* = C D^T (rank k) and the noise E; the training target is A* + E (THEORY.md §9)."""
+    """A* = C D^T (rank k) and the noise E; the training target is A* + E (theory §9)."""
 
     A_star: np.ndarray
     E: np.ndarray
@@ -60,7 +60,7 @@ class Task:
 def make_task(d: int, k: int = 5, noise: float = 1.0, seed=0) -> Task:
     """C, D in R^{d x k} with entries N(0, k^{-1/2}) -- *variance* k^{-1/2}: the authors'
     code draws k^{-1/4} * randn -- so A* = C D^T has entries of variance 1 and k singular
-    values near d/sqrt(k); E_ij ~ N(0, noise^2) (THEORY.md §9)."""
+    values near d/sqrt(k); E_ij ~ N(0, noise^2) (theory §9)."""
     d, k = int(d), int(k)
     if d < 1 or not 1 <= k <= d:
         raise ValueError(f"need d >= 1 and 1 <= k <= d, got d={d}, k={k}")
@@ -70,7 +70,7 @@ def make_task(d: int, k: int = 5, noise: float = 1.0, seed=0) -> Task:
 
 
 def scales(d: int, gamma_sigma2: float, gamma_w: float) -> tuple[float, int]:
-    """(sigma^2, w) = (d^gamma_sigma2, int(d^gamma_w)) (THEORY.md §9: powers of d)."""
+    """(sigma^2, w) = (d^gamma_sigma2, int(d^gamma_w)) (theory §9: powers of d)."""
     sigma2, w = float(d) ** gamma_sigma2, int(float(d) ** gamma_w)
     if w < 1:
         raise ValueError(f"width d^gamma_w = {float(d) ** gamma_w:.3g} is below 1")
@@ -123,7 +123,7 @@ def teacher(target) -> Network:
 
 
 def balanced_aligned(U, V, u0, w: int | None = None, seed=0) -> Network:
-    """A balanced, aligned initialisation (THEORY.md §4): W2 = U diag(sqrt u0) R^T,
+    """A balanced, aligned initialisation (theory §4): W2 = U diag(sqrt u0) R^T,
     W1 = R diag(sqrt u0) V^T with R (w x r) orthonormal columns (R = I when w = r), so
     W1 W1^T = W2^T W2 and A(0) = U diag(u0) V^T."""
     U, V, root = np.asarray(U), np.asarray(V), np.sqrt(np.asarray(u0, dtype=float))
@@ -212,7 +212,7 @@ class GramGD:
 
 
 def sc_velocity(A, target, threshold: float) -> np.ndarray:
-    """The self-consistent dynamics of Tu et al. (THEORY.md §9), in GD time:
+    """The self-consistent dynamics of Tu et al. (theory §9), in GD time:
         dA/dt = -[(A A^T + s^2 I)^{1/2} G + G (A^T A + s^2 I)^{1/2}],  G = A - target,
     with s = ``threshold`` = sigma^2 w. Both square roots come from one SVD A = U S V^T:
     (A A^T + s^2)^{1/2} = U (S^2 + s^2)^{1/2} U^T and likewise with V."""
@@ -238,7 +238,7 @@ class SelfConsistent:
 
 
 def saxe(s, u0, t, tau: float = 1.0) -> np.ndarray:
-    """Saxe-McClelland-Ganguli mode strength for a balanced aligned start (THEORY.md §4):
+    """Saxe-McClelland-Ganguli mode strength for a balanced aligned start (theory §4):
     u(t) = s e^{2st/tau} / (e^{2st/tau} - 1 + s/u0), the gradient flow of
     1/2||W2 W1 - S||^2 with tau = 1 (GD time). Broadcasts over s, u0 and t."""
     s, u0, t = np.asarray(s, float), np.asarray(u0, float), np.asarray(t, float)
@@ -248,7 +248,7 @@ def saxe(s, u0, t, tau: float = 1.0) -> np.ndarray:
 
 # ---------------------------------------------------------------- diagnostics
 def errors(A, task: Task) -> tuple[float, float]:
-    """(train, test) = (||A - (A* + E)||_F^2 / d^2, ||A - A*||_F^2 / d^2) (THEORY.md §9)."""
+    """(train, test) = (||A - (A* + E)||_F^2 / d^2, ||A - A*||_F^2 / d^2) (theory §9)."""
     d2 = task.d ** 2
     return (float(np.sum((A - task.target) ** 2)) / d2,
             float(np.sum((A - task.A_star) ** 2)) / d2)

@@ -1,9 +1,9 @@
 """Distances between particle clouds (POT) and coupled-particle diagnostics.
 
 A network is the empirical measure mu_m = (1/m) sum_i delta_{w_i} of its packed particles
-(THEORY.md §1), so two networks are compared as point clouds in R^p with the squared
+(theory §1), so two networks are compared as point clouds in R^p with the squared
 Euclidean ground cost |w - w'|^2. Every distance here is reported on the W2 scale, i.e.
-the square root of an optimal-transport cost (DESIGN.md "Distances"), and every
+the square root of an optimal-transport cost (theory §11), and every
 ``*_with_baseline`` function returns it beside the same-distribution baseline:
 
     baseline = D(S_1, S_2),  S_1, S_2 two disjoint random subsets of the *reference*

@@ -2,55 +2,16 @@
 
 A network f(x) = (alpha/m) sum_i c_i sigma(a_i . x + b_i) is the empirical measure of its
 m neurons w_i = (c_i, a_i, b_i), stored as one packed float array of shape (m, p) with
-columns [c (k) | a (d) | b (0 or 1)] (DESIGN.md "Conventions"; THEORY.md §1).
+columns [c (k) | a (d) | b (0 or 1)] (theory §1).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Mapping
 
 import numpy as np
 
 from .activations import Activation, get_activation
-
-
-@dataclass(frozen=True)
-class Layout:
-    """Column blocks of the packed particle array: c has k columns, a has d, b has 0 or 1."""
-
-    k: int
-    d: int
-    bias: bool = False
-
-    @property
-    def p(self) -> int:
-        return self.k + self.d + int(self.bias)
-
-    @property
-    def c(self) -> slice:
-        return slice(0, self.k)
-
-    @property
-    def a(self) -> slice:
-        return slice(self.k, self.k + self.d)
-
-    @property
-    def b(self) -> slice:
-        return slice(self.k + self.d, self.p)
-
-    def pack(self, c, a, b=None) -> np.ndarray:
-        """Stack (m,k) output weights, (m,d) input weights and optional (m,) biases."""
-        c = np.asarray(c)
-        a = np.asarray(a)
-        c = c.reshape(len(c), -1)
-        cols = [c, a]
-        if self.bias:
-            cols.append(np.asarray(b).reshape(len(a), 1))
-        return np.concatenate(cols, axis=1)
-
-    def unpack(self, w: np.ndarray):
-        """Return views (c (m,k), a (m,d), b (m,) or None) of a packed array."""
-        return w[:, self.c], w[:, self.a], (w[:, self.k + self.d] if self.bias else None)
+from .layout import Layout
 
 
 #: names of the alpha scalings (theory §1): name -> alpha as a function of m
@@ -100,7 +61,7 @@ class Network:
     """A two-layer network f(x) = (alpha/m) sum_i c_i sigma(a_i . x + b_i).
 
     With ``centered=True`` the network outputs f(w) - f(w0), where w0 are the particles
-    it was built with (the centred objective of THEORY.md §1); :meth:`with_w` keeps w0.
+    it was built with (the centred objective of theory §1); :meth:`with_w` keeps w0.
     """
 
     def __init__(self, c, a, b=None, activation="relu", alpha=1.0, centered=False,
@@ -157,7 +118,7 @@ class Network:
              tau: float | Mapping[str, float] = 1.0, symmetric: bool = False,
              sphere: bool = False, seed=0, alpha=1.0, centered: bool = False,
              output: str = "gaussian", dtype=np.float64) -> "Network":
-        """Random initialisation of m neurons (THEORY.md §1, §6).
+        """Random initialisation of m neurons (theory §1, §6).
 
         c ~ tau_c N(0, I_k) (``output="uniform"``: tau_c U[0,1]; ``"sign"``: tau_c * +-1),
         a ~ tau_a N(0, I_d) or tau_a Unif(S^{d-1}) with ``sphere=True``, b ~ tau_b N(0, 1).

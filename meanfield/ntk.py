@@ -1,6 +1,6 @@
 """Lazy-limit objects: NNGP and NTK of the two-layer net, and the kernel predictor.
 
-THEORY.md §3. For neurons c ~ N(0, tau_c^2), a ~ N(0, tau_a^2 I_d), b ~ N(0, tau_b^2),
+theory §3. For neurons c ~ N(0, tau_c^2), a ~ N(0, tau_a^2 I_d), b ~ N(0, tau_b^2),
 a.x + b = a~ . x~ with a~ ~ N(0, I_{d+1}) and x~ = (tau_a x, tau_b), so
     NNGP  Sigma(x, x')    = E[sigma(a~.x~) sigma(a~.x~')] = K(x~, x~')
     dSigma(x, x')         = E[sigma'(a~.x~) sigma'(a~.x~')] = Q(x~, x~')
@@ -38,7 +38,7 @@ def nngp(X1, X2, activation="relu", tau_a: float = 1.0, tau_b: float | None = No
     """NNGP kernel Sigma(x, x') = E[sigma(a.x + b) sigma(a.x' + b)], shape (n1, n2).
 
     ``tau_b=None`` means no bias; relu gives |x~||x~'|(sin t + (pi - t) cos t)/(2 pi),
-    erf gives (2/pi) arcsin(2 x~.x~'/sqrt((1 + 2|x~|^2)(1 + 2|x~'|^2))) (THEORY.md §3).
+    erf gives (2/pi) arcsin(2 x~.x~'/sqrt((1 + 2|x~|^2)(1 + 2|x~'|^2))) (theory §3).
     """
     return _sigma_and_derivative(X1, X2, activation, tau_a, tau_b)[0]
 
@@ -48,7 +48,7 @@ def ntk(X1, X2, activation="relu", tau_c: float = 1.0, tau_a: float = 1.0,
     """NTK Theta(x, x') = Sigma + tau_c^2 (x.x' + 1[bias trained]) dSigma, shape (n1, n2).
 
     The bias term enters as +1 (not tau_b^2) because b itself is the trained parameter
-    (THEORY.md §3). ``train_bias`` defaults to ``tau_b is not None``.
+    (theory §3). ``train_bias`` defaults to ``tau_b is not None``.
     """
     if train_bias is None:
         train_bias = tau_b is not None
@@ -61,7 +61,7 @@ def tangent_kernel(net: Network, X1, X2=None, block: int = 4096):
     """Tangent kernel of the particles in mean-field units, shape (n1, n2):
     Theta(x, x') = (1/m) sum_i grad_w phi(w_i, x) . grad_w phi(w_i, x')
                  = (1/m) [sigma(Z1)^T sigma(Z2) + (x.x' + 1[bias]) (c^2 sigma'(Z1))^T sigma'(Z2)]
-    with Z = a.x + b (THEORY.md §1). Scalar outputs (k = 1) only."""
+    with Z = a.x + b (theory §1). Scalar outputs (k = 1) only."""
     if net.layout.k != 1:
         raise ValueError("tangent_kernel needs a scalar-output network (k = 1)")
     X1 = np.asarray(X1, dtype=np.float64)
@@ -83,7 +83,7 @@ def kernel_predictor(K_train, K_test_train, y, t=None, f0_train=None, f0_test=No
                      rtol: float = 1e-12):
     """Predictions of the linearised (lazy) dynamics at time t, or ridgeless at t = None.
 
-    For the loss (1/2n) sum_k (f(x_k) - y_k)^2 and dg/dt = -(1/n) Theta (g - y) (THEORY.md §3):
+    For the loss (1/2n) sum_k (f(x_k) - y_k)^2 and dg/dt = -(1/n) Theta (g - y) (theory §3):
         f_t(x) = f_0(x) + Theta(x, X) Theta(X, X)^{-1} (I - exp(-t Theta(X, X)/n)) (y - f_0(X)),
     which tends to ridgeless kernel regression. Eigenvalues below rtol * max are treated
     as zero (a pseudo-inverse), where the exact dynamics do not move either.

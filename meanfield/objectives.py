@@ -20,7 +20,8 @@ import numpy as np
 from .backends import get_backend
 from .gaussian import pair_kernel
 from .losses import check_loss, loss_derivative, loss_value
-from .model import Layout, Network
+from .layout import Layout
+from .model import Network
 
 PROBE_POINTS = 256  # population inputs on which the adaptive step measures output change
 PROBE_SEED = 20190618

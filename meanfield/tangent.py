@@ -1,6 +1,6 @@
 """The tangent (linearised) model of a network, trained by the same integrators.
 
-THEORY.md §1 ("Scalings"), §3. Around the initial particles w0 the network
+theory §1 ("Scalings"), §3. Around the initial particles w0 the network
 f(w) = (alpha/m) sum_i phi(w_i, .) (minus f(w0) when centred) is replaced by its
 first-order Taylor expansion
 
@@ -15,7 +15,7 @@ and trained on the same objective J = R(f_lin)/alpha^2, so the particle velocity
 the network's velocity with the features frozen at w0. Then g_t = f_lin(w_t) - f(w0)
 obeys dg/dt = -(1/n) Theta_0 l'(f(w0) + g, y) with Theta_0 the tangent kernel of the
 initial particles (:func:`meanfield.ntk.tangent_kernel`); for the square loss this is the
-finite-time kernel predictor of THEORY.md §3 (:func:`meanfield.ntk.kernel_predictor`),
+finite-time kernel predictor of theory §3 (:func:`meanfield.ntk.kernel_predictor`),
 whatever alpha is.
 """
 from __future__ import annotations

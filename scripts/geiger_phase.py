@@ -1,4 +1,4 @@
-"""Geiger et al. lazy/feature phase diagram: kernel change over alpha x m (THEORY.md §8).
+"""Geiger et al. lazy/feature phase diagram: kernel change over alpha x m (theory §8).
 
 Two binary tasks (teacher-student sign labels, d = 10; scikit-learn digits by parity,
 d = 64), hinge loss, centred relu networks; each task is a resumable sweep in

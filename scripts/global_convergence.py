@@ -1,4 +1,4 @@
-"""Global convergence of wide students (Chizat-Bach, THEORY.md §5): excess risk vs m.
+"""Global convergence of wide students (Chizat-Bach, theory §5): excess risk vs m.
 
 Teacher of m0 = 5 neurons, ReLU and erf, population gradient flow (exact risk) to t_end,
 one sweep per activation. --quick: d = 10, m in {2, 5, 10, 20, 50}, 3 seeds,

@@ -1,6 +1,6 @@
 """The lazy theorem: alpha-scaled training against its tangent model, across alpha.
 
-Centred and symmetrised erf networks on a teacher-student regression task (THEORY.md §1,
+Centred and symmetrised erf networks on a teacher-student regression task (theory §1,
 §3); distance to the tangent model (expected O(1/alpha) centred, O(1/alpha^2)
 symmetrised) and to the NTK kernel predictor. --quick: m = 200, d = 5, n = 50, alpha in
 10^[0, 3] (7 values), t_end = 10 (about half a minute); default: m = 1000, d = 10,

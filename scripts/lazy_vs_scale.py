@@ -1,4 +1,4 @@
-"""Chizat-Oyallon-Bach: test loss against the initialisation scale tau (THEORY.md §6).
+"""Chizat-Oyallon-Bach: test loss against the initialisation scale tau (theory §6).
 
 GD on a fixed training set (d = 100, n = 1000, m = 50, step min(10, 0.1/tau^2) as
 dt = 50 min(10, 0.1/tau^2) in our units) through a resumable sweep in DIR/sweep, and the

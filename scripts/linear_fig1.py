@@ -1,7 +1,7 @@
 """Tu, Aranguri & Jacot Figure 1 analogue: GD against the self-consistent dynamics.
 
 gamma_sigma2 = -1.85, gamma_w = 2.25, k = 5, 100 GD steps with eta = 1/(5 ...)
-(THEORY.md §9). --quick: d = 80 (w = 19140) on the particle path; default: the paper's
+(theory §9). --quick: d = 80 (w = 19140) on the particle path; default: the paper's
 d = 500 (w = 1.2e6) on the exact d x d Gram path. Writes DIR/fig1.{png,pdf} and
 DIR/summary.json.
 """

@@ -1,7 +1,7 @@
 """Tu, Aranguri & Jacot Figure 2 analogue: phase diagram over (gamma_sigma2, gamma_w).
 
 Each cell runs GD (exact d x d Gram path) and the self-consistent equation with the
-authors' step 1/(50 ...), at most 750 steps and their early stopping (THEORY.md §9), on
+authors' step 1/(50 ...), at most 750 steps and their early stopping (theory §9), on
 resumable function cells in DIR/cells (a rerun keeps finished ones). --quick: d = 40 on a 14 x 16 grid; default: d = 200 on 30 x 30.
 Writes DIR/fig2.{png,pdf} and DIR/summary.json (axes and one array per panel).
 """

@@ -2,7 +2,7 @@
 
 One ReLU teacher-student problem (teacher of 5 neurons), Euler population gradient
 flow; the m-systems start from the first m initial particles of the M-particle reference
-(meanfield.limit), all run as one sweep. --quick: d = 10, m in {16, 64, 256},
+(meanfield.experiments.mean_field_limit), all run as one sweep. --quick: d = 10, m in {16, 64, 256},
 M = 2048, 2 seeds, t_end = 4; default: m = 16 ... 4096, M = 16384, 5 seeds, t_end = 10.
 Writes DIR/mean_field_limit.{png,pdf} and DIR/summary.json; the sweep is DIR/sweep.
 """

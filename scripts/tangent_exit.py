@@ -2,7 +2,7 @@
 
 Centred erf networks and their tangent models on a teacher-student regression task;
 t1 is the first time RMS(f_net - f_lin)/RMS(f_lin - f(w0)) on test points exceeds 0.1
-(THEORY.md §8: Geiger et al.'s t1 ~ sqrt(h) alpha_G). --quick: m in {32, 128, 512},
+(theory §8: Geiger et al.'s t1 ~ sqrt(h) alpha_G). --quick: m in {32, 128, 512},
 5 alphas in [0.03, 3] (about a minute); default: m in {32, ..., 2048}, 9 alphas in
 [0.01, 10]. Writes DIR/tangent_exit.{png,pdf} and DIR/summary.json (sqrt_m_alpha, t1).
 """

@@ -1,4 +1,4 @@
-"""Closed-form Gaussian kernels (THEORY.md §2) against Monte Carlo and scipy."""
+"""Closed-form Gaussian kernels (theory §2) against Monte Carlo and scipy."""
 import numpy as np
 import pytest
 from scipy.stats import multivariate_normal

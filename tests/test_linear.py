@@ -1,4 +1,4 @@
-"""Two-layer linear networks (THEORY.md §4, §9): GD through the particle machinery,
+"""Two-layer linear networks (theory §4, §9): GD through the particle machinery,
 its exact d x d reduction, the self-consistent dynamics and the Saxe solution."""
 import numpy as np
 import pytest

@@ -1,4 +1,4 @@
-"""NTK/NNGP closed forms (THEORY.md §3) against wide random networks; kernel predictor."""
+"""NTK/NNGP closed forms (theory §3) against wide random networks; kernel predictor."""
 import numpy as np
 import pytest
 from scipy.linalg import expm

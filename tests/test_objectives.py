@@ -1,4 +1,4 @@
-"""Objectives: velocities against finite differences and Monte Carlo (THEORY.md §1-2)."""
+"""Objectives: velocities against finite differences and Monte Carlo (theory §1-2)."""
 import numpy as np
 import pytest
 
@@ -155,7 +155,7 @@ def test_online_batches_are_seeded_and_unbiased():
 
 
 def test_linear_population_is_frobenius_distance():
-    """With linear units and x ~ N(0, I): R = 1/2 ||W2 W1 - A||_F^2 (THEORY.md §9)."""
+    """With linear units and x ~ N(0, I): R = 1/2 ||W2 W1 - A||_F^2 (theory §9)."""
     rng = np.random.default_rng(4)
     d, k, m = 5, 4, 7
     student = mf.Network(rng.standard_normal((m, k)), rng.standard_normal((m, d)), activation="linear")

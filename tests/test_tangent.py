@@ -37,7 +37,7 @@ def test_tangent_euler_is_exact_discrete_kernel_dynamics(data):
 
 
 def test_tangent_gd_equals_finite_time_kernel_predictor(data):
-    """Tangent GD -> the kernel predictor at time t (THEORY.md §3): first order in dt, and
+    """Tangent GD -> the kernel predictor at time t (theory §3): first order in dt, and
     the Richardson combination 2 f(dt/2) - f(dt) agrees to 1e-6."""
     X, y = data
     net0 = Network.init(20, 3, seed=1, alpha=2.0, bias=True)
@@ -53,7 +53,7 @@ def test_tangent_gd_equals_finite_time_kernel_predictor(data):
 
 
 def test_network_approaches_tangent_like_one_over_alpha(data):
-    """Centred alpha-scaled training stays O(1/alpha) from the tangent model (THEORY.md §1);
+    """Centred alpha-scaled training stays O(1/alpha) from the tangent model (theory §1);
     relative displacement is O(1/alpha) as well."""
     X, y = data
     obj = Empirical(X, y, backend="numpy")

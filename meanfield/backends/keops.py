@@ -92,7 +92,7 @@ def normal_cdf(x):
     tail s = Phi(-|x|) solves s (1 - s) = 2 T(x, 1) with Owen's
     T(x, 1) = (1/2 pi) int_0^1 exp(-x^2 (1 + u^2)/2)/(1 + u^2) du, i.e.
     s = 4 T/(1 + sqrt(1 - 8 T)) without cancellation. Both integrals use 16-node
-    Gauss-Legendre (THEORY.md §2.3 for T).
+    Gauss-Legendre (theory §2.3 for T).
     """
     xx = -0.5 * x * x
     core = sum(float(w) * (float(u * u) * xx).exp() for u, w in zip(_GL_X, _GL_W))
@@ -153,7 +153,7 @@ def _pair_formula(sel, a_i, a_j, w_j, snap):
     t = a_i | a_j
     n1, n2 = a_i.sqnorm2(), a_j.sqnorm2()
     zero1 = _const(0.0, n1)
-    # relu (THEORY.md §2.1), with r = 1/|a| set to 0 for a = 0
+    # relu (theory §2.1), with r = 1/|a| set to 0 for a = 0
     s1, s2 = n1.sqrt(), n2.sqrt()
     r1 = _where(-n1, zero1, n1.rsqrt())
     r2 = _where(-n2, _const(0.0, n2), n2.rsqrt())
@@ -164,7 +164,7 @@ def _pair_formula(sel, a_i, a_j, w_j, snap):
     K_r = (s1 * s2 * sin + pt * t) / (2.0 * math.pi)
     P_r = s2 * sin * r1 / (2.0 * math.pi)
     Q_r = pt * _where(-n1, zero1, _const(1.0 / (2.0 * math.pi), n1))
-    # erf (THEORY.md §2.2)
+    # erf (theory §2.2)
     A1 = 1.0 + 2.0 * n1
     prod = A1 * (1.0 + 2.0 * n2)
     K_e = (2.0 / math.pi) * (2.0 * t * prod.rsqrt()).clamp(-1.0, 1.0).asin()
@@ -326,7 +326,7 @@ def _bias_pair_reduce(kernel, layout, w_t, w_s, q_s, with_value, dtype):
 
 
 def pair_reduce(kernel, layout, w_t, w_s, q_s, with_value=False):
-    """Return (grad (m_t, p), value (m_t,) or None) of the pair reduction (THEORY.md §1-2).
+    """Return (grad (m_t, p), value (m_t,) or None) of the pair reduction (theory §1-2).
 
     Same contract as :func:`meanfield.backends.numpy.pair_reduce`: per target i,
     value_i = sum_j q_j (c_i . c_j) K_ij and grad_i = (sum_j q_j c_j K_ij,
@@ -369,7 +369,7 @@ def _bias(layout, w, dtype):
 
 
 def forward(activation, layout, w, q, X):
-    """f(x_n) = sum_i q_i c_i sigma(a_i . x_n + b_i), shape (n, k) (THEORY.md §1)."""
+    """f(x_n) = sum_i q_i c_i sigma(a_i . x_n + b_i), shape (n, k) (theory §1)."""
     _configure()
     dtype = np.result_type(w, X)
     w = np.asarray(w, dtype=dtype)
@@ -425,7 +425,7 @@ def warmup(d: int, dtypes=("float64",), activations=("relu",), pair: bool = True
     _configure()
     from ..activations import get_activation
     from ..gaussian import pair_kernel
-    from ..model import Layout
+    from ..layout import Layout
 
     layout = Layout(1, d, True)
     for dtype in (np.dtype(t) for t in dtypes):

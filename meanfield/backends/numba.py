@@ -1,6 +1,6 @@
 """Numba CPU backend: the reductions of :mod:`meanfield.backends.numpy`, fused and parallel.
 
-Pair reduction (THEORY.md §1-2), for each target i over sources j with e_ij = q_j c_i.c_j:
+Pair reduction (theory §1-2), for each target i over sources j with e_ij = q_j c_i.c_j:
     grad_c_i = sum_j q_j c_j K_ij,   grad_a_i = (sum_j e_ij P_ij) a_i + sum_j e_ij Q_ij a_j,
     grad_b_i = sum_j e_ij D_ij,      value_i = sum_j e_ij K_ij.
 Two strategies, chosen by the input dimension d:
@@ -46,7 +46,7 @@ name = "numba"
 
 @njit(inline="always", **JIT_OPTIONS)
 def _relu_pair(s1, r1, qmask, s2, r2, t):
-    """(K, P, Q) of the relu kernel (THEORY.md §2.1), branch-free. r1 = 1/|a_i| and
+    """(K, P, Q) of the relu kernel (theory §2.1), branch-free. r1 = 1/|a_i| and
     r2 = 1/|a_j| are 0 for a zero input weight, so cos = 0 whenever a norm vanishes;
     qmask = 1/(2 pi), or 0 when a_i = 0 (relu'(0) = 0 convention)."""
     prod = s1 * s2
@@ -59,7 +59,7 @@ def _relu_pair(s1, r1, qmask, s2, r2, t):
 
 @njit(inline="always", **JIT_OPTIONS)
 def _erf_pair(A1, n2, t):
-    """(K, P, Q) of Williams' erf kernel (THEORY.md §2.2), A1 = 1 + 2|a_i|^2."""
+    """(K, P, Q) of Williams' erf kernel (theory §2.2), A1 = 1 + 2|a_i|^2."""
     prod = A1 * (1.0 + 2.0 * n2)
     x = min(1.0, max(-1.0, 2.0 * t / math.sqrt(prod)))
     Q = (4.0 / PI) / math.sqrt(prod - 4.0 * t * t)
@@ -250,7 +250,7 @@ def _lanes(rows: int) -> int:
 
 
 def pair_reduce(kernel, layout, w_t, w_s, q_s, with_value=False):
-    """Return (grad (m_t, p), value (m_t,) or None) of the pair reduction (THEORY.md §1-2).
+    """Return (grad (m_t, p), value (m_t,) or None) of the pair reduction (theory §1-2).
 
     Same contract as :func:`meanfield.backends.numpy.pair_reduce`.
     """

@@ -1,6 +1,6 @@
 """Numba data reductions (empirical objective): forward pass, data gradient, and both in
 one pass over sample blocks. See :mod:`meanfield.backends.numba` for the strategies by
-input dimension and :mod:`meanfield.backends.numpy` for the math (THEORY.md §1).
+input dimension and :mod:`meanfield.backends.numpy` for the math (theory §1).
 """
 from __future__ import annotations
 
@@ -213,7 +213,7 @@ def _parts(layout, w):
 
 
 def forward(activation, layout, w, q, X):
-    """f(x_n) = sum_i q_i c_i sigma(a_i . x_n + b_i), shape (n, k) (THEORY.md §1)."""
+    """f(x_n) = sum_i q_i c_i sigma(a_i . x_n + b_i), shape (n, k) (theory §1)."""
     kind = ACT_IDS[activation.name]
     dtype = np.result_type(w, X)
     zero = dtype.type(0)

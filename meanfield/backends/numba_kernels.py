@@ -6,7 +6,7 @@ Everything here is a function of a few float64 scalars, so the reductions of
 * ``acos_`` / ``asin_``: branch-free fdlibm rational approximations (|error| ~ 1 ulp),
   written with selects so that LLVM can vectorise the loops that call them (this
   machine's Numba has no SVML, so ``math.acos`` would stay scalar);
-* ``ndtr``, Owen's ``owens_t`` and the bivariate normal CDF ``bvn_cdf`` (THEORY.md §2.3):
+* ``ndtr``, Owen's ``owens_t`` and the bivariate normal CDF ``bvn_cdf`` (theory §2.3):
   T(h, a) = (1/2 pi) int_0^a exp(-h^2 (1 + x^2)/2)/(1 + x^2) dx by 16-node
   Gauss-Legendre for |a| <= 1 (the integrand is analytic in a wide ellipse and carries
   the factor exp(-h^2/2), so the absolute error is below 1e-16 for every h), and for
@@ -170,7 +170,7 @@ def _safe_ratio(num, q):
 
 @njit(cache=True, error_model="numpy")
 def relu_bias(n1, n2, t, b1, b2):
-    """(K, P, Q, D) of E[u+ v+] with biases (THEORY.md §2.3; gaussian.relu_bias_kernel)."""
+    """(K, P, Q, D) of E[u+ v+] with biases (theory §2.3; gaussian.relu_bias_kernel)."""
     s1, s2 = math.sqrt(n1), math.sqrt(n2)
     on1, on2 = s1 > 0, s2 > 0
     s1s = s1 if on1 else 1.0
@@ -210,7 +210,7 @@ def relu_bias(n1, n2, t, b1, b2):
 
 @njit(cache=True, error_model="numpy")
 def erf_bias(n1, n2, t, b1, b2):
-    """(K, P, Q, D) of E[erf(u) erf(v)] with biases (THEORY.md §2.3; gaussian.erf_bias_kernel)."""
+    """(K, P, Q, D) of E[erf(u) erf(v)] with biases (theory §2.3; gaussian.erf_bias_kernel)."""
     A1sq, A2sq = 1.0 + 2.0 * n1, 1.0 + 2.0 * n2
     A1, A2 = math.sqrt(A1sq), math.sqrt(A2sq)
     h, k = SQRT2 * b1 / A1, SQRT2 * b2 / A2

@@ -1,6 +1,6 @@
-"""NumPy reference backend: the two reductions of DESIGN.md "Backends", tiled.
+"""NumPy reference backend: the two reductions every backend implements, tiled.
 
-Pair reduction (THEORY.md §1-2): for targets i and sources j with weights q_j,
+Pair reduction (theory §1-2): for targets i and sources j with weights q_j,
     value_i = sum_j q_j (c_i . c_j) K(w_i, w_j)
     grad_i  = sum_j q_j grad_{w_i} [(c_i . c_j) K(w_i, w_j)]   (first argument only)
 with grad_c = sum_j q_j c_j K, grad_a = sum_j e_ij (P_ij a_i + Q_ij a_j), grad_b = sum_j e_ij D_ij
@@ -129,7 +129,7 @@ def forward_and_grad(activation, layout, w, q, m_grad, X, residual):
     For each block N of samples: Z = A X_N^T + b for all rows of w, f_N = sigma(Z)^T (q c),
     R_N = residual(f_N, N), and for the first ``m_grad`` rows the gradient of
     sum_{k in N} c_i . R_k sigma(z_ik) (as :func:`data_grad`). Returns (f (n, k), grad
-    (m_grad, p)); pointwise losses make R_N depend on f_N only (THEORY.md §1).
+    (m_grad, p)); pointwise losses make R_N depend on f_N only (theory §1).
     """
     n = X.shape[0]
     dtype = np.result_type(w, X)

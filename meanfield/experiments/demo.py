@@ -1,4 +1,4 @@
-"""The Chizat-Oyallon-Bach 2-D illustration, active versus lazy (THEORY.md §6).
+"""The Chizat-Oyallon-Bach 2-D illustration, active versus lazy (theory §6).
 
 Their setting (``illustration.jl``): d = 2, a teacher y = sum_j c*_j (a*_j . x)_+ of 3
 neurons a*_j uniform on the circle with c*_j = +-1, 15 training and 20 test points
@@ -7,12 +7,12 @@ symmetrised (second half copies a and negates c, so f(w0) = 0), all multiplied b
 scale tau; gradient descent with step 0.005 for 1e5 iterations on
 F(w) = (1/2n) sum_k (sum_i c_i (a_i . x_k)_+ - y_k)^2.
 
-Conversion to our alpha family (DESIGN.md): f = (alpha/m) sum_i c_i sigma(a_i . x) equals
+Conversion to our alpha family (theory §1): f = (alpha/m) sum_i c_i sigma(a_i . x) equals
 their sum when alpha = m ("sum"), and likewise the teacher has alpha = m0 = 3. Our
 objective is R/alpha^2 = R/m^2 and our velocity -m grad_{w_i}(R/m^2) = -(1/m) grad_{w_i} R,
 while their step moves w_i by -eta grad_{w_i} R. One of their steps is therefore our
 Euler step dt = m eta = 16 x 0.005 = 0.08, and their 1e5 iterations are t_end = 8000.
-By 2-homogeneity (THEORY.md §1) the init scale tau is equivalent to alpha = tau^2 on unit
+By 2-homogeneity (theory §1) the init scale tau is equivalent to alpha = tau^2 on unit
 particles: small tau is the active (mean-field) regime, large tau the lazy one.
 """
 from __future__ import annotations

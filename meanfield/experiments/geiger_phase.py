@@ -1,4 +1,4 @@
-"""Geiger, Spigler, Jacot & Wyart: lazy versus feature training over alpha x m (THEORY.md §8).
+"""Geiger, Spigler, Jacot & Wyart: lazy versus feature training over alpha x m (theory §8).
 
 Binary tasks with labels +-1 and the hinge loss (their June 2019 code): "teacher-student"
 (y = sign of a 3-neuron relu teacher, inputs on the sphere S^{d-1}) and "digits"
@@ -7,16 +7,16 @@ centred relu network F = alpha (h(w) - h(w0)), h = (1/m) sum_i c_i (a_i . x)_+ w
 a ~ N(0, I_d), c ~ N(0, 1) and unit-norm inputs, trained by gradient flow on
 R(F)/alpha^2 (Euler, dt = min(1, alpha/2): the particle speed is 1/alpha) until t_end.
 The hinge velocity is exactly 0 once every margin y F >= 1, so the dynamics stop by
-themselves at the authors' stopping rule. (The adaptive step of THEORY.md §8 is not used:
+themselves at the authors' stopping rule. (The adaptive step of theory §8 is not used:
 the hinge gradient jumps whenever a margin crosses 1, its gradient-change test then
 rejects step after step and dt collapses. The soft hinge does not cure this: relu's own
 kinks make the gradient jump whenever a pre-activation a_i . x_k changes sign, and with the
 soft hinge (beta = 20), n = 200, m = 8, alpha = 0.3 the adaptive step fell to 6e-16 by
 t = 7 unless floored by its ``dt_min``.) Each (alpha, m, seed) is one config cell of
-:func:`meanfield.sweep.sweep`.
+:func:`meanfield.runs.sweep.sweep`.
 
 Units: Geiger's alpha_G multiplies an NTK-parameterised output (1/sqrt(h) last layer), so
-alpha = alpha_G sqrt(m) in our family (THEORY.md §1), and their collapse variable
+alpha = alpha_G sqrt(m) in our family (theory §1), and their collapse variable
 sqrt(h) alpha_G is our alpha. Measured per cell: the relative kernel change
 ||Theta_end - Theta_0||_F/||Theta_0||_F on the first ``probe`` test inputs
 (:func:`meanfield.diagnostics.kernel_change`) and the test error of sign(F). The

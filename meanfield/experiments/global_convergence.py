@@ -26,7 +26,7 @@ FLOOR = 1e-16  # excess risks of exactly 0 (risk clamped at 0) are drawn here
 
 def convergence_config(d: int, activation: str, t_end: float, m0: int = 5,
                        tau: float = 0.5) -> Config:
-    """Base config of the global-convergence sweep for one activation (THEORY.md §5)."""
+    """Base config of the global-convergence sweep for one activation (theory §5)."""
     return Config.from_dict({
         "d": int(d), "t_end": float(t_end), "backend": "auto",
         "teacher": {"m": int(m0), "activation": activation},

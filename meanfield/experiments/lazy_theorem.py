@@ -1,4 +1,4 @@
-"""The lazy theorem and the exit from the tangent space (THEORY.md §1, §3, §8).
+"""The lazy theorem and the exit from the tangent space (theory §1, §3, §8).
 
 Both experiments train an alpha-scaled network and its tangent model
 (:class:`meanfield.tangent.Tangent`) side by side from the same particles with the same

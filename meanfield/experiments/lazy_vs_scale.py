@@ -1,13 +1,13 @@
-"""Chizat-Oyallon-Bach: generalisation against the initialisation scale tau (THEORY.md §6).
+"""Chizat-Oyallon-Bach: generalisation against the initialisation scale tau (theory §6).
 
 **Fixed training set** (their ``test_vs_scale.jl``): d = 100, n_train = n_test = 1000,
 m = 50, teacher y = sum_{j<=3} c*_j (a*_j . x)_+ (a*_j on the sphere, c*_j = +-1), inputs
 uniform on the sphere, student a ~ N(0, I_d), c ~ N(0, 1) symmetrised, times tau;
 F(w) = (1/2n) sum_k (sum_i c_i (a_i . x_k)_+ - y_k)^2 by GD with step
-eta = min(10, 0.1/tau^2). Conversion to our alpha family (as in :mod:`meanfield.demo`):
+eta = min(10, 0.1/tau^2). Conversion to our alpha family (as in :mod:`meanfield.experiments.demo`):
 their f has no 1/m, so alpha = m ("sum"); their step moves w_i by -eta grad_{w_i} R, ours
 by dt m grad_{w_i}(R/m^2), so dt = m eta and t_end = m eta iterations. Each (tau, seed)
-is one config cell of :func:`meanfield.sweep.sweep`; the "best test loss during
+is one config cell of :func:`meanfield.runs.sweep.sweep`; the "best test loss during
 training" is the minimum over the recorded times (200 log-spaced records), where the
 authors take it over every iteration.
 

@@ -36,7 +36,7 @@ def _gd(method: str, task, sigma2: float, w: int, eta: float, seed, order: str):
 
 
 def _early_stop(train, test) -> bool:
-    """The authors' rule (THEORY.md §9): train error below 1e-3, test error rising twice
+    """The authors' rule (theory §9): train error below 1e-3, test error rising twice
     in a row, or a plateau (train change < 2e-4 after a drop of at least 1e-2)."""
     i = len(train) - 1
     return (train[-1] < 1e-3
@@ -48,7 +48,7 @@ def compare(task: "linear.Task", gamma_sigma2: float, gamma_w: float, steps: int
             divisor: float = 5.0, method: str = "auto", order: str = "simultaneous",
             seed=0, early_stop: bool = False) -> dict:
     """GD and the self-consistent (SC) dynamics from the same A(0), same step eta
-    (:func:`linear.paper_step`), for ``steps`` steps (THEORY.md §9, Figure 1).
+    (:func:`linear.paper_step`), for ``steps`` steps (theory §9, Figure 1).
 
     ``method`` is "particles" (the package's objective and Euler integrator), "gram"
     (the exact d x d reduction) or "auto" (particles up to width 1e5); ``order`` is
@@ -101,7 +101,7 @@ def figure1_summary(run: dict) -> dict:
 
 def phase_cell(task, gamma_sigma2: float, gamma_w: float, steps: int = 750,
                divisor: float = 50.0, seed=0, order: str = "simultaneous") -> dict:
-    """One Figure 2 cell (THEORY.md §9): GD (Gram path) and SC with the authors' step
+    """One Figure 2 cell (theory §9): GD (Gram path) and SC with the authors' step
     1/(50 ...) and early stopping. Returns the minimal test error, the rank (singular
     values above s_max/5) and the stable rank at that point, the number of steps to it,
     ln(max_t ||A_GD - A_SC||_F^2 / d^2) and the relative distance max_t ||dA|| / ||A_GD||."""

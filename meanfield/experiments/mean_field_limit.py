@@ -1,6 +1,6 @@
 """The m -> infinity limit (theory §11): a large reference system and coupled small ones.
 
-The mean-field limit mu_t of the particle flow (THEORY.md §1) is approximated by a
+The mean-field limit mu_t of the particle flow (theory §1) is approximated by a
 reference system of M >> m particles under the same dynamics (same objective, integrator,
 step and mean-field time). A finite-m system starts from m of the reference's initial
 particles (:func:`coupled_indices`): its particle i and reference particle idx[i] share
@@ -14,7 +14,7 @@ Beside it we report W2(mu_m(t), mu_M(t)) with its same-distribution baseline
 
 Every system is an ordinary run of a :class:`meanfield.Config` with
 ``student.init.reference_m = M`` (the reference is the cell with student.m = M), so the
-whole study is one sweep (meanfield.sweep) over student.m and seeds; :func:`measure` reads
+whole study is one sweep (meanfield.runs.sweep) over student.m and seeds; :func:`measure` reads
 the cells back and :func:`aggregate` averages over seeds.
 """
 from __future__ import annotations
@@ -127,7 +127,7 @@ def limit_config(d: int, t_end: float, M: int, activation: str = "relu", m0: int
 
 def mean_field_limit(out_dir, ms=(16, 64, 256), M: int = 2048, seeds=2, d: int = 10,
                      t_end: float = 4.0, ref_points: int = 1024, workers=None) -> dict:
-    """Run the coupled study (meanfield.limit) and return the measured arrays, the seed
+    """Run the coupled study (this module) and return the measured arrays, the seed
     averages and the log-log slopes in m of the deviation and the risk gap at the final
     time (fitted on the seed means)."""
     base = limit_config(d, t_end, M)

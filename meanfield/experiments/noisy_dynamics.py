@@ -1,6 +1,6 @@
 """Noisy (Langevin) dynamics and its Gibbs fixed point, checked self-consistently.
 
-Mean-field Langevin dynamics (THEORY.md §7; meanfield.dynamics.langevin, temperature
+Mean-field Langevin dynamics (theory §7; meanfield.dynamics.langevin, temperature
 T = 1/beta, weight decay lam) has the stationary law rho* ∝ exp(-Psi_lam(w; rho*)/T) with
 Psi_lam(w; rho) = F'(rho)(w) + lam |w|^2 / 2. Its fixed-point equation involves rho*
 on both sides, so we test it *self-consistently*: for the particle cloud mu_t at time t,
@@ -71,7 +71,7 @@ def gibbs_check(teacher: Network, student: Network, temperature: float,
 
 def gibbs_figure(result: dict, student: Network, teacher: Network, title: str):
     """Left: W2(mu_t, G[mu_t]) and the baseline against t; right: the final cloud and
-    its Gibbs sample drawn at |c| a (DESIGN.md convention, first two coordinates)."""
+    its Gibbs sample drawn at |c| a (the papers' convention, first two coordinates)."""
     fig, (ax1, ax2) = subplots(1, 2, figsize=(11, 4.3))
     t = np.asarray(result["times"])
     ax1.plot(t, result["w2_to_gibbs"], "o-", label="$W_2(\\mu_t, G[\\mu_t])$")

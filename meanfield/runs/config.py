@@ -41,7 +41,7 @@ class ConfigError(ValueError):
 @dataclass(frozen=True)
 class TeacherConfig:
     """Teacher network y = (alpha/m) sum_j c_j sigma(a_j . x + b_j) + noise.
-    alpha = "sum" means alpha = m (no 1/m, as in Chizat-Oyallon-Bach, THEORY.md §6)."""
+    alpha = "sum" means alpha = m (no 1/m, as in Chizat-Oyallon-Bach, theory §6)."""
 
     m: int = 3
     activation: str = "relu"
@@ -56,10 +56,10 @@ class TeacherConfig:
 class InitConfig:
     """Student initialisation (meanfield.Network.init): scale tau, symmetrised or not.
     ``reference_m`` (optional, >= m): draw the init of a reference_m-neuron network and
-    keep m of its particles (meanfield.limit.coupled_indices), the synchronous coupling
-    of the m -> infinity study (THEORY.md §1). ``seed`` (optional): draw the initial
+    keep m of its particles (meanfield.model.coupled_indices), the synchronous coupling
+    of the m -> infinity study (theory §1). ``seed`` (optional): draw the initial
     particles from this seed instead of the run's, so that runs differing only in it share
-    teacher and data (ensembles over initialisations, meanfield.geiger)."""
+    teacher and data (ensembles over initialisations, meanfield.experiments.geiger_phase)."""
 
     tau: float = 1.0
     symmetric: bool = False
@@ -142,7 +142,7 @@ class CheckpointConfig:
 @dataclass(frozen=True)
 class DiagnosticsConfig:
     """Laziness diagnostics written into metrics.json at every record (meanfield.diagnostics,
-    THEORY.md §1, §8): ``probe`` points (0: off) for the kernel change and activation
+    theory §1, §8): ``probe`` points (0: off) for the kernel change and activation
     stability, kappa at w0; ``tangent`` also trains the tangent model (empirical data)
     and records the distance between the two."""
 
@@ -152,7 +152,7 @@ class DiagnosticsConfig:
 
 @dataclass(frozen=True)
 class Config:
-    """A whole run. ``t_end`` is the horizon in mean-field time units (THEORY.md §1)."""
+    """A whole run. ``t_end`` is the horizon in mean-field time units (theory §1)."""
 
     task: str = "teacher-student"
     d: int = 2

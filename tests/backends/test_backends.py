@@ -1,7 +1,7 @@
-"""Every fast backend equals the NumPy reference (DESIGN.md "Backends").
+"""Every fast backend equals the NumPy reference (docs/guide/backends.md).
 
 float64: 1e-10 relative (max abs difference over max abs reference value), float32:
-1e-5. Particles include the edge cases of THEORY.md §2.1-2.3: coincident and antipodal
+1e-5. Particles include the edge cases of theory §2.1-2.3: coincident and antipodal
 input weights, a zero input weight, a scaled copy, zero biases. KeOps runs on its CPU
 path with its cache in build/cache/keops; it is tested at d = 3 only (each input
 dimension is a new compile), Numba at d = 3, 6 and 30 (its three code paths).

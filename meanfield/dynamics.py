@@ -90,7 +90,8 @@ class Integrator:
     """An (init, step) pair. ``init(w, field, seed) -> State``;
     ``step(state, field, dt_cap) -> State`` advances by one accepted step of size at most
     ``dt_cap`` (None: no cap). ``fixed_dt`` integrators never change dt, so a simulation
-    records them on the step grid; the others are capped to land on record times."""
+    records them on the step grid t = n dt and caps only the last step, to land on t_end
+    exactly; the others are capped to land on every record time."""
 
     name: str
     params: Mapping[str, float]
@@ -108,7 +109,8 @@ def _positive(name: str, value, allow_zero=False) -> float:
 
 
 def _advance(state: State, w, dt, rng=None, grid=False, **aux) -> State:
-    """The next state; ``grid`` (fixed-dt integrators) sets t = (step + 1) dt exactly."""
+    """The next state after a step of size ``dt``; ``grid`` (a full step of a fixed-dt
+    integrator) sets t = (step + 1) dt exactly, so times do not accumulate rounding."""
     new_aux = MappingProxyType({**state.aux, **aux}) if aux else state.aux
     t = (state.step + 1) * state.dt if grid else state.t + dt
     return replace(state, w=w, t=t, step=state.step + 1, aux=new_aux,
@@ -117,6 +119,13 @@ def _advance(state: State, w, dt, rng=None, grid=False, **aux) -> State:
 
 def _capped(dt, cap):
     return dt if cap is None else min(dt, cap)
+
+
+def _fixed_step(state: State, cap):
+    """(h, grid): the step size of a fixed-dt integrator, dt unless ``cap`` is smaller (the
+    last step, shortened to land on t_end), and whether it is a full grid step."""
+    h = _capped(state.dt, cap)
+    return h, h == state.dt
 
 
 def euler(dt: float) -> Integrator:
@@ -130,8 +139,9 @@ def euler(dt: float) -> Integrator:
 
     def step(state, field, cap=None):
         rng = state.generator()
-        w = state.w + state.dt * field.velocity(state.w, rng)
-        return _advance(state, w, state.dt, rng, grid=True)
+        h, grid = _fixed_step(state, cap)
+        w = state.w + h * field.velocity(state.w, rng)
+        return _advance(state, w, h, rng, grid=grid)
 
     return Integrator("euler", MappingProxyType({"dt": dt}), init, step)
 
@@ -220,15 +230,16 @@ def momentum(tau: float, dt: float) -> Integrator:
     v <- e^{-dt/tau} v + (1 - e^{-dt/tau}) v(w), then w <- w + dt v. Starts from v = 0;
     tau = 0 is Euler gradient flow, tau is a time in mean-field units."""
     tau, dt = _positive("tau", tau, allow_zero=True), _positive("dt", dt)
-    decay = math.exp(-dt / tau) if tau > 0 else 0.0
 
     def init(w, field, seed=0):
         return initial_state(w, dt, seed, aux={"v": np.zeros_like(np.asarray(w))})
 
     def step(state, field, cap=None):
         rng = state.generator()
+        h, grid = _fixed_step(state, cap)
+        decay = math.exp(-h / tau) if tau > 0 else 0.0
         v = decay * state.aux["v"] + (1.0 - decay) * field.velocity(state.w, rng)
-        return _advance(state, state.w + state.dt * v, state.dt, rng, grid=True, v=v)
+        return _advance(state, state.w + h * v, h, rng, grid=grid, v=v)
 
     return Integrator("momentum", MappingProxyType({"tau": tau, "dt": dt}), init, step)
 
@@ -251,19 +262,20 @@ def langevin(dt: float, temperature: float, weight_decay: float = 0.0) -> Integr
     dt = _positive("dt", dt)
     temperature = _positive("temperature", temperature, allow_zero=True)
     lam = _positive("weight_decay", weight_decay, allow_zero=True)
-    decay = math.exp(-lam * dt)
-    noise = math.sqrt(temperature * -math.expm1(-2 * lam * dt) / lam) if lam > 0 \
-        else math.sqrt(2 * temperature * dt)
 
     def init(w, field, seed=0):
         return initial_state(w, dt, seed)
 
     def step(state, field, cap=None):
         rng = state.generator()
+        h, grid = _fixed_step(state, cap)
+        decay = math.exp(-lam * h)
+        noise = math.sqrt(temperature * -math.expm1(-2 * lam * h) / lam) if lam > 0 \
+            else math.sqrt(2 * temperature * h)
         drift = field.velocity(state.w, rng)
         xi = rng.standard_normal(state.w.shape)
-        w = decay * state.w + state.dt * drift + noise * xi.astype(state.w.dtype, copy=False)
-        return _advance(state, w, state.dt, rng, grid=True)
+        w = decay * state.w + h * drift + noise * xi.astype(state.w.dtype, copy=False)
+        return _advance(state, w, h, rng, grid=grid)
 
     params = {"dt": dt, "temperature": temperature, "weight_decay": lam}
     return Integrator("langevin", MappingProxyType(params), init, step)
@@ -284,8 +296,9 @@ def sgd(dt: float, batch: int) -> Integrator:
 
     def step(state, field, cap=None):
         rng = state.generator()
+        h, grid = _fixed_step(state, cap)
         v = field.minibatch(state.w, rng, batch)
-        return _advance(state, state.w + state.dt * v, state.dt, rng, grid=True)
+        return _advance(state, state.w + h * v, h, rng, grid=grid)
 
     return Integrator("sgd", MappingProxyType({"dt": dt, "batch": batch}), init, step)
 

@@ -114,15 +114,23 @@ class Trajectory:
                    net.with_w(np.array(state.w, copy=True)), state)
 
 
+def step_count(integrator: Integrator, t_end: float) -> int:
+    """Steps a fixed-dt integrator takes to t_end: ceil(t_end/dt) (to 1e-9 of a step),
+    the last one shortened to land on t_end exactly when t_end is not a multiple of dt."""
+    return max(1, math.ceil(t_end / integrator.params["dt"] - 1e-9))
+
+
 def record_targets(integrator: Integrator, schedule, t_end: float) -> np.ndarray:
     """Step indices (fixed-dt integrators: record times snapped to the step grid, the last
-    one the first step reaching t_end) or record times (adaptive integrators)."""
+    one the final step, which ends at t_end) or record times (adaptive integrators, the
+    last one t_end)."""
     dt = integrator.params.get("dt")
     times = schedule.times(t_end, dt)
     if not integrator.fixed_dt:
-        return np.unique(np.clip(times, 0.0, t_end))
-    n_end = max(1, math.ceil(t_end / dt - 1e-9))
-    return np.unique(np.clip(np.rint(np.asarray(times) / dt), 0, n_end).astype(np.int64))
+        return np.unique(np.append(np.clip(times, 0.0, t_end), t_end))
+    n_end = step_count(integrator, t_end)
+    steps = np.clip(np.rint(np.asarray(times) / dt), 0, n_end).astype(np.int64)
+    return np.unique(np.append(steps, n_end))
 
 
 def _likely_cause(integrator: Integrator, state: State) -> str:
@@ -145,6 +153,9 @@ def simulate(net: Network, objective, integrator: Integrator, t_end: float,
     every accepted step (checkpoints). Raises :class:`Divergence` on a non-finite particle
     or a risk above ``blowup`` times max(initial risk, 1).
 
+    The run ends at t_end exactly: a fixed-dt integrator takes ceil(t_end/dt) steps, the
+    last one shortened when t_end is not a multiple of dt, and is recorded there.
+
     Fixed points are skipped exactly: when an Euler step on a deterministic objective
     leaves every particle bit-for-bit where it was (the velocity is exactly 0, e.g. a
     hinge loss once every margin is >= 1), all later steps would too, so the remaining
@@ -160,6 +171,18 @@ def simulate(net: Network, objective, integrator: Integrator, t_end: float,
     else:
         state, recorder = start
     targets = record_targets(integrator, record, t_end)
+    n_end = step_count(integrator, t_end) if integrator.fixed_dt else None
+
+    def grid_time(step: int) -> float:
+        return t_end if step == n_end else step * state.dt
+
+    def cap(target) -> float | None:
+        """The largest next step: fixed-dt integrators take dt except on the last step,
+        which lands on t_end; the others stop at the next record time."""
+        if not integrator.fixed_dt:
+            return target - state.t
+        left = t_end - state.t
+        return left if state.step + 1 == n_end and left < state.dt * (1 - 1e-9) else None
 
     def take(state):
         current = fld.network(state.w)
@@ -184,24 +207,27 @@ def simulate(net: Network, objective, integrator: Integrator, t_end: float,
             target = targets[len(recorder)]
             t_before, w_before = state.t, state.w
             try:
-                if integrator.fixed_dt:
-                    state = integrator.step(state, fld)
-                else:
-                    state = integrator.step(state, fld, target - state.t)
+                state = integrator.step(state, fld, cap(target))
             except FloatingPointError as err:
                 raise Divergence(state.step, state.t, str(err),
                                  _likely_cause(integrator, state)) from None
             if not np.all(np.isfinite(state.w)):
                 raise Divergence(state.step, state.t, "particles became NaN or Inf",
                                  _likely_cause(integrator, state))
-            reached = (state.step >= target if integrator.fixed_dt
-                       else state.t >= target - 1e-12 * max(1.0, target))
+            if integrator.fixed_dt:
+                reached = state.step >= target
+                if state.step == n_end:
+                    state = replace(state, t=t_end)
+            else:
+                reached = state.t >= target - 1e-12 * max(1.0, target)
+                if reached and target == t_end:
+                    state = replace(state, t=t_end)
             if reached:
                 take(state)
             if (integrator.name == "euler" and not fld.stochastic
                     and len(recorder) < len(targets) and np.array_equal(state.w, w_before)):
                 for target in targets[len(recorder):]:
-                    state = replace(state, step=int(target), t=float(target) * state.dt)
+                    state = replace(state, step=int(target), t=grid_time(int(target)))
                     take(state)
             bar.update(state.t - t_before)
             if on_step is not None:

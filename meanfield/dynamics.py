@@ -184,10 +184,12 @@ def adaptive(dt: float = 1e-3, max_dgrad: float = 1e-2, grow_dgrad: float = 1e-4
     if dt_min is not None:
         params["dt_min"] = _positive("dt_min", dt_min)
         if dt_min > params.get("dt_max", math.inf):
-            raise ValueError(f"adaptive needs dt_min <= dt_max, got {dt_min} > {dt_max}")
+            raise ValueError(f"dt_min must be <= dt_max = {dt_max}, got {dt_min}")
     floor_dt = params.get("dt_min", 0.0)
-    if params["grow"] < 1 or params["shrink"] <= 1:
-        raise ValueError("adaptive needs grow >= 1 and shrink > 1")
+    if params["grow"] < 1:
+        raise ValueError(f"grow must be >= 1, got {params['grow']}")
+    if params["shrink"] <= 1:
+        raise ValueError(f"shrink must be > 1, got {params['shrink']}")
 
     def init(w, field, seed=0):
         if field.stochastic:

@@ -196,7 +196,7 @@ def test_adaptive_step_floor_passes_gradient_jumps():
     assert traj.risk[-1] < 1e-2 * traj.risk[0]
     fine = final_w(floor.student, floor.objective, integrators.euler(1e-3), 20.0)
     assert np.linalg.norm(traj.final.w - fine) < 1e-3 * np.linalg.norm(fine - floor.student.w)
-    with pytest.raises(ValueError, match="dt_min <= dt_max"):
+    with pytest.raises(ValueError, match="dt_min must be <= dt_max"):
         integrators.adaptive(dt=0.1, dt_min=1.0, dt_max=0.5)
 
 

@@ -8,7 +8,7 @@ import pytest
 import meanfield as mf
 from meanfield import circle_kernel as ck
 from meanfield import circle_metrics as cm
-from meanfield.metrics import loglog_slope
+from meanfield.metrics import coupled_deviation, loglog_slope, w2
 
 
 # --------------------------------------------------------------------------- circle OT
@@ -152,3 +152,46 @@ def test_circle_ot_equals_the_linear_program(p):
         lp = ot.emd2(mass_a / mass_a.sum(), mass_b / mass_b.sum(), cost) ** (1 / p)
         got = cm.wasserstein_on_circle(theta_a, mass_a, theta_b, mass_b, p=p)
         assert got == pytest.approx(lp, rel=1e-9, abs=1e-12)
+
+
+# --------------------------------------------------------------------------- end to end
+def test_small_limit_study_end_to_end():
+    """A spectral reference of M = 4096 particles equals the O(M^2) Numba run; systems of
+    m = 32, 128, 512 particles coupled to random subsets of its initial particles then
+    sit at m^-1/2 from it in function space, on the circle and in coupled deviation
+    (mean over 4 subsets), as far as two independent samples of the reference, while W2 in R^3 falls like m^-0.27, near its m^-1/3 floor."""
+    M, ms = 4096, np.array([32, 128, 512])
+    teacher = mf.Network.init(3, 2, "relu", seed=11, output="sign", sphere=True)
+    ref = mf.Network.init(M, 2, "relu", seed=12, tau=0.5)
+
+    def run(net, backend):
+        return mf.simulate(net, mf.GaussianPopulation(teacher, backend=backend),
+                           mf.integrators.euler(0.05), 2.0,
+                           record=mf.LinearSchedule(2)).final.w
+
+    w_ref = run(ref, "spectral")
+    w_dense = run(ref, "numba")
+    assert np.max(np.abs(w_ref - w_dense)) < 1e-10 * np.max(np.abs(w_dense))
+    measure_ref = cm.circle_measure(w_ref, np.full(M, 1 / M))
+    rows = {key: np.zeros((4, len(ms))) for key in ("function", "function_baseline", "circle",
+                                                    "circle_baseline", "w2", "deviation")}
+    for seed in range(4):
+        for i, m in enumerate(ms):
+            keep = np.random.default_rng([seed, m]).permutation(M)
+            w_m = run(mf.Network.from_packed(ref.w[keep[:m]], ref.layout), "numba")
+            measure = cm.circle_measure(w_m, np.full(m, 1 / m))
+            fd = cm.function_distance_with_baseline(*measure, *measure_ref, seed=seed)
+            cw = cm.circle_wasserstein_with_baseline(*measure, *measure_ref, seed=seed)
+            rows["function"][seed, i] = fd["distance"]
+            rows["function_baseline"][seed, i] = fd["baseline"]
+            rows["circle"][seed, i] = cw["distance"]["positive"]
+            rows["circle_baseline"][seed, i] = cw["baseline"]["positive"]
+            rows["w2"][seed, i] = w2(w_m, w_ref[keep[m:m + 1024]])
+            rows["deviation"][seed, i] = coupled_deviation(w_m, w_ref[keep[:m]])
+    mean = {key: value.mean(axis=0) for key, value in rows.items()}
+    slopes = {key: loglog_slope(ms, value) for key, value in mean.items()}
+    for key in ("function", "circle"):  # the coupled systems keep their sampling error
+        assert np.all(np.abs(np.log(mean[key] / mean[key + "_baseline"])) < np.log(2)), mean
+    for key in ("function", "circle", "deviation"):
+        assert -0.8 < slopes[key] < -0.35, (key, slopes)
+    assert -0.4 < slopes["w2"] < -0.15 and slopes["w2"] > slopes["function"] + 0.1

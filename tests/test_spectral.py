@@ -12,7 +12,7 @@ from scipy.integrate import quad
 
 import meanfield as mf
 from meanfield import circle_kernel as ck
-from meanfield.backends import get_backend, spectral
+from meanfield.backends import cuda_available, get_backend, spectral
 from meanfield.backends import numpy as ref
 from meanfield.gaussian import pair_kernel
 from meanfield.model import Layout
@@ -217,3 +217,28 @@ def test_spectral_instance_with_its_own_tolerance():
     assert 1e-10 < err < 1e-5
     with pytest.raises(ValueError, match="tolerance"):
         spectral.Spectral(tol=0.0)
+
+
+def test_device_engine_plumbing(monkeypatch):
+    """The GPU path's transfers and options, exercised with finufft behind copies."""
+    import finufft
+
+    fake = spectral.Engine("cufinufft", finufft, lambda x: np.array(x, copy=True),
+                           lambda x: np.array(x, copy=True))
+    assert fake.options(10**7) == {}
+    monkeypatch.setattr(spectral, "engine", lambda: fake)
+    layout, w = particles(300, 2)
+    kernel = pair_kernel("relu")
+    q = np.full(300, 1 / 300)
+    g = spectral.pair_reduce(kernel, layout, w, w, q)[0]
+    assert rel_err(g, ref.pair_reduce(kernel, layout, w, w, q)[0]) < 1e-10
+
+
+@pytest.mark.skipif(not cuda_available(), reason="needs a CUDA device")
+def test_gpu_engine_matches_numpy():
+    if spectral.engine().name != "cufinufft":
+        pytest.skip("cufinufft with CuPy or PyTorch is not installed")
+    teacher, net = teacher_student("gaussian")
+    fast = mf.GaussianPopulation(teacher, backend="spectral")
+    slow = mf.GaussianPopulation(teacher, backend="numpy")
+    assert rel_err(fast.velocity(net), slow.velocity(net)) < 1e-10

@@ -124,7 +124,8 @@ def fourier_modes(theta, nu, L: int, eps: float) -> np.ndarray:
     if len(theta) == 0:
         return np.zeros((nu.shape[1], 2 * L + 1), dtype=np.complex128)
     x = eng.to_device(np.ascontiguousarray(theta, dtype=np.float64))
-    c = eng.to_device(np.ascontiguousarray(nu.T, dtype=np.complex128))
+    c = np.ascontiguousarray(nu.T, dtype=np.complex128)
+    c = eng.to_device(c[0] if len(c) == 1 else c)  # one transform: a 1-D array
     S = eng.module.nufft1d1(x, c, (2 * L + 1,), eps=eps, isign=-1, **eng.options(len(theta)))
     return np.asarray(eng.to_host(S)).reshape(nu.shape[1], 2 * L + 1)
 
@@ -144,7 +145,8 @@ def convolve(theta_s, nu, theta_t, scale: float = 1.0, tol: float = TOLERANCE):
     if len(theta_t) == 0:
         return np.zeros((0, S.shape[0])), np.zeros((0, S.shape[0]))
     x = eng.to_device(np.ascontiguousarray(theta_t, dtype=np.float64))
-    z = eng.module.nufft1d2(x, eng.to_device(coef), eps=eps, isign=1, **eng.options(len(theta_t)))
+    coef = eng.to_device(coef[0] if len(coef) == 1 else coef)
+    z = eng.module.nufft1d2(x, coef, eps=eps, isign=1, **eng.options(len(theta_t)))
     z = np.asarray(eng.to_host(z)).reshape(S.shape[0], len(theta_t)).T
     return np.ascontiguousarray(z.real), np.ascontiguousarray(z.imag)
 

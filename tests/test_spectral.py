@@ -215,6 +215,8 @@ def test_spectral_instance_with_its_own_tolerance():
     exact = mf.GaussianPopulation(teacher, backend="numpy")
     err = rel_err(coarse.velocity(net), exact.velocity(net))
     assert 1e-10 < err < 1e-5
+    X, y = coarse.sample(16, 0)  # data reductions (Numba's) work on an instance too
+    assert np.allclose(y, teacher(X))
     with pytest.raises(ValueError, match="tolerance"):
         spectral.Spectral(tol=0.0)
 

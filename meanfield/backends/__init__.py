@@ -50,8 +50,8 @@ def cuda_available() -> bool:
 
 
 def _auto():
-    """KeOps when a CUDA device works, Numba otherwise (DESIGN.md "Backends"), with the
-    spectral pair reduction where it applies and is faster (:class:`spectral.Auto`)."""
+    """KeOps when a CUDA device works, Numba otherwise, with the spectral pair reduction
+    where it applies and is faster (:class:`spectral.Auto`); one object per process."""
     if "auto" not in _LOADED:
         base = get_backend("keops" if cuda_available() else "numba")
         _LOADED["auto"] = get_backend("spectral").Auto(base)

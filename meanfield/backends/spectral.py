@@ -45,9 +45,11 @@ TOLERANCE = 1e-11
 EPS_MIN = 1e-14
 #: finufft gets one thread per this many non-uniform points (at most Numba's count)
 POINTS_PER_THREAD = 100_000
-#: "auto" uses the spectral method when m_t m_s reaches this many pairs; measured on 2
-#: cores against Numba (crossover near m = 2000) and a guess against KeOps on a GPU
-AUTO_MIN_PAIRS = {"numba": 4_000_000, "keops": 1_000_000_000}
+#: "auto" uses the spectral method when m_t m_s reaches this many pairs: against Numba,
+#: the crossover measured on 2 cores at the default tolerance (one population velocity,
+#: 5 teachers: equal times near m = 6000-7000, idle or loaded); against KeOps on a GPU,
+#: an unmeasured guess (no GPU here)
+AUTO_MIN_PAIRS = {"numba": 40_000_000, "keops": 1_000_000_000}
 
 
 def unsupported(kernel, layout) -> str | None:
@@ -179,6 +181,9 @@ class Spectral:
     :data:`TOLERANCE`); pass an instance as ``backend=`` to change it."""
 
     name = "spectral"
+    forward = staticmethod(forward)  # data reductions: Numba's
+    data_grad = staticmethod(data_grad)
+    forward_and_grad = staticmethod(forward_and_grad)
 
     def __init__(self, tol: float = TOLERANCE):
         modes_for_tolerance(tol)  # validates

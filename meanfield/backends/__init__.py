@@ -1,6 +1,8 @@
 """Backend registry: one interface (``pair_reduce``, ``forward``, ``data_grad``), several
 implementations. "numpy" is the reference, "numba" the CPU backend, "keops" the GPU
-(or CPU) one; "auto" picks KeOps when a CUDA device works and Numba otherwise.
+(or CPU) one, "spectral" the NUFFT pair reduction of 2-D ReLU networks without bias
+(theory §11); "auto" picks KeOps when a CUDA device works and Numba otherwise, and the
+spectral method for the pair reductions it applies to once they are large enough.
 
 Every backend module exposes ``name`` and the three functions documented in
 :mod:`meanfield.backends.numpy`.
@@ -14,7 +16,7 @@ import importlib
 from . import numpy as _numpy_backend
 
 _MODULES = {"numpy": "meanfield.backends.numpy", "numba": "meanfield.backends.numba",
-            "keops": "meanfield.backends.keops"}
+            "keops": "meanfield.backends.keops", "spectral": "meanfield.backends.spectral"}
 _LOADED = {"numpy": _numpy_backend}
 
 
@@ -57,8 +59,12 @@ def cuda_available() -> bool:
 
 
 def _auto():
-    """KeOps when a CUDA device works, Numba otherwise (docs/guide/backends.md)."""
-    return get_backend("keops" if cuda_available() else "numba")
+    """KeOps when a CUDA device works, Numba otherwise, with the spectral pair reduction
+    where it applies and is faster (:class:`spectral.Auto`); one object per process."""
+    if "auto" not in _LOADED:
+        base = get_backend("keops" if cuda_available() else "numba")
+        _LOADED["auto"] = get_backend("spectral").Auto(base)
+    return _LOADED["auto"]
 
 
 def get_backend(name="auto"):

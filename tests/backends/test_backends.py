@@ -240,6 +240,8 @@ def test_dtype_is_kept(backend):
 
 
 def test_auto_backend():
-    assert get_backend("auto") is get_backend("keops" if cuda_available() else "numba")
+    auto = get_backend("auto")
+    assert auto is get_backend("auto")
+    assert auto.base is get_backend("keops" if cuda_available() else "numba")
     with pytest.raises(ValueError):
         get_backend("no-such-backend")

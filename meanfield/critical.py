@@ -27,12 +27,18 @@ from scipy.sparse.linalg import LinearOperator, eigsh
 
 from .hessian import hessian, hessian_operator
 from .model import Network
-from .objectives import Empirical, GaussianPopulation, Online
+from .objectives import Empirical, Online
 
 #: largest m p refined with dense Hessians (trust-region subproblems solved exactly)
 REFINE_DENSE_MAX = 2000
 #: largest m p whose spectrum is computed densely (eigh); Lanczos beyond
 EIGH_MAX = 3000
+#: stationarity at which the descent of method "auto" hands over to least squares
+DESCENT_TOL = 1e-7
+#: first trust region of the least-squares polish, relative to the RMS particle norm
+POLISH_STEP = 0.1
+#: iterations without a decrease of J beyond rounding after which a descent stops
+STALL = 5
 METHODS = ("auto", "least-squares", "trust-exact", "trust-krylov", "newton-cg", "l-bfgs-b")
 
 
@@ -41,7 +47,8 @@ def _population(objective):
 
 
 class _Evaluator:
-    """J, v and the stationarity at a flat parameter vector, cached for the last point."""
+    """J, v and the stationarity at a flat parameter vector, cached for the last point;
+    remembers the evaluated point with the lowest J."""
 
     def __init__(self, net: Network, objective):
         self.net = net.with_w(np.asarray(net.w, dtype=np.float64))
@@ -49,6 +56,7 @@ class _Evaluator:
         self.shape, self.m = net.w.shape, net.m
         self._key = None
         self.evaluations = 0
+        self.best = (np.inf, None)
 
     def network(self, x) -> Network:
         return self.net.with_w(np.asarray(x, dtype=np.float64).reshape(self.shape))
@@ -65,6 +73,8 @@ class _Evaluator:
             s = float(np.linalg.norm(v) / (math.sqrt(self.m) * (1.0 + abs(J))))
             self._key, self._value = key, (risk, J, v, s)
             self.evaluations += 1
+            if np.isfinite(J) and J < self.best[0]:
+                self.best = (J, x.copy())
         return self._value
 
 
@@ -77,82 +87,53 @@ def refine(net: Network, objective, tol: float = 1e-12, method: str = "auto",
            max_iter: int = 200, backend=None):
     """Move ``net`` to a nearby critical point of J = R/alpha^2, in float64 (theory §12).
 
-    Stops when :func:`stationarity` <= ``tol``. Methods (all from scipy.optimize):
+    Stops when :func:`stationarity` <= ``tol``. Two scipy.optimize building blocks:
 
+    * descent: ``minimize`` on m J (gradient -v, Hessian H of :mod:`meanfield.hessian`)
+      with "trust-exact" (dense H, m p <= REFINE_DENSE_MAX), "trust-krylov" or
+      "newton-cg" (Hessian-vector products) or "l-bfgs-b" (gradients only). It moves
+      downhill, away from saddles, but its acceptance tests compare values of J, whose
+      rounding limits the stationarity it reaches to about 1e-8;
     * "least-squares": ``least_squares`` (trust-region reflective) on the residual v(w)
-      with Jacobian -H, dense for m p <= REFINE_DENSE_MAX and by Hessian-vector
-      products (LSMR) beyond. It converges to the critical point nearest the start,
-      saddles included, and never compares objective values, so it reaches stationarity
-      near rounding level. This is "auto".
-    * "trust-exact" (dense H), "trust-krylov", "newton-cg" (Hessian-vector products),
-      "l-bfgs-b" (gradients only): ``minimize`` on m J, whose gradient is -v and whose
-      Hessian is H. They move downhill, away from saddles, and their acceptance tests
-      compare values of J, which limits the stationarity they reach to about
-      sqrt(rounding of J).
+      with Jacobian -H, dense or by LSMR on Hessian-vector products. It converges
+      quadratically to a nearby zero of v, saddles included, down to rounding, since it
+      never compares values of J; far from a critical point it can be drawn to
+      degenerate points (a relu neuron collapsing to w = 0, erf weights growing
+      without bound). Its first trust region is POLISH_STEP times the RMS particle norm.
 
-    Returns (refined Network, report) with report keys: method, iterations,
+    ``method="auto"`` descends (trust-exact or trust-krylov) until stationarity
+    <= max(tol, DESCENT_TOL), then polishes with least squares: a local minimum near
+    the start, to rounding. ``method="least-squares"`` polishes only: use it to certify
+    a saddle on which a flow lingers. The other names run that descent alone.
+    ``max_iter`` bounds the iterations of each phase.
+
+    Returns (refined Network, report) with report keys: method (the phases run, e.g.
+    "trust-exact+least-squares"), iterations,
     evaluations, grad_norm_start/end (||v||_F / sqrt m), stationarity_start/end,
-    risk_start/end, success (stationarity_end <= tol) and message.
+    risk_start/end, displacement (RMS particle move ||w_end - w_start||_F / sqrt m),
+    success (stationarity_end <= tol) and message.
     """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     ev = _Evaluator(net, objective)
     x0 = ev.net.w.ravel().copy()
     risk0, _, v0, s0 = ev(x0)
-    n = x0.size
-    dense = n <= REFINE_DENSE_MAX
-    if method == "auto":
-        method = "least-squares"
-
-    def hess(x):
-        return hessian(ev.network(x), objective)
-
-    def hessp(x, p):
-        return hessian_operator(ev.network(x), objective, backend).matvec(p)
-
-    def stop(intermediate_result):
-        x = getattr(intermediate_result, "x", intermediate_result)
-        if ev(x)[3] <= tol:
-            raise StopIteration
-
-    nit, message = 0, "already stationary"
-    x = x0
-    if s0 > tol:
-        if method == "least-squares":
-            if dense:
-                jac, solver = (lambda x: -hess(x)), "exact"
-            else:
-                def jac(x):
-                    op = hessian_operator(ev.network(x), objective, backend)
-                    return LinearOperator(op.shape, matvec=lambda p: -op.matvec(p),
-                                          rmatvec=lambda p: -op.matvec(p), dtype=np.float64)
-                solver = "lsmr"
-            res = scipy.optimize.least_squares(
-                lambda x: ev(x)[2].ravel(), x0, jac=jac, method="trf", tr_solver=solver,
-                ftol=None, xtol=4 * np.finfo(float).eps, gtol=None, max_nfev=max_iter, callback=stop)
-            nit = int(res.njev or 0)
-        else:
-            m = ev.m
-            options = {"maxiter": max_iter}
-            kwargs = {}
-            if method == "trust-exact":
-                kwargs["hess"] = hess
-                options["gtol"] = 0.0
-            elif method in ("trust-krylov", "newton-cg"):
-                kwargs["hessp"] = hessp
-                options["gtol" if method == "trust-krylov" else "xtol"] = 0.0
-            else:
-                options.update(gtol=0.0, ftol=0.0)
-            res = scipy.optimize.minimize(
-                lambda x: m * ev(x)[1], x0, jac=lambda x: -ev(x)[2].ravel(),
-                method=method, callback=stop, options=options, **kwargs)
-            nit = int(getattr(res, "nit", 0))
-        x, message = res.x, str(res.message)
+    dense = x0.size <= REFINE_DENSE_MAX
+    x, nit, phases, messages = x0, 0, [], []
+    if s0 > tol and method != "least-squares":
+        descent = ("trust-exact" if dense else "trust-krylov") if method == "auto" else method
+        target = max(tol, DESCENT_TOL) if method == "auto" else tol
+        x, n, msg = _descend(ev, x0, descent, target, max_iter, backend)
+        nit, phases, messages = nit + n, phases + [descent], messages + [f"{descent}: {msg}"]
+    if ev(x)[3] > tol and method in ("auto", "least-squares"):
+        x, n, msg = _polish(ev, x, tol, max_iter, dense, backend)
+        nit, phases = nit + n, phases + ["least-squares"]
+        messages.append(f"least-squares: {msg}")
     risk1, _, v1, s1 = ev(x)
     if s1 > s0:  # never return a worse point than the start
         x, risk1, v1, s1 = x0, risk0, v0, s0
     report = {
-        "method": method,
+        "method": "+".join(phases) or method,
         "iterations": nit,
         "evaluations": ev.evaluations,
         "grad_norm_start": float(np.linalg.norm(v0) / math.sqrt(ev.m)),
@@ -161,10 +142,83 @@ def refine(net: Network, objective, tol: float = 1e-12, method: str = "auto",
         "stationarity_end": s1,
         "risk_start": risk0,
         "risk_end": risk1,
+        "displacement": float(np.linalg.norm(x - x0) / math.sqrt(ev.m)),
         "success": bool(s1 <= tol),
-        "message": message,
+        "message": "; ".join(messages) or "already stationary",
     }
     return ev.network(x), report
+
+
+def _stopper(ev, tol, stall=None):
+    """Callback raising StopIteration at stationarity <= tol or, given ``stall``, once
+    J has not decreased by more than its rounding over ``stall`` iterations."""
+    history = []
+
+    def stop(intermediate_result):
+        x = getattr(intermediate_result, "x", intermediate_result)
+        _, J, _, s = ev(x)
+        history.append(J)
+        if s <= tol:
+            raise StopIteration
+        if stall and len(history) > stall:
+            if history[-stall - 1] - J <= 16 * np.finfo(float).eps * (1.0 + abs(J)):
+                raise StopIteration
+    return stop
+
+
+def _descend(ev, x0, method, tol, max_iter, backend):
+    """scipy.optimize.minimize on m J; returns (x, iterations, message). It stops when
+    J stalls at rounding level for STALL iterations. Should scipy's subproblem solver
+    fail (exactly singular Hessians can overflow its bounds), the lowest J evaluated so
+    far is returned."""
+    m, objective = ev.m, ev.objective
+    options = {"maxiter": max_iter}
+    kwargs = {}
+    if method == "trust-exact":
+        kwargs["hess"] = lambda x: hessian(ev.network(x), objective)
+        options["gtol"] = 0.0
+    elif method in ("trust-krylov", "newton-cg"):
+        kwargs["hessp"] = lambda x, p: hessian_operator(ev.network(x), objective,
+                                                        backend).matvec(p)
+        options["gtol" if method == "trust-krylov" else "xtol"] = 0.0
+    else:
+        options.update(gtol=0.0, ftol=0.0)
+    try:
+        with np.errstate(all="ignore"):
+            res = scipy.optimize.minimize(
+                lambda x: m * ev(x)[1], x0, jac=lambda x: -ev(x)[2].ravel(), method=method,
+                callback=_stopper(ev, tol, STALL), options=options, **kwargs)
+    except (ValueError, np.linalg.LinAlgError) as err:
+        return ev.best[1], 0, f"stopped: {err}"
+    return res.x, int(getattr(res, "nit", 0)), str(res.message)
+
+
+def _polish(ev, x0, tol, max_iter, dense, backend):
+    """scipy.optimize.least_squares on v(x0 + s y), y from 0, s = POLISH_STEP times the
+    RMS particle norm, so that the first trust region (radius 1 in y) is s; returns
+    (x, iterations, message)."""
+    objective = ev.objective
+    s = POLISH_STEP * max(float(np.linalg.norm(x0)) / math.sqrt(ev.m), 1e-8)
+
+    def point(y):
+        return x0 + s * y
+
+    if dense:
+        def jac(y):
+            return -s * hessian(ev.network(point(y)), objective)
+        solver = "exact"
+    else:
+        def jac(y):
+            op = hessian_operator(ev.network(point(y)), objective, backend)
+            return LinearOperator(op.shape, matvec=lambda p: -s * op.matvec(p),
+                                  rmatvec=lambda p: -s * op.matvec(p), dtype=np.float64)
+        solver = "lsmr"
+    stop = _stopper(ev, tol)
+    res = scipy.optimize.least_squares(
+        lambda y: ev(point(y))[2].ravel(), np.zeros_like(x0), jac=jac, method="trf",
+        tr_solver=solver, ftol=None, xtol=4 * np.finfo(float).eps, gtol=None,
+        max_nfev=max_iter, callback=lambda y: stop(point(y)))
+    return point(res.x), int(res.njev or 0), str(res.message)
 
 
 # --------------------------------------------------------------------------- symmetries

@@ -39,7 +39,7 @@ from scipy.sparse.linalg import LinearOperator
 from scipy.special import expit
 
 from .kernel_hessians import second_order
-from .model import Layout, Network
+from .model import Network
 from .objectives import Empirical, GaussianPopulation, Online, _check_network, loss_derivative
 
 #: largest m p for which :func:`hessian` forms the dense matrix
@@ -165,7 +165,7 @@ class PopulationHessian:
 
     # ------------------------------------------------------------------ dense
     def dense(self) -> np.ndarray:
-        lay, m, k, d = self.layout, self.m, self.layout.k, self.layout.d
+        lay, m, d = self.layout, self.m, self.layout.d
         p = lay.p
         H = np.zeros((m, p, m, p))
         rows = max(1, TILE // max(1, len(self.ws) * d, m * p * p))
@@ -350,7 +350,7 @@ class EmpiricalHessian:
         return act.f(Z), act.df(Z), act.d2f(Z)
 
     def dense(self) -> np.ndarray:
-        lay, m, k, d = self.layout, self.m, self.layout.k, self.layout.d
+        lay, m, k = self.layout, self.m, self.layout.k
         c = lay.unpack(self.net.w)[0]
         p, n = lay.p, self.n
         H = np.zeros((m * p, m * p))

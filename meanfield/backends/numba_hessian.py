@@ -82,7 +82,6 @@ def _erf_pair(n1, n2, t):
             F22 * _sin2(n1, n2, t))
 
 
-@njit(parallel=True, **JIT_OPTIONS)
 def _hvp(kind, scale, alpha, c, a, n_t, cs, as_, n_s, qs, vc, va, out_c, out_a):
     """(H v)_i for the students i (the first m sources are the students themselves)."""
     m, k = c.shape
@@ -162,6 +161,12 @@ def _hvp(kind, scale, alpha, c, a, n_t, cs, as_, n_s, qs, vc, va, out_c, out_a):
             out_a[i, x] = acc_a[x] + coef_i * a[i, x] + coef_v * va[i, x]
 
 
+_hvp_parallel = njit(parallel=True, **JIT_OPTIONS)(_hvp)
+_hvp_serial = njit(**JIT_OPTIONS)(_hvp)
+#: pairs below which the product runs on one thread (thread start-up dominates)
+SERIAL_PAIRS = 1 << 14
+
+
 def population_hvp(op, v) -> np.ndarray:
     """H v for a :class:`meanfield.hessian.PopulationHessian` without bias, v (m, p)."""
     lay = op.layout
@@ -170,7 +175,8 @@ def population_hvp(op, v) -> np.ndarray:
     out = np.empty_like(v)
     out_c = np.empty_like(vc)
     out_a = np.empty_like(va)
-    _hvp(KINDS[op.kernel.name], float(op.kernel.scale), float(op.alpha),
+    kernel = _hvp_serial if op.m * len(op.ws) < SERIAL_PAIRS else _hvp_parallel
+    kernel(KINDS[op.kernel.name], float(op.kernel.scale), float(op.alpha),
          np.ascontiguousarray(op.c), np.ascontiguousarray(op.a), op.n_t,
          np.ascontiguousarray(op.cs), np.ascontiguousarray(op.as_), op.n_s, op.qs,
          vc, va, out_c, out_a)

@@ -43,6 +43,7 @@ METHODS = ("auto", "least-squares", "trust-exact", "trust-krylov", "newton-cg", 
 
 
 def _population(objective):
+    """An Online objective's exact population objective (its velocity is random)."""
     return objective.population if isinstance(objective, Online) else objective
 
 
@@ -52,7 +53,7 @@ class _Evaluator:
 
     def __init__(self, net: Network, objective):
         self.net = net.with_w(np.asarray(net.w, dtype=np.float64))
-        self.objective = objective
+        self.objective = _population(objective)
         self.shape, self.m = net.w.shape, net.m
         self._key = None
         self.evaluations = 0
@@ -105,7 +106,8 @@ def refine(net: Network, objective, tol: float = 1e-12, method: str = "auto",
     <= max(tol, DESCENT_TOL), then polishes with least squares: a local minimum near
     the start, to rounding. ``method="least-squares"`` polishes only: use it to certify
     a saddle on which a flow lingers. The other names run that descent alone.
-    ``max_iter`` bounds the iterations of each phase.
+    ``max_iter`` bounds the iterations of each phase (for least squares, the residual
+    evaluations). An Online objective is refined on its exact population risk.
 
     Returns (refined Network, report) with report keys: method (the phases run, e.g.
     "trust-exact+least-squares"), iterations,
@@ -274,7 +276,7 @@ def expected_zero_modes(net: Network, objective, at_global_minimum: bool = False
     * a relu neuron whose feature vanishes near w (a = 0, b <= 0; on data: never
       active): all its k + d + bias parameters are flat.
 
-    At a global minimum (``at_global_minimum=True``, population objectives) f is
+    At a global minimum (``at_global_minimum=True``; population objectives) f is
     stationary in function space, so every direction that leaves f unchanged to first
     order is a zero mode. A group S of g live neurons spans k + r (d + bias) - o feature
     directions (r = rank of its output weights, o = r for relu by Euler's relation
@@ -326,7 +328,7 @@ def expected_zero_modes(net: Network, objective, at_global_minimum: bool = False
 
 
 # --------------------------------------------------------------------------- classify
-def _infimum(objective, net: Network):
+def _infimum(objective):
     """(infimum of R over all functions or None if not attained, signal scale of R)."""
     if isinstance(objective, Empirical):
         y = np.asarray(objective.y, dtype=np.float64)
@@ -335,7 +337,8 @@ def _infimum(objective, net: Network):
         return (0.0 if objective.loss == "hinge" else None), 1.0
     pop = _population(objective)
     floor = 0.5 * pop.k * pop.noise**2
-    zero = Network(np.zeros((1, pop.k)), np.zeros((1, pop.d)), activation=net.activation)
+    zero = Network(np.zeros((1, pop.k)), np.zeros((1, pop.d)),
+                   activation=pop.teacher.activation)
     return floor, float(pop.risk(zero)) - floor
 
 
@@ -362,13 +365,16 @@ def classify(net: Network, objective, tol: float = 1e-8, zero_tol: float = 1e-6,
     * "global minimum" when the risk attains the objective's infimum over all functions
       within ``risk_tol`` times the signal (population: k noise^2/2, relative to the risk
       of the zero function minus it; empirical square loss: 0 relative to mean |y|^2/2;
-      hinge: 0). Logistic and soft-hinge losses never attain theirs, and a global
-      minimum of an under-parametrised student is not recognisable from its risk: such
-      points are reported as local minima with ``global_known`` False;
+      hinge: 0). ``global_known`` is False for logistic and soft-hinge losses, which
+      never attain theirs. The best fit of an under-parametrised student lies above
+      the infimum and is reported as a local minimum;
     * "saddle" when an eigenvalue of H is below -zero_tol max|eig|;
     * "local minimum" otherwise.
 
     Eigenvalues come from :func:`spectrum`; |eig| <= zero_tol max|eig| counts as zero.
+    For data, expected_zero_modes is the count valid at any critical point (the
+    function-space count needs features independent in L2, false on n points: an
+    interpolating minimum has at least m p - n k zero modes).
     ``zero_gap`` is the ratio of the smallest |eig| above that threshold to the largest
     at or below it: a large gap makes the count of zero modes unambiguous. Relu kernels
     are C^2 but not C^3 where neurons coincide, so near-duplicates at an angle theta
@@ -382,12 +388,14 @@ def classify(net: Network, objective, tol: float = 1e-8, zero_tol: float = 1e-6,
     eigenvalues than symmetries explain), global_known, zero_threshold, zero_gap,
     eigenvalues, eig_method, spectrum_complete.
     """
+    objective = _population(objective)
     ev = _Evaluator(net, objective)
     risk, J, v, s = ev(ev.net.w.ravel())
-    infimum, signal = _infimum(objective, net)
+    infimum, signal = _infimum(objective)
     excess = None if infimum is None else risk - infimum
     is_global = excess is not None and excess <= risk_tol * max(signal, 1e-300)
-    expected = expected_zero_modes(net, objective, at_global_minimum=is_global)
+    on_data = isinstance(objective, Empirical)
+    expected = expected_zero_modes(net, objective, at_global_minimum=is_global and not on_data)
     eigs, top, eig_method = spectrum(ev.net, objective, expected + 20, backend)
     threshold = zero_tol * top
     n_negative = int(np.sum(eigs < -threshold))

@@ -355,7 +355,7 @@ class EmpiricalHessian:
         p, n = lay.p, self.n
         H = np.zeros((m * p, m * p))
         resid = np.zeros((m, p, p))
-        for N in _blocks(n, self.rows):
+        for N in _blocks(n, max(1, TILE // (m * p * k))):
             S, S1, S2 = self._features(N)
             X = self.X[N]
             G = np.zeros((len(X), k, m, p))                     # (m/alpha) df_o/dw

@@ -151,7 +151,7 @@ def test_empirical_hessian_is_minus_velocity_jacobian(loss, act, bias):
     everywhere, the differences do not cross a kink at these points)."""
     rng = np.random.default_rng(10)
     X = rng.standard_normal((40, 3))
-    k = 2 if loss == "square" else 1
+    k = 3 if loss == "square" else 1
     y = rng.standard_normal((40, k)) if loss == "square" else np.sign(rng.standard_normal(40))
     net = mf.Network.init(6, 3, act, k=k, bias=bias, seed=11, alpha=3.0, centered=True)
     net = net.with_w(net.w + 0.1 * rng.standard_normal(net.w.shape))

@@ -25,7 +25,7 @@ import scipy.linalg
 import scipy.optimize
 from scipy.sparse.linalg import LinearOperator, eigsh
 
-from .hessian import hessian, hessian_operator
+from .hessian import DENSE_MAX, hessian, hessian_operator
 from .model import Network
 from .objectives import Empirical, Online
 
@@ -324,7 +324,7 @@ def expected_zero_modes(net: Network, objective, at_global_minimum: bool = False
             count += int(nonzero_ab.sum())
         if rank > 0:
             count += k * (len(group) - 1)
-    return count
+    return int(count)
 
 
 # --------------------------------------------------------------------------- classify
@@ -344,15 +344,17 @@ def _infimum(objective):
 
 def spectrum(net: Network, objective, n_smallest: int | None = None, backend=None):
     """Eigenvalues of H = m grad^2 J: all of them (ascending, from eigh) when
-    m p <= EIGH_MAX, else the ``n_smallest`` smallest algebraic ones by Lanczos (eigsh on
-    Hessian-vector products). Returns (eigenvalues, max |eigenvalue|, method)."""
+    m p <= EIGH_MAX, or when m p <= DENSE_MAX and ``n_smallest`` exceeds m p / 10
+    (Lanczos for a large share of the spectrum is slower than eigh); else the
+    ``n_smallest`` smallest algebraic ones by Lanczos (eigsh on Hessian-vector
+    products). Returns (eigenvalues, max |eigenvalue|, method)."""
     n = net.w.size
-    if n <= EIGH_MAX:
+    k = min(n - 1, max(1, n_smallest or 20))
+    if n <= EIGH_MAX or (n <= DENSE_MAX and 10 * k > n):
         eigs = scipy.linalg.eigh(hessian(net, objective), eigvals_only=True)
         return eigs, float(np.abs(eigs).max(initial=0.0)), "eigh"
     op = hessian_operator(net, objective, backend)
     top = float(np.abs(eigsh(op, k=1, which="LM", return_eigenvectors=False)).max())
-    k = min(n - 1, max(1, n_smallest or 20))
     eigs = np.sort(eigsh(op, k=k, which="SA", return_eigenvectors=False, tol=1e-10))
     return eigs, max(top, float(np.abs(eigs).max())), "lanczos"
 
@@ -379,8 +381,9 @@ def classify(net: Network, objective, tol: float = 1e-8, zero_tol: float = 1e-6,
     at or below it: a large gap makes the count of zero modes unambiguous. Relu kernels
     are C^2 but not C^3 where neurons coincide, so near-duplicates at an angle theta
     shift would-be zero modes by O(theta) (for either sign).
-    With Lanczos (m p > EIGH_MAX) only the smallest expected_zero_modes + 20 eigenvalues
-    are computed, and ``spectrum_complete`` is False when all of them are non-positive.
+    With Lanczos (m p > EIGH_MAX, few expected zero modes) only the smallest
+    expected_zero_modes + 20 eigenvalues are computed, and ``spectrum_complete`` is
+    False when all of them are non-positive.
 
     Returns a dict: kind, risk, excess_risk, objective (J), grad_norm (||v||_F/sqrt m),
     stationarity, min_eig, max_abs_eig, n_negative, n_zero, expected_zero_modes (at

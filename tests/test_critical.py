@@ -230,6 +230,7 @@ def test_flow_end_point_refined_and_classified(monkeypatch):
     assert dead.sum() == 2
     assert result["n_zero"] == result["expected_zero_modes"] == 16 == 2 * 4 + 6 + 1 + 1
     monkeypatch.setattr(critical, "EIGH_MAX", 0)
+    monkeypatch.setattr(critical, "DENSE_MAX", 0)
     lanczos = classify(net, pop)
     assert lanczos["eig_method"] == "lanczos" and lanczos["spectrum_complete"]
     assert (lanczos["kind"], lanczos["n_zero"], lanczos["n_negative"]) == ("global minimum", 16, 0)

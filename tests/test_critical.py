@@ -107,8 +107,8 @@ def test_duplicates_and_dead_outputs_at_a_global_minimum(act, bias, k):
     its ray), neurons 1 and 2 copied, and one neuron with c = 0 at a random (a, b).
     Zero modes (e = d + bias): the split pair spans k + r e - o feature directions
     (r = 1, o = 1 for relu, 0 for erf) out of 2 (k + e); a single neuron gives 1 (relu
-    rescaling) or 0; the dead output's input weights give e (plus none, its c direction
-    has curvature E[sigma^2] > 0)."""
+    rescaling) or 0; the dead output gives its e input weights (its output weights
+    have curvature E[sigma^2] > 0)."""
     teacher = mf.Network.init(3, 4, act, k=k, bias=bias, seed=1)
     pop = mf.GaussianPopulation(teacher, backend="numpy")
     w = teacher.w

@@ -26,11 +26,14 @@ _EXPORTS = {
     "Empirical": "objectives", "GaussianPopulation": "objectives", "Online": "objectives",
     "empirical_velocity": "objectives",
     "get_backend": "backends",
+    "hessian": "hessian", "hvp": "hessian", "hessian_operator": "hessian",
     # dynamics: integrators and trajectories
     "State": "dynamics",
     "Divergence": "trajectory", "LinearSchedule": "trajectory", "LogSchedule": "trajectory",
     "Trajectory": "trajectory", "simulate": "trajectory",
     "Tangent": "tangent",
+    # analysis: critical points
+    "refine": "critical", "classify": "critical",
     # runs: configs, run directories, sweeps
     "Config": "runs.config", "ConfigError": "runs.config",
     "Result": "runs.run", "load": "runs.run", "resume": "runs.run", "run": "runs.run",
@@ -64,7 +67,9 @@ if TYPE_CHECKING:  # static analysers and IDEs see the eager imports
     from .activations import ACTIVATIONS, Activation, get_activation  # noqa: F401
     from .backends import get_backend  # noqa: F401
     from .dynamics import State  # noqa: F401
+    from .critical import classify, refine  # noqa: F401
     from .gaussian import bvn_cdf, pair_kernel  # noqa: F401
+    from .hessian import hessian, hessian_operator, hvp  # noqa: F401
     from .losses import LOSSES  # noqa: F401
     from .layout import Layout
     from .model import Network, resolve_alpha  # noqa: F401

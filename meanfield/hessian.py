@@ -36,11 +36,10 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.sparse.linalg import LinearOperator
-from scipy.special import expit
 
 from .kernel_hessians import second_order
-from .model import Network
-from .objectives import Empirical, GaussianPopulation, Online, _check_network, loss_derivative
+from .losses import loss_curvature, loss_derivative
+from .model import Network, check_network
 
 #: largest m p for which :func:`hessian` forms the dense matrix
 DENSE_MAX = 20_000
@@ -97,14 +96,13 @@ def hessian_operator(net: Network, objective, backend=None) -> LinearOperator:
 
 
 def _operator(net, objective, backend):
-    if isinstance(objective, Online):
-        objective = objective.population
-    if isinstance(objective, GaussianPopulation):
-        return PopulationHessian(net, objective, backend)
-    if isinstance(objective, Empirical):
-        return EmpiricalHessian(net, objective)
-    raise TypeError(f"Hessians are available for GaussianPopulation, Online and Empirical "
-                    f"objectives, got {type(objective).__name__}")
+    """The objective's Hessian (what it offers as ``hessian_operator``: the population
+    objectives :class:`PopulationHessian`, data objectives :class:`EmpiricalHessian`)."""
+    offer = getattr(objective, "hessian_operator", None)
+    if offer is None:
+        raise TypeError(f"{type(objective).__name__} offers no Hessian (GaussianPopulation, "
+                        f"Online and Empirical do)")
+    return offer(net, backend)
 
 
 def _float64(net: Network) -> Network:
@@ -118,10 +116,10 @@ def _blocks(n: int, size: int):
 
 # --------------------------------------------------------------------------- population
 class PopulationHessian:
-    """H of a GaussianPopulation objective at ``net`` (see the module docstring)."""
+    """H of a GaussianPopulation objective ``pop`` at ``net`` (module docstring)."""
 
-    def __init__(self, net: Network, pop: GaussianPopulation, backend=None):
-        _check_network(net, pop.d, pop.k, "teacher")
+    def __init__(self, net: Network, pop, backend=None):
+        check_network(net, pop.d, pop.k, "teacher")
         if net.activation.name != pop.teacher.activation.name:
             raise NotImplementedError("exact Hessians need the student and the teacher to "
                                       "share their activation")
@@ -311,24 +309,10 @@ def _numba_hessian(backend, pop, kernel):
 
 
 # --------------------------------------------------------------------------- data
-def _loss_curvature(loss, f, y, beta):
-    """l''(f) for the per-sample losses, shape (n, 1) (square: 1 for every output)."""
-    if loss == "square":
-        return np.ones((len(f), 1))
-    margin = y * f
-    if loss == "logistic":
-        s = expit(-margin)
-        return s * (1.0 - s)
-    if loss == "hinge":
-        return np.zeros_like(f)
-    s = expit(beta * (1.0 - margin))
-    return beta * s * (1.0 - s)
-
-
 class EmpiricalHessian:
-    """H of an Empirical objective at ``net`` (see the module docstring)."""
+    """H of an Empirical objective ``emp`` at ``net`` (module docstring)."""
 
-    def __init__(self, net: Network, emp: Empirical):
+    def __init__(self, net: Network, emp):
         net = _float64(net)
         self.net, self.emp, self.layout = net, emp, net.layout
         self.m, self.alpha = net.m, net.alpha
@@ -336,7 +320,7 @@ class EmpiricalHessian:
         f = emp.outputs(net).astype(np.float64)
         y = np.asarray(emp.y, dtype=np.float64)
         self.lp = loss_derivative(emp.loss, f, y, emp.beta)          # l'(f), (n, k)
-        self.lpp = _loss_curvature(emp.loss, f, y, emp.beta)          # l''(f), (n, 1)
+        self.lpp = loss_curvature(emp.loss, f, y, emp.beta)          # l''(f), (n, 1)
         self.n = len(self.X)
         self.rows = max(1, TILE // max(1, self.m))
 

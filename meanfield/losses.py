@@ -48,3 +48,19 @@ def loss_derivative(loss: str, f: np.ndarray, y: np.ndarray, beta: float = 20.0)
     if loss == "hinge":
         return -y * (margin < 1.0)
     return -y * expit(beta * (1.0 - margin))
+
+
+def loss_curvature(loss: str, f: np.ndarray, y: np.ndarray, beta: float = 20.0) -> np.ndarray:
+    """d^2 l/df^2, shape (n, 1) (square: 1 for every output; hinge: 0 almost everywhere;
+    logistic s(1 - s) with s = expit(-yf); softhinge beta s(1 - s) with
+    s = expit(beta (1 - yf)))."""
+    if loss == "square":
+        return np.ones((len(f), 1))
+    margin = y * f
+    if loss == "logistic":
+        s = expit(-margin)
+        return s * (1.0 - s)
+    if loss == "hinge":
+        return np.zeros_like(f)
+    s = expit(beta * (1.0 - margin))
+    return beta * s * (1.0 - s)

@@ -57,6 +57,16 @@ def coupled_indices(M: int, m: int, symmetric: bool = False) -> np.ndarray:
     return np.concatenate([half, M // 2 + half])
 
 
+def check_network(net, d: int, k: int, what: str) -> None:
+    """TypeError unless ``net`` is a Network, ValueError unless it has input dimension d
+    and k outputs (``what`` names the other side: "teacher", "data")."""
+    if not isinstance(net, Network):
+        raise TypeError(f"expected a meanfield.Network, got {type(net).__name__}")
+    if net.layout.d != d or net.layout.k != k:
+        raise ValueError(f"network has d={net.layout.d}, k={net.layout.k} but the {what} "
+                         f"has d={d}, k={k}")
+
+
 class Network:
     """A two-layer network f(x) = (alpha/m) sum_i c_i sigma(a_i . x + b_i).
 

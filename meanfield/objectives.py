@@ -11,7 +11,9 @@ Every objective offers what the integrators use (they never ask which class it i
 * ``minibatch_velocity(net, rng, batch)``: the velocity of a random minibatch (``sgd``);
 * ``probe_outputs(net)``: outputs on fixed probe inputs (what the adaptive step watches);
 * ``stochastic``: True when ``velocity`` itself draws random data (``Online``), so that
-  neither deterministic step control nor fixed-point detection applies.
+  neither deterministic step control nor fixed-point detection applies;
+* ``hessian_operator(net, backend=None)``: the exact Hessian H = m grad^2 (R/alpha^2)
+  (:mod:`meanfield.hessian`, theory §12), whose negative is the velocity's Jacobian.
 """
 from __future__ import annotations
 
@@ -19,9 +21,10 @@ import numpy as np
 
 from .backends import get_backend
 from .gaussian import pair_kernel
-from .losses import check_loss, loss_derivative, loss_value
+from .hessian import EmpiricalHessian, PopulationHessian
 from .layout import Layout
-from .model import Network
+from .losses import check_loss, loss_derivative, loss_value
+from .model import Network, check_network
 
 PROBE_POINTS = 256  # population inputs on which the adaptive step measures output change
 PROBE_SEED = 20190618
@@ -32,14 +35,6 @@ def _with_bias_column(w: np.ndarray, layout: Layout) -> np.ndarray:
     if layout.bias:
         return w
     return np.concatenate([w, np.zeros((len(w), 1), dtype=w.dtype)], axis=1)
-
-
-def _check_network(net: Network, d: int, k: int, what: str) -> None:
-    if not isinstance(net, Network):
-        raise TypeError(f"expected a meanfield.Network, got {type(net).__name__}")
-    if net.layout.d != d or net.layout.k != k:
-        raise ValueError(f"network has d={net.layout.d}, k={net.layout.k} but the {what} "
-                         f"has d={d}, k={k}")
 
 
 class GaussianPopulation:
@@ -77,7 +72,7 @@ class GaussianPopulation:
         """(layout with bias if anyone has one, [(activation, w, q)]): the signed neurons
         of f - y, one group per activation (student and teacher share one group when
         their activations agree, so every pair reduction runs once)."""
-        _check_network(net, self.d, self.k, "teacher")
+        check_network(net, self.d, self.k, "teacher")
         bias = net.layout.bias or self.teacher.layout.bias
         layout = Layout(self.k, self.d, bias)
         w_f, q_f = net.signed_particles()
@@ -130,6 +125,10 @@ class GaussianPopulation:
         X, y = self.sample(batch, rng)
         return empirical_velocity(net, X, y, backend=self.backend)
 
+    def hessian_operator(self, net: Network, backend=None) -> PopulationHessian:
+        """The exact Hessian of this objective at ``net`` (theory §12)."""
+        return PopulationHessian(net, self, backend)
+
     def probe_outputs(self, net: Network) -> np.ndarray:
         """f on PROBE_POINTS fixed population inputs (drawn once, seed PROBE_SEED)."""
         if self._probe is None:
@@ -175,7 +174,7 @@ class Empirical:
 
     def outputs(self, net: Network) -> np.ndarray:
         """f(x_k) for every data point, (n, k)."""
-        _check_network(net, self.d, self.k, "data")
+        check_network(net, self.d, self.k, "data")
         return net(self.X.astype(net.w.dtype, copy=False), backend=self.backend)
 
     def risk(self, net: Network) -> float:
@@ -197,6 +196,10 @@ class Empirical:
     def probe_outputs(self, net: Network) -> np.ndarray:
         """f on the training inputs."""
         return self.outputs(net)
+
+    def hessian_operator(self, net: Network, backend=None) -> EmpiricalHessian:
+        """The exact Hessian of this objective at ``net`` (theory §12)."""
+        return EmpiricalHessian(net, self)
 
 
 def empirical_velocity(net: Network, X, y, loss="square", beta=20.0, backend="auto"):
@@ -257,3 +260,7 @@ class Online:
     def probe_outputs(self, net: Network) -> np.ndarray:
         """f on the population's fixed probe inputs."""
         return self.population.probe_outputs(net)
+
+    def hessian_operator(self, net: Network, backend=None) -> PopulationHessian:
+        """The exact Hessian of the population risk (the expected online objective)."""
+        return self.population.hessian_operator(net, backend)

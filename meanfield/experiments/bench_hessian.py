@@ -8,7 +8,7 @@ Relu teacher-student in d = 10 (4 teacher neurons, x ~ N(0, I)):
 4. a gradient flow (Euler, dt = 0.05, t = 200) from a small initialisation, then
    ``refine`` of its end point and ``classify`` of the result.
 
-Compiled code is warmed up before timing. ``python -m meanfield.bench_hessian`` prints a
+Compiled code is warmed up before timing. ``python -m meanfield.experiments.bench_hessian`` prints a
 Markdown table (``--quick`` skips m = 2000).
 """
 from __future__ import annotations
@@ -18,12 +18,12 @@ import time
 
 import numpy as np
 
-from .critical import classify, refine
-from .dynamics import euler
-from .hessian import hessian, hvp
-from .model import Network
-from .objectives import Empirical, GaussianPopulation
-from .simulate import LinearSchedule, simulate
+from ..critical import classify, refine
+from ..dynamics import euler
+from ..hessian import hessian, hvp
+from ..model import Network
+from ..objectives import Empirical, GaussianPopulation
+from ..trajectory import LinearSchedule, simulate
 
 D = 10
 

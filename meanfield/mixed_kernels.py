@@ -156,16 +156,15 @@ def _ratio_h(s_r, mu_r):
                     np.where(mu_r > 0, np.inf, -np.inf))
 
 
-def assemble(relu_target: bool, bias: bool, mu_r, s_r, c, S, T):
+def assemble(relu_target: bool, bias: bool, mu_r, s_r, c, S, sT):
     """(K, P, Q, D) from S = (S_0, S_1, S_2, S_3) and sT = (s_r T_0, s_r T_1, s_r T_2)
     (theory §2.5), with R_k = mu_r S_k + s_r (s_r T_k) + c S_{k+1}."""
-    sT = T
-    R0 = mu_r * S[0] + s_r * sT[0] + c * S[1]
+    K = mu_r * S[0] + s_r * sT[0] + c * S[1]
     if relu_target:
         P = np.where(s_r > 0, sT[0] / np.where(s_r > 0, s_r, 1.0), 0.0)
-        K, Q, D = R0, S[1], S[0]
+        Q, D = S[1], S[0]
     else:
-        K, Q = R0, S[1]
+        Q = S[1]
         D = mu_r * S[1] + s_r * sT[1] + c * S[2]
         P = mu_r * S[2] + s_r * sT[2] + c * S[3]
     return K, P, Q, (D if bias else np.zeros_like(K))
@@ -272,11 +271,6 @@ def _trapezoid(fn, step, half, L, tol, what):
         half[active] *= 2
     raise ValueError(f"{what}: the quadrature error estimate {est.max():.2e} still exceeds "
                      f"tol = {tol:g} after {MAX_REFINE} refinements; raise tol")
-
-
-def _psi(x):
-    """psi(x) = E[(x + Z)_+] = x Phi(x) + phi(x)."""
-    return x * ndtr(x) + normal_pdf(x)
 
 
 def relu_quadrature_parts(g: Activation, s_r, mu_r, s_z, mu_z, rho, tol: float,

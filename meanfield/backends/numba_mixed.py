@@ -19,8 +19,8 @@ from numba import njit, prange
 
 from .. import mixed_kernels as mk
 from .numba_common import JIT_OPTIONS
-from .numba_kernels import (ACT_IDS, PI, SQRT2, TWO_OVER_SQRT_PI, act, bvn_cdf, dact, ndtr,
-                            normal_pdf, snap)
+from .numba_kernels import (ACT_IDS, INV_SQRT_2PI, PI, SQRT2, TWO_OVER_SQRT_PI, act,
+                            bvn_cdf, ndtr, normal_pdf, snap)
 
 #: kernel modes
 ERF_MODE, LINEAR_MODE, QUAD_MODE = 0, 1, 2
@@ -34,18 +34,23 @@ POLES = np.array([math.inf if math.isinf(mk.POLE_DISTANCE.get(n, 0.5 * PI))
 _CUT = 9.0  # |x| beyond which Phi(x) is 0 or 1 and phi(x) < 1e-17
 
 
-@njit(**JIT_OPTIONS)
-def d2act(kind, z):
-    """sigma''(z) for the activation id ``kind`` (0 for relu and linear)."""
+@njit(inline="always", **JIT_OPTIONS)
+def act3(kind, z):
+    """(sigma(z), sigma'(z), sigma''(z)) for the smooth activation id ``kind``, sharing
+    one transcendental evaluation (0 derivatives for linear)."""
     if kind == 1:
-        return -2.0 * z * TWO_OVER_SQRT_PI * math.exp(-z * z)
-    if kind == 2 or kind == 4:
-        s = 1.0 / (1.0 + math.exp(-z)) if z >= 0 else math.exp(z) / (1.0 + math.exp(z))
-        return s * (1.0 - s) * (1.0 - 2.0 * s) if kind == 2 else s * (1.0 - s)
+        e = TWO_OVER_SQRT_PI * math.exp(-z * z)
+        return math.erf(z), e, -2.0 * z * e
     if kind == 3:
         t = math.tanh(z)
-        return -2.0 * t * (1.0 - t * t)
-    return 0.0
+        return t, 1.0 - t * t, -2.0 * t * (1.0 - t * t)
+    if kind == 2 or kind == 4:
+        e = math.exp(-abs(z))
+        s = 1.0 / (1.0 + e) if z >= 0 else e / (1.0 + e)
+        if kind == 2:
+            return s, s * (1.0 - s), s * (1.0 - s) * (1.0 - 2.0 * s)
+        return max(z, 0.0) + math.log1p(e), s, s * (1.0 - s)
+    return z, 1.0, 0.0
 
 
 @njit(**JIT_OPTIONS)
@@ -120,40 +125,45 @@ def _relu_quadrature(kind, relu_target, s_r, mu_r, s_z, mu_z, rho, L, span, tol,
     for _ in range(MAX_REFINE + 1):
         buf[:, :] = 0.0
         mag = 0.0
-        for j in range(-half, half + 1):
-            zeta = j * step
-            base = normal_pdf(zeta)
-            z = mu_z + s_z * zeta
-            F0 = act(kind, z) * base
-            F1 = dact(kind, z) * base
-            wd = 0.0
-            if live:
-                x = alpha + beta * zeta
-                if x > _CUT:
-                    ws, wr = 1.0, s_r * lam * x
-                elif x < -_CUT:
-                    ws, wr = 0.0, 0.0
+        # phi(j step) by the recurrence phi_j = phi_{j-1} r_j, r_j = r_{j-1} exp(-step^2)
+        base, ratio, shrink = INV_SQRT_2PI, math.exp(-0.5 * step * step), math.exp(-step * step)
+        for j in range(half + 1):
+            if j > 0:
+                base *= ratio
+                ratio *= shrink
+            for sign in (1.0, -1.0):
+                if j == 0 and sign < 0:
+                    continue
+                zeta = sign * j * step
+                f0, f1, f2 = act3(kind, mu_z + s_z * zeta)
+                F0, F1 = f0 * base, f1 * base
+                wd = 0.0
+                if live:
+                    x = alpha + beta * zeta
+                    if x > _CUT:
+                        ws, wr = 1.0, s_r * lam * x
+                    elif x < -_CUT:
+                        ws, wr = 0.0, 0.0
+                    else:
+                        Phx, phx = ndtr(x), normal_pdf(x)
+                        ws, wr = Phx, s_r * lam * (x * Phx + phx)
+                        if relu_target and not split and q > 0:
+                            wd = phx / q
                 else:
-                    Phx, phx = ndtr(x), normal_pdf(x)
-                    ws, wr = Phx, s_r * lam * (x * Phx + phx)
-                    if relu_target and not split and q > 0:
-                        wd = phx / q
-            else:
-                ws, wr = step_on, relu_b
-            v0, v1, v2 = F0 * ws, F1 * ws, F0 * wr
-            if relu_target:
-                v3, v4 = F0 * wd, 0.0
-            else:
-                v3, v4 = F1 * wr, d2act(kind, z) * base * wr
-            mag += abs(v0) + abs(v1) + abs(v2) + abs(v3) + abs(v4)
-            aj = abs(j)
-            for level in range(3):
-                if aj % (1 << level) == 0:
-                    buf[level, 0] += v0
-                    buf[level, 1] += v1
-                    buf[level, 2] += v2
-                    buf[level, 3] += v3
-                    buf[level, 4] += v4
+                    ws, wr = step_on, relu_b
+                v0, v1, v2 = F0 * ws, F1 * ws, F0 * wr
+                if relu_target:
+                    v3, v4 = F0 * wd, 0.0
+                else:
+                    v3, v4 = F1 * wr, f2 * base * wr
+                mag += abs(v0) + abs(v1) + abs(v2) + abs(v3) + abs(v4)
+                for level in range(3):
+                    if j % (1 << level) == 0:
+                        buf[level, 0] += v0
+                        buf[level, 1] += v1
+                        buf[level, 2] += v2
+                        buf[level, 3] += v3
+                        buf[level, 4] += v4
         est = 0.0
         for n in range(nv):
             est = max(est, _estimate(step * buf[0, n], 2.0 * step * buf[1, n],
@@ -176,14 +186,13 @@ def _relu_quadrature(kind, relu_target, s_r, mu_r, s_z, mu_z, rho, L, span, tol,
                 up, um = mu_z + s_z * zp, mu_z + s_z * zm
                 ws = -so * e * GL_STEP_W[k]
                 wr = so * s_r * arho * e * e * GL_RAMP_W[k]
-                f0p, f0m = act(kind, up) * bp, act(kind, um) * bm
-                f1p, f1m = dact(kind, up) * bp, dact(kind, um) * bm
-                S0 += ws * (f0p - f0m)
-                S1 += ws * (f1p - f1m)
-                R0 += wr * (f0p + f0m)
+                gp, gm = act3(kind, up), act3(kind, um)
+                S0 += ws * (gp[0] * bp - gm[0] * bm)
+                S1 += ws * (gp[1] * bp - gm[1] * bm)
+                R0 += wr * (gp[0] * bp + gm[0] * bm)
                 if not relu_target:
-                    X += wr * (f1p + f1m)
-                    Y += wr * (d2act(kind, up) * bp + d2act(kind, um) * bm)
+                    X += wr * (gp[1] * bp + gm[1] * bm)
+                    Y += wr * (gp[2] * bp + gm[2] * bm)
         if relu_target:
             mean, ok2 = _gauss_mean(kind, mu_z - rho * s_z * h, s_z * q, L, span, tol)
             X = normal_pdf(h) * mean

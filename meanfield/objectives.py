@@ -44,7 +44,7 @@ class GaussianPopulation:
     a ReLU with a smooth activation semi-analytically, two smooth activations without a
     closed form by quadrature with an a posteriori error estimate). ``quadrature`` (nodes
     per axis) and ``rule`` ("trapezoid" or "hermite") select instead the fixed rule of
-    earlier versions for pairs of smooth activations (THEORY.md §2.4), without error control.
+    earlier versions for pairs of smooth activations (theory §2.4), without error control.
     """
 
     def __init__(self, teacher: Network, noise: float = 0.0, inputs: str = "gaussian",

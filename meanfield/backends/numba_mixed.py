@@ -280,7 +280,7 @@ def mixed_pair(mode, kind, relu_target, bias, n1, n2, t, b1, b2, L, span, tol, b
 def _mixed_pairs(mode, kind, relu_target, bias, c_t, a_t, b_t, sT, a_s, n_s, b_s, L, span,
                  tol, gc, ga, gb, val, ok):
     """Fused pair reduction: per target i, over all sources j, with e_ij = c_i . sT[:, j]
-    (THEORY.md §1-2): gc = sum K sT, ga = sum e (P a_i + Q a_j), gb = sum e D, val = sum e K."""
+    (theory §1-2): gc = sum K sT, ga = sum e (P a_i + Q a_j), gb = sum e D, val = sum e K."""
     m_t, k = c_t.shape
     d = a_t.shape[1]
     for i in prange(m_t):

@@ -28,8 +28,8 @@ MODES = {"relu_erf": ERF_MODE, "relu_linear": LINEAR_MODE, "relu_quadrature": QU
 GL_X, GL_STEP_W, GL_RAMP_W = mk.GL_X.copy(), mk.GL_STEP_W.copy(), mk.GL_RAMP_W.copy()
 EPS1_MAX, PLAN_FACTOR, MAX_REFINE = mk.EPS1_MAX, mk.PLAN_FACTOR, mk.MAX_REFINE
 ERF, LINEAR = ACT_IDS["erf"], ACT_IDS["linear"]
-POLES = np.array([math.inf if math.isinf(mk.POLE_DISTANCE.get(n, 0.5 * PI))
-                  else mk.POLE_DISTANCE.get(n, 0.5 * PI)
+#: strip half-width of each activation by id (mixed_kernels.POLE_DISTANCE)
+POLES = np.array([mk.POLE_DISTANCE.get(n, 0.5 * PI)
                   for n, _ in sorted(ACT_IDS.items(), key=lambda kv: kv[1])])
 _CUT = 9.0  # |x| beyond which Phi(x) is 0 or 1 and phi(x) < 1e-17
 

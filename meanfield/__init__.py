@@ -20,7 +20,7 @@ _EXPORTS = {
     # core: neurons, kernels, losses, objectives, backends
     "ACTIVATIONS": "activations", "Activation": "activations",
     "get_activation": "activations",
-    "bvn_cdf": "gaussian", "pair_kernel": "gaussian",
+    "bvn_cdf": "bivariate", "pair_kernel": "gaussian",
     "Layout": "layout", "Network": "model", "resolve_alpha": "model",
     "LOSSES": "losses",
     "Empirical": "objectives", "GaussianPopulation": "objectives", "Online": "objectives",
@@ -68,7 +68,8 @@ if TYPE_CHECKING:  # static analysers and IDEs see the eager imports
     from .backends import get_backend  # noqa: F401
     from .dynamics import State  # noqa: F401
     from .critical import classify, refine  # noqa: F401
-    from .gaussian import bvn_cdf, pair_kernel  # noqa: F401
+    from .bivariate import bvn_cdf  # noqa: F401
+    from .gaussian import pair_kernel  # noqa: F401
     from .hessian import hessian, hessian_operator, hvp  # noqa: F401
     from .losses import LOSSES  # noqa: F401
     from .layout import Layout

@@ -12,6 +12,10 @@ Closed forms: relu and erf with and without bias (bias through the bivariate nor
 computed exactly with Owen's T), linear; any other pair of activations by 2-D
 quadrature (§2.4: Gauss-Hermite, or a uniform rule that converges faster here). Gradients are explicit, never autodiff through arccos,
 and finite at theta = 0, theta = pi and |a| = 0 (convention relu'(0) = 0).
+A ReLU paired with a smooth activation has its kink integrated analytically
+(:mod:`meanfield.mixed_kernels`, theory §2.5); pairs of smooth activations without a
+closed form use the nested trapezoid rule with an a posteriori error estimate and the
+node counts chosen from |a| for a requested accuracy ``tol`` (theory §2.6).
 """
 from __future__ import annotations
 
@@ -19,77 +23,12 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.polynomial.hermite_e import hermegauss
-from scipy.special import ndtr, owens_t
+from scipy.special import ndtr
 
+from . import mixed_kernels as _mixed
 from .activations import Activation, get_activation
-
-_INV_SQRT_2PI = 1.0 / np.sqrt(2.0 * np.pi)
-_TWO_PI = 2.0 * np.pi
-#: correlations within RHO_SNAP of +-1 are set to +-1. Rounding makes the cosine of a
-#: particle with itself 1 - O(1e-16); the ReLU kernels' sqrt(1 - rho^2) would turn that
-#: into O(1e-8) noise in the gradient. Snapping changes K by O(RHO_SNAP^1.5).
-RHO_SNAP = 1e-10
-
-
-def snap_correlation(rho):
-    """Clip rho to [-1, 1] and set it to +-1 when 1 - |rho| < RHO_SNAP."""
-    rho = np.clip(rho, -1.0, 1.0)
-    return np.where(np.abs(rho) > 1.0 - RHO_SNAP, np.sign(rho), rho)
-
-
-def normal_pdf(x):
-    """Standard normal density phi(x)."""
-    return _INV_SQRT_2PI * np.exp(-0.5 * np.square(x))
-
-
-def bvn_cdf(h, k, rho):
-    """Bivariate standard normal CDF Phi_2(h, k; rho) = P(Z1 <= h, Z2 <= k), corr rho.
-
-    Owen (1956): Phi_2 = (Phi(h) + Phi(k))/2 - T(h, a_h) - T(k, a_k) - beta with
-    a_h = (k - rho h)/(h q), a_k = (h - rho k)/(k q), q = sqrt(1 - rho^2), and beta = 1/2
-    when h k < 0 or (h k = 0 and h + k < 0). rho = +-1 are the degenerate limits
-    Phi(min(h, k)) and max(0, Phi(h) + Phi(k) - 1) (theory §2.3).
-    """
-    h, k, rho = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in (h, k, rho)))
-    rho = np.clip(rho, -1.0, 1.0)
-    q = np.sqrt(np.maximum(0.0, 1.0 - rho * rho))
-    regular = q > 0
-    qs = np.where(regular, q, 1.0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        a_h = _owen_slope(k - rho * h, h, qs)
-        a_k = _owen_slope(h - rho * k, k, qs)
-    beta = np.where((h * k < 0) | ((h * k == 0) & (h + k < 0)), 0.5, 0.0)
-    general = 0.5 * (ndtr(h) + ndtr(k)) - _owens_t(h, a_h) - _owens_t(k, a_k) - beta
-    origin = 0.25 + np.arcsin(rho) / _TWO_PI
-    general = np.where((h == 0) & (k == 0), origin, general)
-    upper = ndtr(np.minimum(h, k))
-    lower = np.maximum(0.0, ndtr(h) + ndtr(k) - 1.0)
-    return np.clip(np.where(regular, general, np.where(rho > 0, upper, lower)), 0.0, 1.0)
-
-
-def _owen_slope(num, h, q):
-    """(num)/(h q), with +-inf when h = 0 (where T(0, a) = arctan(a)/(2 pi))."""
-    hs = np.where(h != 0, h, 1.0)
-    return np.where(h != 0, num / (hs * q), np.copysign(np.inf, num) * (num != 0))
-
-
-def _owens_t(h, a):
-    finite = np.isfinite(a)
-    at_zero = np.arctan(a) / _TWO_PI
-    return np.where(finite, owens_t(h, np.where(finite, a, 0.0)), at_zero)
-
-
-def _safe_ratio(num, q):
-    """num/q for q > 0 and its limit (0 or +-inf) at q = 0."""
-    qs = np.where(q > 0, q, 1.0)
-    return np.where(q > 0, num / qs, np.where(num == 0, 0.0, np.sign(num) * np.inf))
-
-
-def _bvn_pdf(h, k, rho, q):
-    """Bivariate standard normal density at (h, k) for correlation rho with q = sqrt(1-rho^2) > 0."""
-    quad = (h * h - 2.0 * rho * h * k + k * k) / (q * q)
-    return np.exp(-0.5 * quad) / (_TWO_PI * q)
-
+from .bivariate import (INV_SQRT_2PI, RHO_SNAP, TWO_PI, bvn_cdf,  # noqa: F401 (re-exported)
+                        bvn_pdf, normal_pdf, safe_ratio, snap_correlation)
 
 # --------------------------------------------------------------------------- closed forms
 def relu_kernel(n1, n2, t, b1=None, b2=None):
@@ -104,10 +43,10 @@ def relu_kernel(n1, n2, t, b1=None, b2=None):
     cos = snap_correlation(t / np.where(live, prod, 1.0)) * live
     sin = np.sqrt(np.maximum(0.0, 1.0 - cos * cos))
     theta = np.arccos(cos)
-    K = (prod * sin + (np.pi - theta) * t) / _TWO_PI
+    K = (prod * sin + (np.pi - theta) * t) / TWO_PI
     alive = s1 > 0
-    P = np.where(alive, s2 * sin / (_TWO_PI * np.where(alive, s1, 1.0)), 0.0)
-    Q = np.where(alive, (np.pi - theta) / _TWO_PI, 0.0)
+    P = np.where(alive, s2 * sin / (TWO_PI * np.where(alive, s1, 1.0)), 0.0)
+    Q = np.where(alive, (np.pi - theta) / TWO_PI, 0.0)
     return K, P, Q, np.zeros_like(K)
 
 
@@ -131,12 +70,12 @@ def _relu_bias_kernel(s1, s2, t, b1, b2):
     q = np.sqrt(np.maximum(0.0, 1.0 - rho * rho))
     h, k = b1 / s1s, b2 / s2s
     qs = np.where(q > 0, q, 1.0)
-    cond_h = ndtr(_safe_ratio(h - rho * k, q))
-    cond_k = ndtr(_safe_ratio(k - rho * h, q))
+    cond_h = ndtr(safe_ratio(h - rho * k, q))
+    cond_k = ndtr(safe_ratio(k - rho * h, q))
     phi_h, phi_k = normal_pdf(h), normal_pdf(k)
     F2 = bvn_cdf(h, k, rho)
     tail = np.where(q > 0, s1 * s2 * q * normal_pdf(np.sqrt((h * h - 2 * rho * h * k + k * k)
-                                                             / (qs * qs))) * _INV_SQRT_2PI, 0.0)
+                                                             / (qs * qs))) * INV_SQRT_2PI, 0.0)
     K = (b1 * b2 + rho * s1 * s2) * F2 + b1 * s2 * phi_k * cond_h + b2 * s1 * phi_h * cond_k + tail
     Q = F2
     D = b2 * F2 + s2 * (phi_k * cond_h + rho * phi_h * cond_k)
@@ -183,7 +122,7 @@ def erf_bias_kernel(n1, n2, t, b1, b2):
     r = np.clip(2.0 * t / (A1 * A2), -1.0, 1.0)
     q = np.sqrt(np.maximum(1.0 - r * r, 1e-300))
     K = 4.0 * bvn_cdf(h, k, r) - 2.0 * ndtr(h) - 2.0 * ndtr(k) + 1.0
-    density = _bvn_pdf(h, k, r, q)
+    density = bvn_pdf(h, k, r, q)
     dK_dh = 4.0 * normal_pdf(h) * ndtr((k - r * h) / q) - 2.0 * normal_pdf(h)
     Q = 8.0 * density / (A1 * A2)
     D = np.sqrt(2.0) / A1 * dK_dh
@@ -251,6 +190,82 @@ def quadrature_kernel(act_u: Activation, act_v: Activation, nodes, weights,
     return K, P, Q, D
 
 
+def smooth_quadrature_kernel(act_u: Activation, act_v: Activation, tol: float,
+                             n1, n2, t, b1=None, b2=None):
+    """K, P, Q, D of two smooth activations to accuracy ``tol`` (theory §2.4, §2.6).
+
+    u = b + |a| zeta, v = b' + (a.a'/|a|) zeta + sqrt(|a'|^2 - (a.a')^2/|a|^2) eta; the
+    product trapezoid rule on nested grids (steps from
+    :func:`meanfield.mixed_kernels.node_plan`: the strip and growth of the integrand
+    along each axis follow from the coefficients |a|, a.a'/|a| and the perpendicular
+    part) gives each quantity at steps h, 2h and 4h on both axes; where
+    :func:`meanfield.mixed_kernels.error_estimate` exceeds tol max(1, sum of |terms|),
+    both steps are halved. P, Q, D by Stein's lemma.
+    """
+    n1, n2, t = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in (n1, n2, t)))
+    shape = n1.shape
+    b1 = np.zeros(shape) if b1 is None else np.broadcast_to(b1, shape)
+    b2 = np.zeros(shape) if b2 is None else np.broadcast_to(b2, shape)
+    n1, n2, t, b1, b2 = (np.asarray(v, dtype=np.float64).ravel() for v in (n1, n2, t, b1, b2))
+    s1 = np.sqrt(n1)
+    proj = np.where(s1 > 0, t / np.where(s1 > 0, s1, 1.0), 0.0)
+    perp = np.sqrt(np.maximum(0.0, n2 - proj * proj))
+    L = _mixed.log_tol(tol)
+    d_u, g_u = _mixed.strip(act_u, s1)
+    d_p, g_p = _mixed.strip(act_v, np.abs(proj))
+    d_e, g_e = _mixed.strip(act_v, perp)
+    step_z, half_z = _mixed.node_plan(np.minimum(d_u, d_p), 1.0 + g_u + g_p, L)
+    step_e, half_e = _mixed.node_plan(d_e, 1.0 + g_e, L)
+    out = np.empty((4, n1.size))
+    active = np.arange(n1.size)
+    for _ in range(_mixed.MAX_REFINE + 1):
+        sums, mag = _product_trapezoid(
+            act_u, act_v, b1[active], s1[active], b2[active], proj[active], perp[active],
+            step_z[active], half_z[active], step_e[active], half_e[active])
+        out[:, active] = sums[0]
+        bad = np.max(_mixed.error_estimate(*sums), axis=0) > tol * np.maximum(1.0, mag)
+        if not bad.any():
+            return tuple(o.reshape(shape) for o in out)
+        active = active[bad]
+        step_z[active] *= 0.5
+        step_e[active] *= 0.5
+        half_z[active] *= 2
+        half_e[active] *= 2
+    raise ValueError(f"{act_u.name} x {act_v.name} kernel: the quadrature error estimate "
+                     f"still exceeds tol = {tol:g} after {_mixed.MAX_REFINE} refinements")
+
+
+def _product_trapezoid(act_u, act_v, b1, s1, b2, proj, perp, step_z, half_z, step_e, half_e):
+    """Product trapezoid sums of (K, P, Q, D), shape (3, 4, pairs) for the steps h, 2h, 4h
+    on both axes (every 2nd, 4th node), and the sum of |terms| at step h, over flat pairs
+    with their own grids."""
+    j_e = np.arange(-int(half_e.max()), int(half_e.max()) + 1)
+    eta = j_e[None, :] * step_e[:, None]
+    keep = np.abs(j_e)[None, :] <= half_e[:, None]
+    w_e = np.where(keep, normal_pdf(eta), 0.0) * step_e[:, None]
+    w_levels = [np.where(j_e[None, :] % (1 << l) == 0, (1 << l) * w_e, 0.0) for l in range(3)]
+    sums = np.zeros((3, 4, len(b1)))
+    mag = np.zeros(len(b1))
+    for j in range(-int(half_z.max()), int(half_z.max()) + 1):
+        sel = np.nonzero(half_z >= abs(j))[0]
+        zeta = j * step_z[sel]
+        u = b1[sel] + s1[sel] * zeta
+        v = (b2[sel] + proj[sel] * zeta)[:, None] + perp[sel, None] * eta[sel]
+        fv, dfv = act_v.f(v), act_v.df(v)
+        wz = normal_pdf(zeta) * step_z[sel]
+        fu, dfu, d2fu = act_u.f(u), act_u.df(u), act_u.d2f(u)
+        for level in range(3):
+            if j % (1 << level):
+                continue
+            w = w_levels[level][sel]
+            sv, sdv = np.einsum("ij,ij->i", fv, w), np.einsum("ij,ij->i", dfv, w)
+            wl = (1 << level) * wz
+            for n, part in enumerate((fu * sv, d2fu * sv, dfu * sdv, dfu * sv)):  # K, P, Q, D
+                sums[level, n, sel] += wl * part
+        mag[sel] += wz * np.abs(fu) * np.einsum("ij,ij->i", np.abs(fv), w_levels[0][sel])
+    return sums, mag
+
+
 # --------------------------------------------------------------------------- dispatch
 #: input laws with exact kernels: x ~ N(0, I_d), or x uniform on the sphere S^{d-1}
 INPUT_LAWS = ("gaussian", "sphere")
@@ -263,6 +278,10 @@ _CLOSED_FORMS = {
     ("linear", False): linear_kernel,
     ("linear", True): linear_kernel,
 }
+#: default accuracy of the kernels computed by quadrature (theory §2.6)
+DEFAULT_TOL = 1e-10
+#: kernels of a ReLU with another activation (theory §2.5), by the other activation
+MIXED_NAMES = ("relu_erf", "relu_linear", "relu_quadrature")
 
 
 @dataclass(frozen=True)
@@ -270,7 +289,11 @@ class PairKernel:
     """The Gaussian pair kernel between a target activation and a source activation.
 
     ``name`` identifies the formula for the fast backends: "relu", "relu_bias", "erf",
-    "erf_bias", "linear", "linear_bias" for closed forms, "quadrature" otherwise.
+    "erf_bias", "linear", "linear_bias" for closed forms; "relu_erf", "relu_linear" (closed
+    forms) and "relu_quadrature" (semi-analytic, accuracy ``tol``) for a ReLU with another
+    activation, either being the target; "quadrature" for two smooth activations
+    (nested trapezoid to accuracy ``tol``, or the fixed rule ``rule`` with ``order`` nodes
+    per axis when those are set).
     ``scale`` multiplies K, P, Q, D (1/d for inputs uniform on the unit sphere, which for
     1-homogeneous activations without bias is exact).
     """
@@ -279,9 +302,17 @@ class PairKernel:
     activation: Activation
     source_activation: Activation
     bias: bool
-    order: int = 96
-    rule: str = "trapezoid"
+    order: int | None = None
+    rule: str | None = None
     scale: float = 1.0
+    tol: float = DEFAULT_TOL
+
+    @property
+    def work(self) -> int:
+        """Rough cost of one pair in units of a closed form (used to size tiles)."""
+        if self.name == "quadrature":
+            return self.order * self.order if self.order else 4096
+        return 64 if self.name == "relu_quadrature" else 1
 
     def __call__(self, n1, n2, t, b1=None, b2=None):
         """(K, P, Q, D) on broadcast pair scalars; see the module docstring."""
@@ -290,10 +321,18 @@ class PairKernel:
             b2 = np.zeros_like(n2) if b2 is None else b2
         else:
             b1 = b2 = None
-        if self.name == "quadrature":
-            nodes, weights = quadrature_rule(self.rule, self.order)
+        if self.name == "quadrature" and self.order:
+            nodes, weights = quadrature_rule(self.rule or "trapezoid", self.order)
             out = quadrature_kernel(self.activation, self.source_activation, nodes, weights,
                                     n1, n2, t, b1, b2)
+        elif self.name == "quadrature":
+            out = smooth_quadrature_kernel(self.activation, self.source_activation, self.tol,
+                                           n1, n2, t, b1, b2)
+        elif self.name in MIXED_NAMES:
+            relu_target = self.activation.name == "relu"
+            smooth = self.source_activation if relu_target else self.activation
+            out = _mixed.relu_mixed_kernel(relu_target, smooth, self.bias, self.tol,
+                                           n1, n2, t, b1, b2)
         else:
             out = _CLOSED_FORMS[(self.activation.name, self.bias)](n1, n2, t, b1, b2)
         if self.scale != 1.0:
@@ -302,20 +341,25 @@ class PairKernel:
 
 
 def pair_kernel(activation, source_activation=None, bias: bool = False,
-                inputs: str = "gaussian", order: int = 96, rule: str = "trapezoid",
-                d: int | None = None) -> PairKernel:
+                inputs: str = "gaussian", order: int | None = None, rule: str | None = None,
+                d: int | None = None, tol: float = DEFAULT_TOL) -> PairKernel:
     """Choose the exact kernel for (activation, source activation, bias, input law).
 
-    Closed forms when both activations are the same relu, erf or linear; Gauss-Hermite
-    quadrature of the given ``order`` when the target activation is smooth. ``inputs``
-    is "gaussian" (x ~ N(0, I_d)) or "sphere" (x uniform on S^{d-1}; relu or linear
-    without bias, K_sphere = K_gauss / d). ``rule`` and ``order`` choose the quadrature
-    (see :func:`quadrature_rule`).
+    Closed forms when both activations are the same relu, erf or linear; a ReLU with
+    erf or linear in closed form and with any other smooth activation semi-analytically
+    (theory §2.5), in either role; two smooth activations by quadrature. Quadrature
+    meets the accuracy ``tol`` (theory §2.6) unless ``order`` (nodes per axis) or
+    ``rule`` ("trapezoid" or "hermite", see :func:`quadrature_rule`) ask for the fixed
+    rule of earlier versions (smooth pairs only; no error estimate). ``inputs`` is
+    "gaussian" (x ~ N(0, I_d)) or "sphere" (x uniform on S^{d-1}; relu or linear without
+    bias, K_sphere = K_gauss / d).
     """
     act = get_activation(activation)
     src = act if source_activation is None else get_activation(source_activation)
     if inputs not in INPUT_LAWS:
         raise ValueError(f"inputs must be one of {', '.join(INPUT_LAWS)}, got {inputs!r}")
+    tol = float(tol)
+    _mixed.log_tol(tol)  # validates tol
     scale = 1.0
     if inputs == "sphere":
         if bias or act.homogeneous_degree != 1 or src.homogeneous_degree != 1:
@@ -324,11 +368,20 @@ def pair_kernel(activation, source_activation=None, bias: bool = False,
         scale = 1.0 / float(d)
     if act.name == src.name and (act.name, bias) in _CLOSED_FORMS:
         name = act.name + ("_bias" if bias else "")
-        return PairKernel(name, act, src, bias, order, rule, scale)
-    if not act.smooth:
-        raise ValueError(f"no closed form for a {act.name} student with a {src.name} "
-                         "teacher, and quadrature needs a smooth student activation")
-    if int(order) < 2:
+        return PairKernel(name, act, src, bias, scale=scale, tol=tol)
+    if "relu" in (act.name, src.name):
+        other = src if act.name == "relu" else act
+        if act.name != src.name and other.smooth:
+            name = "relu_" + (other.name if other.name in ("erf", "linear") else "quadrature")
+            return PairKernel(name, act, src, bias, scale=scale, tol=tol)
+    if not (act.smooth and src.smooth):
+        raise ValueError(f"no Gaussian kernel for a {act.name} unit paired with a "
+                         f"{src.name} unit")
+    if order is None and rule is None:
+        return PairKernel("quadrature", act, src, bias, scale=scale, tol=tol)
+    order = 96 if order is None else int(order)
+    if order < 2:
         raise ValueError(f"quadrature order must be at least 2, got {order}")
+    rule = "trapezoid" if rule is None else rule
     quadrature_rule(rule, 2)  # validates the rule name
-    return PairKernel("quadrature", act, src, bias, int(order), rule, scale)
+    return PairKernel("quadrature", act, src, bias, order, rule, scale, tol)

@@ -60,7 +60,8 @@ from typing import NamedTuple
 import numpy as np
 from scipy.special import ndtr
 
-from .gaussian import PairKernel, normal_pdf
+from .bivariate import normal_pdf
+from .gaussian import PairKernel
 
 #: 1 - cos^2(theta) below this counts as parallel (rounding of |a|^2 |a'|^2 - (a.a')^2)
 Q2_SNAP = 1e-14

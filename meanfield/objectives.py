@@ -46,19 +46,24 @@ class GaussianPopulation:
     over the signed neurons of f - y (student +alpha/m, centring reference -alpha/m,
     teacher -alpha_T/m0), and v_i = -(1/alpha) sum_j q_j grad_1 U(w_i, w_j).
     ``inputs="sphere"`` takes x uniform on S^{d-1} instead (relu/linear, no bias).
-    ``quadrature`` nodes per axis of the ``rule`` ("trapezoid" or "hermite") integrate
-    activations without a closed form (theory §2.4).
+    Every activation pair is exact or computed to the accuracy ``tol`` (theory §2.5-2.6:
+    a ReLU with a smooth activation semi-analytically, two smooth activations without a
+    closed form by quadrature with an a posteriori error estimate). ``quadrature`` (nodes
+    per axis) and ``rule`` ("trapezoid" or "hermite") select instead the fixed rule of
+    earlier versions for pairs of smooth activations (theory §2.4), without error control.
     """
 
     def __init__(self, teacher: Network, noise: float = 0.0, inputs: str = "gaussian",
-                 quadrature: int = 96, rule: str = "trapezoid", backend="auto"):
+                 quadrature: int | None = None, rule: str | None = None, backend="auto",
+                 tol: float = 1e-10):
         if not isinstance(teacher, Network):
             raise TypeError("teacher must be a meanfield.Network")
         noise = float(noise)
         if not np.isfinite(noise) or noise < 0:
             raise ValueError(f"noise must be a non-negative number, got {noise}")
         self.teacher, self.noise, self.inputs = teacher, noise, inputs
-        self.quadrature, self.rule = int(quadrature), rule
+        self.quadrature = None if quadrature is None else int(quadrature)
+        self.rule, self.tol = rule, float(tol)
         self.backend = get_backend(backend)
         self.d, self.k = teacher.layout.d, teacher.layout.k
         self._probe = None
@@ -66,7 +71,7 @@ class GaussianPopulation:
 
     def _kernel(self, act, src, bias):
         return pair_kernel(act, src, bias=bias, inputs=self.inputs, order=self.quadrature,
-                           rule=self.rule, d=self.d)
+                           rule=self.rule, d=self.d, tol=self.tol)
 
     def _groups(self, net: Network):
         """(layout with bias if anyone has one, [(activation, w, q)]): the signed neurons
@@ -74,6 +79,11 @@ class GaussianPopulation:
         their activations agree, so every pair reduction runs once)."""
         check_network(net, self.d, self.k, "teacher")
         bias = net.layout.bias or self.teacher.layout.bias
+        try:
+            self._kernel(net.activation, self.teacher.activation, bias)
+        except ValueError as exc:
+            raise ValueError(f"no population kernel for a {net.activation.name} student with "
+                             f"a {self.teacher.activation.name} teacher: {exc}") from None
         layout = Layout(self.k, self.d, bias)
         w_f, q_f = net.signed_particles()
         w_y, q_y = self.teacher.signed_particles()
@@ -182,7 +192,7 @@ class Empirical:
         return float(np.mean(loss_value(self.loss, self.outputs(net), self.y, self.beta)))
 
     def velocity(self, net: Network, rng=None) -> np.ndarray:
-        """v = -m grad_w J with J = R/alpha^2, shape (m, p)."""
+        """-m grad_w J with J = R/alpha^2, i.e. -(m/alpha^2) grad_w R, shape (m, p)."""
         return empirical_velocity(net, self.X, self.y, self.loss, self.beta, self.backend)
 
     stochastic = False

@@ -153,7 +153,9 @@ def test_correlation_snap_changes_kernel_negligibly(act, bias):
 def test_quadrature_rule_validation():
     with pytest.raises(ValueError, match="quadrature rule"):
         quadrature_rule("simpson", 10)
-    with pytest.raises(ValueError, match="closed form"):
-        pair_kernel("relu", "tanh")
+    with pytest.raises(ValueError, match="quadrature rule"):
+        pair_kernel("tanh", rule="simpson")  # relu with tanh is no longer an error (theory §2.5)
+    with pytest.raises(ValueError, match="tol"):
+        pair_kernel("tanh", tol=0.0)
     with pytest.raises(ValueError, match="sphere"):
         pair_kernel("erf", inputs="sphere", d=3)

@@ -26,7 +26,10 @@ relative in float64 and ~3e-7 in float32. Each compiles in ~10-20 s on a CPU (on
 per d and dtype). Both Phi_2 branches and both Phi rules are evaluated for every pair
 (IfElse), so on a CPU these kernels are ~5x slower than the Numba backend (m = 1024,
 d = 10: ~1.4 s against ~0.27 s); they are meant for CUDA. Linear kernels use the shared O(m p k) :func:`linear_pair_reduce`;
-"quadrature" kernels run on the NumPy reference.
+the kernels of a ReLU with a smooth activation ("relu_erf", "relu_linear",
+"relu_quadrature", theory §2.5) and the "quadrature" kernels of two smooth activations
+are not KeOps formulas: they defer to the Numba backend (which runs the mixed kernels
+compiled and the smooth-pair quadrature on the NumPy reference).
 """
 from __future__ import annotations
 
@@ -41,9 +44,8 @@ from numpy.polynomial.legendre import leggauss
 from pykeops.numpy import LazyTensor
 from scipy.special import ndtr
 
-from ..gaussian import RHO_SNAP, normal_pdf
+from ..bivariate import RHO_SNAP, normal_pdf
 from . import keops_bvn as kbvn
-from . import numpy as _reference
 from .numpy import linear_pair_reduce
 
 name = "keops"
@@ -331,8 +333,8 @@ def pair_reduce(kernel, layout, w_t, w_s, q_s, with_value=False):
     Same contract as :func:`meanfield.backends.numpy.pair_reduce`: per target i,
     value_i = sum_j q_j (c_i . c_j) K_ij and grad_i = (sum_j q_j c_j K_ij,
     sum_j e_ij (P_ij a_i + Q_ij a_j), sum_j e_ij D_ij) with e_ij = q_j c_i . c_j.
-    relu, erf, relu_bias and erf_bias run in KeOps; linear and quadrature as described
-    in the module docstring.
+    relu, erf, relu_bias and erf_bias run in KeOps; linear, mixed (ReLU with a smooth
+    activation) and quadrature kernels as described in the module docstring (Numba).
     """
     _configure()
     if kernel.name.startswith("linear"):
@@ -340,8 +342,10 @@ def pair_reduce(kernel, layout, w_t, w_s, q_s, with_value=False):
     dtype = np.result_type(w_t, w_s)
     if kernel.name in ("relu_bias", "erf_bias"):
         return _bias_pair_reduce(kernel, layout, w_t, w_s, q_s, with_value, dtype)
-    if kernel.name not in ("relu", "erf"):
-        return _reference.pair_reduce(kernel, layout, w_t, w_s, q_s, with_value)
+    if kernel.name not in ("relu", "erf"):  # quadrature and mixed kernels: Numba
+        from . import numba as _numba
+
+        return _numba.pair_reduce(kernel, layout, w_t, w_s, q_s, with_value)
     c_t, a_t, _ = layout.unpack(np.asarray(w_t, dtype=dtype))
     c_s, a_s, _ = layout.unpack(np.asarray(w_s, dtype=dtype))
     s_s = c_s * np.asarray(q_s, dtype=dtype)[:, None]

@@ -16,9 +16,10 @@ Two strategies, chosen by the input dimension d:
 
 Kernel arithmetic is always float64 (the reference's precision: the angle of nearly
 coincident particles needs it); float32 particles are converted on entry and the
-result cast back. The linear kernel uses the O(m p k) :func:`linear_pair_reduce` and the
-"quadrature" kernel (activations without a closed form) falls back to the NumPy
-reference. The data reductions (:mod:`meanfield.backends.numba_data`) fuse sigma, sigma'
+result cast back. The linear kernel uses the O(m p k) :func:`linear_pair_reduce`; a ReLU
+paired with a smooth activation ("relu_erf", "relu_linear", "relu_quadrature", theory
+§2.5) runs in :mod:`meanfield.backends.numba_mixed`; the "quadrature" kernel (two smooth
+activations without a closed form) falls back to the NumPy reference. The data reductions (:mod:`meanfield.backends.numba_data`) fuse sigma, sigma'
 and the residual weights the same way; their tiled path keeps the data's dtype for the
 BLAS products (float32 stays float32).
 Compiled code is cached on disk by Numba (``NUMBA_CACHE_DIR`` overrides the location).
@@ -30,6 +31,7 @@ import math
 import numpy as np
 from numba import get_num_threads, njit, prange
 
+from ..gaussian import MIXED_NAMES
 from . import numpy as _reference
 from .numba_kernels import (ERF, INV_2PI, KERNEL_IDS, PI, RELU, RELU_BIAS, SNAP, acos_,
                             asin_, erf_bias, relu_bias)
@@ -256,6 +258,10 @@ def pair_reduce(kernel, layout, w_t, w_s, q_s, with_value=False):
     """
     if kernel.name.startswith("linear"):
         return linear_pair_reduce(kernel, layout, w_t, w_s, q_s, with_value)
+    if kernel.name in MIXED_NAMES:
+        from . import numba_mixed  # compiled on first use
+
+        return numba_mixed.pair_reduce(kernel, layout, w_t, w_s, q_s, with_value)
     if kernel.name not in KERNEL_IDS:
         return _reference.pair_reduce(kernel, layout, w_t, w_s, q_s, with_value)
     dtype = np.result_type(w_t, w_s)

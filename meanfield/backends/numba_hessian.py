@@ -17,7 +17,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from ..gaussian import RHO_SNAP
+from ..bivariate import RHO_SNAP
 from ..kernel_hessians import Q2_SNAP, Q_FLOOR
 from .numba_common import JIT_OPTIONS
 

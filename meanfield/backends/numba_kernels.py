@@ -22,7 +22,7 @@ import math
 from numba import njit
 from numpy.polynomial.legendre import leggauss
 
-from ..gaussian import RHO_SNAP
+from ..bivariate import RHO_SNAP
 
 #: integer ids of the closed-form pair kernels
 RELU, RELU_BIAS, ERF, ERF_BIAS = 0, 1, 2, 3

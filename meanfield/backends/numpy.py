@@ -68,7 +68,7 @@ def pair_reduce(kernel, layout, w_t, w_s, q_s, with_value=False):
     n_t, n_s = np.einsum("ij,ij->i", a_t, a_t), np.einsum("ij,ij->i", a_s, a_s)
     grad = np.zeros((m_t, layout.p))
     value = np.zeros(m_t) if with_value else None
-    budget = TILE // (kernel.order if kernel.name == "quadrature" else 1)
+    budget = TILE // kernel.work
     col = _tile_rows(m_s, 1, budget=int(np.sqrt(budget)) * 4)
     row = _tile_rows(m_t, col, budget)
     for I in _blocks(m_t, row):

@@ -9,6 +9,8 @@
 4. Peak memory of one population velocity at m = 32768, d = 100, in a subprocess
    (Linux high-water mark VmHWM, reset before the call, minus VmRSS before it).
 5. Population velocity time against m (should grow like m^2).
+6. Mixed pairs: population velocity of a ReLU student (m, d = 10, biases) against a tanh
+   teacher of m units, and its ratio to the same with a ReLU teacher (closed form).
 
 Every backend runs once before it is timed (Numba and KeOps compile there, never inside
 the timed loop). ``main`` prints a Markdown table.
@@ -141,6 +143,21 @@ def peak_memory(backend: str, m: int, d: int) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def mixed_pair_times(m: int, d: int, backend: str, repeat: int, smooth: str = "tanh"):
+    """Median times of one population velocity of a ReLU student (m units, biases, input
+    weights ~ N(0, I_d/d) so that pre-activations are O(1)) against a teacher of m
+    ``smooth`` units, and against a teacher of m ReLU units (closed form); theory §2.5."""
+    tau = {"a": 1.0 / np.sqrt(d)}
+    net = Network.init(m, d, "relu", bias=True, tau=tau, seed=2)
+    times = []
+    for act in (smooth, "relu"):
+        teacher = Network.init(m, d, act, bias=True, tau=tau, seed=1)
+        pop = GaussianPopulation(teacher, backend=backend)
+        pop.velocity(net)
+        times.append(_median_time(lambda: pop.velocity(net), repeat))
+    return tuple(times)
+
+
 def _warm(backends):
     if "keops" in backends:
         from ..backends import keops
@@ -196,6 +213,12 @@ def run(backends, repeat: int = 5, quick: bool = False, log=print) -> list[dict]
         add(bench=f"5. time vs m, population relu f64 d=100 m={size}", backend=auto, time=t,
             reference="-", result=f"t/m^2 = {t / size**2 / base:.2f} x (m={sizes[0]})",
             target="~ m^2")
+    m_mix = 256 if quick else 1024
+    mixed, same = mixed_pair_times(m_mix, 10, "numba", 3)
+    add(bench=f"6. mixed pairs: population velocity relu student x tanh teacher, bias, "
+        f"d=10 m=m0={m_mix}", backend="numba", time=mixed,
+        reference=f"relu teacher (closed form) {same:.3f} s", result=f"ratio {mixed / same:.1f}",
+        target="small factor")
     return rows
 
 

@@ -393,11 +393,12 @@ class _Book:
         (every segment), the segments, the horizons, and the records so far."""
         arr = recorder.arrays()
         config = self.config
-        segment = {**self.segment, "t": state.t, "step": state.step,
-                   "wall_time": time.monotonic() - self.began, "outcome": status}
+        elapsed = time.monotonic() - self.began
+        segment = {**self.segment, "t": state.t, "step": state.step, "wall_time": elapsed,
+                   "outcome": status}
         metrics = {"format": store.FORMAT, "status": status, "phase": phase,
                    "t": float(state.t), "t_end": config.t_end, "step": int(state.step),
-                   "wall_time": self.wall(), "message": message,
+                   "wall_time": self.prior + elapsed, "message": message,
                    "config": config.to_dict(), "config_hash": rundir.config_hash(config),
                    "t_ends": list(self.t_ends), "segments": [*self.segments, segment],
                    "times": arr["times"].tolist(), "steps": arr["steps"].tolist(),
@@ -406,6 +407,7 @@ class _Book:
             metrics["test_risk"] = arr["test_risk"].tolist()
         metrics.update(extra)
         store.write_json(self.out / store.METRICS, metrics)
+        self.written_wall = metrics["wall_time"]
 
     def save(self, state, recorder, phase: str) -> None:
         save_checkpoint(self.out, state, recorder, self.meta(phase), FILES[phase][0],
@@ -497,12 +499,12 @@ def _execute(book: _Book, problem: Problem, start) -> Result:
                             **_trajectory_arrays(recorder, traj.final.w, problem.teacher))
             extra = {"final_risk": float(traj.risk[-1])}
             if config.diagnostics.probe:
-                phase = "diagnostics"
+                phase = "tangent" if config.diagnostics.tangent else "diagnostics"
                 book.metrics("running", state, recorder, phase, **extra)
                 extra["diagnostics"] = _diagnostics(book, problem, traj)
             book.metrics("done", state, recorder, "done", **extra)
         except Divergence as err:
-            if phase == "diagnostics":
+            if phase != "run":
                 err = Divergence(err.step, err.t, f"the tangent model: {err.what}", err.cause)
             else:  # the records so far are good: a diverged run can be plotted
                 last = recorder.snapshots[-1] if recorder.snapshots else problem.student.w
@@ -527,7 +529,7 @@ def _execute(book: _Book, problem: Problem, start) -> Result:
             raise RunFailed(f"{out}: failed at t={book.main_state.t:.6g} ({what}); the last "
                             f"checkpoint (t={book.saved_t:.6g}) is kept: fix the cause and "
                             f"`meanfield resume {out}`") from err
-    return Result(out, config, traj, problem.teacher, "done", book.wall())
+    return Result(out, config, traj, problem.teacher, "done", book.written_wall)
 
 
 def _diagnostics(book: _Book, problem: Problem, traj: Trajectory) -> dict:

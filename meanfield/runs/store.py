@@ -122,10 +122,22 @@ def write_npz(path, **arrays) -> None:
 
 
 def rotate(path, previous) -> None:
-    """Move ``path`` to ``previous`` (replacing it) if it exists: the last two versions of
-    a checkpoint are kept, so that a damaged newest one can be fallen back from."""
-    with contextlib.suppress(FileNotFoundError):
-        os.replace(path, previous)
+    """Make ``previous`` a copy of ``path`` (if it exists) before ``path`` is rewritten:
+    the last two versions of a checkpoint are kept, so that a damaged newest one can be
+    fallen back from. A hard link moved into place atomically, so ``path`` never goes
+    missing (readers and a kill at any moment see both files); where links are not
+    supported, ``path`` is moved (a kill before it is rewritten leaves ``previous``)."""
+    path, previous = Path(path), Path(previous)
+    if not path.exists():
+        return
+    link = previous.with_name(f".{previous.name}.{os.getpid()}.tmp")
+    try:
+        os.link(path, link)
+    except OSError:
+        with contextlib.suppress(FileNotFoundError):
+            os.replace(path, previous)
+        return
+    os.replace(link, previous)
 
 
 def remove_temporaries(run_dir) -> None:

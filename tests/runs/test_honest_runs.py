@@ -606,3 +606,56 @@ def test_api_edges_are_value_errors_naming_the_argument(call, name):
     with pytest.raises(ValueError, match=f"^{name} must be"):
         call()
     assert mf.Network.init(m=4.0, d=2).m == 4
+
+
+# -- sweep files ------------------------------------------------------------------------------
+def _small_sweep(tmp_path) -> Path:
+    """A finished sweep of two config cells, run without Dask (the workers' task)."""
+    from meanfield.runs.grid import expand, parse_grid
+    from meanfield.runs.sweep import run_cell, write_manifest
+
+    base, grid = small_config(t_end=0.2), {"seeds": 2}
+    cells = expand(base, grid)
+    out = tmp_path / "S"
+    write_manifest(out, base, parse_grid(grid), cells)
+    for cell in cells:
+        assert run_cell(str(out / "cells" / cell.id), cell.config.to_json())["status"] == "done"
+    return out
+
+
+def test_damaged_sweep_and_attempts_files_give_one_line(capsys, tmp_path):
+    out = _small_sweep(tmp_path)
+    sweep_file = tmp_path / "s.toml"
+    sweep_file.write_text('[base]\nbackend = "numpy"\nt_end = 0.2\n[base.student]\nm = 8\n'
+                          '[base.teacher]\nm = 3\n[base.integrator]\ndt = 0.05\n'
+                          '[grid]\nseeds = 2\n')
+    assert cli(capsys, "collect", out)[0] == 0
+    manifest = out / store.MANIFEST
+    good = manifest.read_bytes()
+    for damaged in (good[:40], b"[]", good.replace(b'"cells"', b'"cellz"')):
+        manifest.write_bytes(damaged)
+        before = snapshot(out)
+        for args in (["collect", out], ["plot", out], ["sweep", sweep_file, "--out", out]):
+            status, _, err = cli(capsys, *args)
+            assert status == 1 and "sweep.json: " in one_line(err), args
+            assert snapshot(out) == before
+    manifest.write_bytes(good)
+    cell = next((out / "cells").iterdir())
+    (cell / store.ATTEMPTS).write_text('{"mode": ')
+    status, _, _ = cli(capsys, "collect", out)
+    assert status == 0  # the table says which cell is damaged, and why
+    table = mf.collect(out, save=False)
+    row = table[table["cell"] == cell.name].iloc[0]
+    assert row["status"] == "failed" and "attempts.json: not valid JSON" in row["message"]
+    status, _, err = cli(capsys, "sweep", sweep_file, "--out", out)  # no cluster needed
+    assert status == 1 and "attempts.json: not valid JSON" in one_line(err)
+
+
+def test_sweep_refuses_a_foreign_out_directory(capsys, tmp_path):
+    sweep_file = tmp_path / "s.toml"
+    sweep_file.write_text('[base]\nbackend = "numpy"\n[grid]\nseeds = 2\n')
+    (tmp_path / "theirs").mkdir()
+    (tmp_path / "theirs" / "results.csv").write_text("theirs")
+    status, _, err = cli(capsys, "sweep", sweep_file, "--out", tmp_path / "theirs")
+    assert status == 2 and "not a sweep directory" in one_line(err)
+    assert [p.name for p in (tmp_path / "theirs").iterdir()] == ["results.csv"]

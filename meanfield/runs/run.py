@@ -21,11 +21,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
-import os
 import signal
-import sys
-import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,23 +33,15 @@ from ..objectives import GaussianPopulation
 from ..tangent import Tangent
 from ..trajectory import SCHEDULES, Divergence, Recorder, Trajectory, simulate
 from . import rundir, store
-from .checkpoint import FILES, check_against, open_latest, read, save_checkpoint
+from .checkpoint import check_against, open_latest, read, save_checkpoint
 from .config import Config, ConfigError, integrator_params
 from .diagnose import along_run
 from .objective_kinds import OBJECTIVE_KINDS
 from .resources import check_memory
+from .segment import Interrupted, Segment, history, note, prior_wall
 from .store import Busy, DamagedRun
 
-
-class Interrupted(KeyboardInterrupt):
-    """A run stopped by SIGINT or SIGTERM after checkpointing (status "interrupted");
-    ``exit_status`` is 128 + the signal number (130, 143)."""
-
-    def __init__(self, signum: int, t: float, run_dir):
-        self.signum, self.t, self.run_dir = signum, t, Path(run_dir)
-        self.exit_status = 128 + signum
-        super().__init__(f"interrupted at t={t:.6g}; continue with: meanfield resume "
-                         f"{run_dir}")
+__all__ = ["Interrupted", "Problem", "Result", "RunFailed", "build", "load", "resume", "run"]
 
 
 class RunFailed(RuntimeError):
@@ -139,7 +127,7 @@ class Extended:
         return np.concatenate(parts)
 
 
-def _with_history(problem: Problem, t_ends) -> Problem:
+def _withhistory(problem: Problem, t_ends) -> Problem:
     if len(t_ends) < 2:
         return problem
     return dataclasses.replace(problem, schedule=Extended(problem.schedule, tuple(t_ends)))
@@ -211,7 +199,7 @@ def run(config: Config, out_dir, progress: bool | None = None) -> Result:
             _prepare_out(out)  # again, now that no other writer can get in between
             store.write_marker(out)
             _write_config(out, config)
-            book = _Book(out, config, "run", (config.t_end,), 0.0, [], progress)
+            book = _segment(out, config, "run", (config.t_end,), 0.0, [], progress)
             return _execute(book, problem, None)
     except OSError as err:  # before the run started: a read-only or full file system
         raise ConfigError("out", f"cannot write into {out}: {err.strerror}") from None
@@ -256,40 +244,11 @@ def _finished(run_dir: Path):
     return None
 
 
-def _note(text: str) -> None:
-    print(f"meanfield: {text}", file=sys.stderr, flush=True)
-
-
 def _template(problem: Problem) -> dynamics.State:
     """A fresh initial state of the run: the shapes and dtypes a checkpoint must have."""
     return problem.integrator.init(problem.student.w,
                                    dynamics.Field(problem.student, problem.objective),
                                    problem.dynamics_seed)
-
-
-def _history(meta: dict, path, config: Config) -> tuple[float, ...]:
-    t_ends = meta.get("t_ends")
-    if not isinstance(t_ends, list) or not t_ends or not all(
-            isinstance(t, (int, float)) and not isinstance(t, bool) and t > 0
-            for t in t_ends) or t_ends[-1] != config.t_end \
-            or any(b <= a for a, b in zip(t_ends, t_ends[1:])):
-        raise DamagedRun(path, "its horizons (t_ends) are inconsistent; altered")
-    return tuple(float(t) for t in t_ends)
-
-
-def _wall(meta: dict, run_dir: Path) -> tuple[float, list]:
-    """Wall time and segments so far: metrics.json's (updated at every checkpoint and
-    stop) when it is readable, else the checkpoint's."""
-    wall = meta.get("wall_time", 0.0)
-    wall = float(wall) if isinstance(wall, (int, float)) and math.isfinite(wall) else 0.0
-    segments = []
-    with contextlib.suppress(DamagedRun):
-        metrics = rundir.read_metrics(run_dir)
-        if metrics["wall_time"] >= wall:
-            wall = float(metrics["wall_time"])
-            segments = metrics.get("segments") if isinstance(metrics.get("segments"),
-                                                             list) else []
-    return wall, segments
 
 
 def _resume_locked(run_dir: Path, progress, t_end) -> Result:
@@ -306,11 +265,11 @@ def _resume_locked(run_dir: Path, progress, t_end) -> Result:
             config = config.override({"t_end": repr(_horizon(t_end, config.t_end))})
         problem = build(config)
         _write_config(run_dir, config)
-        _note(f"{run_dir} has no checkpoint and nothing computed: starting at t = 0")
-        book = _Book(run_dir, config, "resume", (config.t_end,), 0.0, [], progress)
+        note(f"{run_dir} has no checkpoint and nothing computed: starting at t = 0")
+        book = _segment(run_dir, config, "resume", (config.t_end,), 0.0, [], progress)
         return _execute(book, problem, None)
     stored = rundir.stored_config(point.meta, point.path)
-    t_ends = _history(point.meta, point.path, stored)
+    t_ends = history(point.meta, point.path, stored)
     rundir.check_same(stored, config, point.path,
                       ignore=None if t_end is None else "t_end")
     if t_end is not None:
@@ -322,15 +281,15 @@ def _resume_locked(run_dir: Path, progress, t_end) -> Result:
     if t_end is not None:
         _check_on_grid(point.state, problem.integrator, stored.t_end, t_end)
     if point.fallback:
-        _note(f"{point.fallback}; resuming from {point.path.name} at t={point.state.t:.6g}")
-    wall, segments = _wall(point.meta, run_dir)
-    book = _Book(run_dir, config, "resume", t_ends, wall, segments, progress)
+        note(f"{point.fallback}; resuming from {point.path.name} at t={point.state.t:.6g}")
+    wall, segments = prior_wall(point.meta, run_dir)
+    book = _segment(run_dir, config, "resume", t_ends, wall, segments, progress)
     if point.fallback:
         book.keep["run"] = False  # the damaged newest file is replaced, the good one kept
     if t_end is not None:  # the extension is in the checkpoint before the config says it
         book.save(point.state, point.recorder, "run")
         _write_config(run_dir, config)
-    return _execute(book, _with_history(problem, t_ends), (point.state, point.recorder))
+    return _execute(book, _withhistory(problem, t_ends), (point.state, point.recorder))
 
 
 def _horizon(t_end, current: float) -> float:
@@ -355,117 +314,14 @@ def _check_on_grid(state, integrator, old: float, new: float) -> None:
                                    f"--t_end {new:g}")
 
 
+def _segment(*args) -> Segment:
+    """A Segment saving its checkpoints through this module's save_checkpoint."""
+    return Segment(*args, lambda *a: save_checkpoint(*a))
+
+
 def _write_config(run_dir: Path, config: Config) -> None:
     store.write_text(run_dir / store.CONFIG, config.to_json() + "\n")
     store.write_text(run_dir / store.CONFIG_TOML, config.to_toml())
-
-
-# -- the bookkeeping of one segment ------------------------------------------------------------
-class _Book:
-    """What one start or resume of a run writes besides the simulation: wall time summed
-    over segments, metrics.json, checkpoints with their meta, log lines, signals."""
-
-    def __init__(self, out: Path, config: Config, mode: str, t_ends, prior_wall: float,
-                 segments: list, progress):
-        self.out, self.config, self.t_ends = out, config, tuple(t_ends)
-        self.prior, self.began = prior_wall, time.monotonic()
-        self.segments = list(segments)
-        self.segment = {"mode": mode, "pid": os.getpid(), "started": time.time()}
-        terminal = sys.stderr.isatty()
-        self.bar = bool(progress) if progress is not None else terminal
-        self.log = progress is None and not terminal
-        self.signals: list[int] = []
-        self.keep = {"run": True, "tangent": True}
-        self.saved_t = 0.0
-        self.last_save = {"time": time.monotonic(), "step": 0}
-
-    def wall(self) -> float:
-        return self.prior + time.monotonic() - self.began
-
-    def meta(self, phase: str) -> dict:
-        return {"format": store.FORMAT, "config": self.config.to_dict(),
-                "config_hash": rundir.config_hash(self.config), "t_ends": list(self.t_ends),
-                "wall_time": self.wall(), "phase": phase}
-
-    def metrics(self, status: str, state, recorder: Recorder, phase: str = "run",
-                message=None, **extra) -> None:
-        """Write metrics.json (atomically): status, phase, t, t_end, steps, wall time
-        (every segment), the segments, the horizons, and the records so far."""
-        arr = recorder.arrays()
-        config = self.config
-        elapsed = time.monotonic() - self.began
-        segment = {**self.segment, "t": state.t, "step": state.step, "wall_time": elapsed,
-                   "outcome": status}
-        metrics = {"format": store.FORMAT, "status": status, "phase": phase,
-                   "t": float(state.t), "t_end": config.t_end, "step": int(state.step),
-                   "wall_time": self.prior + elapsed, "message": message,
-                   "config": config.to_dict(), "config_hash": rundir.config_hash(config),
-                   "t_ends": list(self.t_ends), "segments": [*self.segments, segment],
-                   "times": arr["times"].tolist(), "steps": arr["steps"].tolist(),
-                   "dt": arr["dts"].tolist(), "risk": arr["risk"].tolist()}
-        if config.objective.n_test and OBJECTIVE_KINDS[config.objective.kind].fixed_data:
-            metrics["test_risk"] = arr["test_risk"].tolist()
-        metrics.update(extra)
-        store.write_json(self.out / store.METRICS, metrics)
-        self.written_wall = metrics["wall_time"]
-
-    def save(self, state, recorder, phase: str) -> None:
-        save_checkpoint(self.out, state, recorder, self.meta(phase), FILES[phase][0],
-                        self.keep[phase])
-        self.keep[phase] = True
-        if phase == "run":
-            self.saved_t = state.t
-
-    def on_step(self, phase: str, main_recorder=None):
-        """The ``on_step`` of simulate: checkpoint when due (then update metrics.json and,
-        off a terminal, log one line), or at once on SIGINT/SIGTERM, then stop."""
-        config = self.config
-        every_steps = config.checkpoint.every_steps
-        every_seconds = config.checkpoint.every_seconds
-
-        def on_step(state, recorder):
-            now = time.monotonic()
-            records = recorder if main_recorder is None else main_recorder
-            if phase == "run":
-                self.main_state = state
-            if self.signals:
-                self.save(state, recorder, phase)
-                self.metrics("interrupted", self.main_state, records, phase, message=f"interrupted by signal "
-                                                     f"{self.signals[0]} at t={state.t:.6g}")
-                raise Interrupted(self.signals[0], state.t, self.out)
-            if (every_steps and state.step % every_steps == 0) \
-                    or now - self.last_save["time"] >= every_seconds:
-                self.save(state, recorder, phase)
-                self.metrics("running", self.main_state, records, phase)
-                if self.log:
-                    rate = (state.step - self.last_save["step"]) / max(
-                        now - self.last_save["time"], 1e-9)
-                    where = "" if phase == "run" else " (tangent model)"
-                    _note(f"{self.out}{where}: t={state.t:.6g}/{config.t_end:g} step "
-                          f"{state.step}, risk {recorder.risk[-1]:.4g}, {rate:.3g} steps/s")
-                self.last_save.update(time=now, step=state.step)
-        return on_step
-
-    @contextlib.contextmanager
-    def catching_signals(self):
-        """SIGINT and SIGTERM set a flag that the next step boundary acts on (checkpoint,
-        status interrupted, Interrupted); a second one stops at once. Only in the main
-        thread (Dask workers run cells in threads)."""
-        if threading.current_thread() is not threading.main_thread():
-            yield
-            return
-
-        def handler(signum, frame):
-            self.signals.append(signum)
-            signal.signal(signum, signal.default_int_handler if signum == signal.SIGINT
-                          else signal.SIG_DFL)
-
-        previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
-        try:
-            yield
-        finally:
-            for s, h in previous.items():
-                signal.signal(s, h)
 
 
 def _trajectory_arrays(recorder: Recorder, final_w, teacher) -> dict:
@@ -475,7 +331,7 @@ def _trajectory_arrays(recorder: Recorder, final_w, teacher) -> dict:
             "snapshots": arr["snapshots"], "final": final_w, "teacher": teacher.w}
 
 
-def _execute(book: _Book, problem: Problem, start) -> Result:
+def _execute(book: Segment, problem: Problem, start) -> Result:
     config, out = book.config, book.out
     if start is None:
         state0 = _template(problem)
@@ -532,7 +388,7 @@ def _execute(book: _Book, problem: Problem, start) -> Result:
     return Result(out, config, traj, problem.teacher, "done", book.written_wall)
 
 
-def _diagnostics(book: _Book, problem: Problem, traj: Trajectory) -> dict:
+def _diagnostics(book: Segment, problem: Problem, traj: Trajectory) -> dict:
     """The diagnostics along the run; the tangent model is trained with its own
     checkpoints (tangent.npz), resumed from them like the run itself."""
     config = book.config
@@ -552,7 +408,7 @@ def traj_recorder(traj: Trajectory) -> Recorder:
                          else traj.test_risk), list(traj.snapshots))
 
 
-def _tangent_start(book: _Book, problem: Problem):
+def _tangent_start(book: Segment, problem: Problem):
     """The tangent model's last checkpoint if it belongs to this run (same config but for
     a horizon it was extended from), else None (trained from t = 0, said on stderr)."""
     out = book.out
@@ -563,19 +419,19 @@ def _tangent_start(book: _Book, problem: Problem):
         point = open_latest(out, "tangent")
         check_against(point, template)
         stored = rundir.stored_config(point.meta, point.path)
-        t_ends = _history(point.meta, point.path, stored)
+        t_ends = history(point.meta, point.path, stored)
     except FileNotFoundError:
         return None
     except DamagedRun as err:
-        _note(f"{err}; training the tangent model from t = 0")
+        note(f"{err}; training the tangent model from t = 0")
         return None
     same = not [c for c in rundir.changed_fields(stored, book.config) if c[0] != "t_end"]
     if not same or book.t_ends[:len(t_ends)] != t_ends:
-        _note(f"{point.path} belongs to another config; training the tangent model from "
+        note(f"{point.path} belongs to another config; training the tangent model from "
               f"t = 0")
         return None
     if point.fallback:
-        _note(f"{point.fallback}; resuming the tangent model from {point.path.name} at "
+        note(f"{point.fallback}; resuming the tangent model from {point.path.name} at "
               f"t={point.state.t:.6g}")
         book.keep["tangent"] = False
     return point.state, point.recorder

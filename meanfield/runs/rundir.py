@@ -31,7 +31,7 @@ def check_run_dir(run_dir) -> Path:
         raise ConfigError("run_dir", f"{run_dir} is not a directory")
     if not store.has_marker(run_dir):
         what = "holds no run" if not (run_dir / store.CONFIG).exists() else \
-            f"was not written by this version of meanfield"
+            "was not written by this version of meanfield"
         raise ConfigError("run_dir", f"{run_dir} is not a meanfield run directory (no "
                                      f"{store.MARKER}: it {what})")
     store.check_marker(run_dir)

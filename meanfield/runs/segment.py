@@ -34,10 +34,13 @@ class Interrupted(KeyboardInterrupt):
 
 
 def note(text: str) -> None:
+    """One line on stderr: what a run did that the user should know (a fallback, ...)."""
     print(f"meanfield: {text}", file=sys.stderr, flush=True)
 
 
 def history(meta: dict, path, config: Config) -> tuple[float, ...]:
+    """The horizons a checkpoint's run has had (increasing, the last its config's t_end);
+    DamagedRun naming the checkpoint otherwise."""
     t_ends = meta.get("t_ends")
     if not isinstance(t_ends, list) or not t_ends or not all(
             isinstance(t, (int, float)) and not isinstance(t, bool) and t > 0

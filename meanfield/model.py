@@ -136,9 +136,7 @@ class Network:
         ``symmetric=True`` draws m/2 neurons and appends copies with c negated, so that
         f(w0) = 0 identically (m must be even).
         """
-        m, d, k = int(m), int(d), int(k)
-        if m < 1 or d < 1 or k < 1:
-            raise ValueError(f"m, d and k must be positive, got m={m}, d={d}, k={k}")
+        m, d, k = (_count(value, name) for value, name in ((m, "m"), (d, "d"), (k, "k")))
         if symmetric and m % 2:
             raise ValueError(f"a symmetric initialisation needs an even m, got m={m}")
         scales = _block_scales(tau)
@@ -209,6 +207,20 @@ class Network:
         return (f"Network(m={self.m}, d={self.layout.d}, k={self.layout.k}, "
                 f"bias={self.layout.bias}, activation={self.activation.name!r}, "
                 f"alpha={self.alpha:g}, centered={self.centered}, dtype={self.w.dtype})")
+
+
+def _count(value, name: str) -> int:
+    """A positive integer argument (an integral float such as 4.0 is accepted); a
+    ValueError naming the argument otherwise (m = 2.5 is not rounded down to 2)."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
+        ok = value >= 1
+    elif isinstance(value, (float, np.floating)):
+        ok = bool(np.isfinite(value)) and float(value).is_integer() and value >= 1
+    else:
+        ok = False
+    if not ok:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
 
 
 def _block_scales(tau) -> dict[str, float]:

@@ -25,6 +25,13 @@ class Divergence(RuntimeError):
         super().__init__(f"diverged at step {step} (t={t:.6g}): {what}; likely cause: {cause}")
 
 
+def _check_count(n) -> None:
+    """A schedule's record count: an integer >= 2 (t = 0 and t_end are always recorded)."""
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 2:
+        raise ValueError(f"n must be an integer >= 2 (t = 0 and t_end are always "
+                         f"recorded), got {n!r}")
+
+
 @dataclass(frozen=True)
 class LogSchedule:
     """``n`` record times: t = 0 and n - 1 log-spaced times from ``t_min`` to t_end
@@ -32,6 +39,14 @@ class LogSchedule:
 
     n: int = 200
     t_min: float | None = None
+
+    def __post_init__(self):
+        _check_count(self.n)
+        if self.t_min is not None and (isinstance(self.t_min, bool) or not isinstance(
+                self.t_min, (int, float, np.integer, np.floating))
+                or not math.isfinite(self.t_min) or self.t_min <= 0):
+            raise ValueError(f"t_min must be a positive finite number or None, "
+                             f"got {self.t_min!r}")
 
     def times(self, t_end: float, dt: float | None = None) -> np.ndarray:
         t_min = self.t_min or (dt if dt else t_end * 1e-4)
@@ -45,6 +60,9 @@ class LinearSchedule:
     """``n`` equally spaced record times from 0 to t_end."""
 
     n: int = 100
+
+    def __post_init__(self):
+        _check_count(self.n)
 
     def times(self, t_end: float, dt: float | None = None) -> np.ndarray:
         return np.linspace(0.0, t_end, max(2, self.n))

@@ -1,7 +1,8 @@
 """What every subcommand shares: its description, bad-input errors, --key value overrides.
 
-Bad input (config, flags) is reported on one line ``meanfield: error: ...`` with exit
-status 2 before anything is written.
+Bad input (config, flags, paths) is reported on one line ``meanfield: error: ...`` with
+exit status 2 before anything is written; a damaged, diverged or failed run with exit
+status 1; an interrupted one with 128 + the signal number.
 """
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import argparse
 from dataclasses import dataclass
 from typing import Callable
 
-EXIT_USAGE, EXIT_DIVERGED = 2, 1
+EXIT_USAGE, EXIT_DIVERGED, EXIT_DAMAGED = 2, 1, 1
 
 
 class UsageError(Exception):

@@ -1,19 +1,28 @@
 """The ``meanfield`` command: run, resume, plot, show, demo, bench, sweep, collect.
 
 Subcommands live in a registry (:func:`register`), so another module adds one with a
-single call. Bad input (config, flags) prints one line ``meanfield: error: ...`` and exits
-with status 2 before anything is written; a diverging run prints the step, time and
-likely cause and exits with status 1, keeping its last good checkpoint.
+single call. Every failure is one line on stderr, never a traceback
+(``MEANFIELD_DEBUG=1`` adds it):
+
+* bad input (config, flags, paths, a directory another process is writing, a run whose
+  config changed): ``meanfield: error: ...``, status 2, nothing written;
+* a damaged run (a file that is missing, truncated or altered, named), a diverged run
+  (step, time and likely cause; its last good checkpoint kept) or a failed one: status 1;
+* SIGINT or SIGTERM during a run: a checkpoint, then ``interrupted at t=...; continue
+  with: meanfield resume DIR``, status 130 or 143.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import traceback
 
 from ..runs.config import ConfigError
+from ..runs.store import Busy, DamagedRun
 from ..trajectory import Divergence
 from . import experiments, runs, sweeps
-from .common import EXIT_DIVERGED, EXIT_USAGE, Command, Parser, UsageError
+from .common import EXIT_DAMAGED, EXIT_DIVERGED, EXIT_USAGE, Command, Parser, UsageError
 
 COMMANDS: dict[str, Command] = {}
 
@@ -60,8 +69,21 @@ def split_overrides(argv: list[str], subparser) -> tuple[list[str], list[str]]:
     return known, extra
 
 
+def _line(err: BaseException) -> str:
+    return (str(err).splitlines() or [type(err).__name__])[0]
+
+
+def _fail(message: str, status: int) -> int:
+    print(f"meanfield: {message}", file=sys.stderr, flush=True)
+    if os.environ.get("MEANFIELD_DEBUG"):
+        traceback.print_exc()
+    return status
+
+
 def main(argv=None) -> int:
     """Entry point of the ``meanfield`` console script; returns the exit status."""
+    from ..runs.run import Interrupted, RunFailed
+
     argv = sys.argv[1:] if argv is None else list(argv)
     try:
         parser, parsers = build_parser()
@@ -71,15 +93,26 @@ def main(argv=None) -> int:
             argv = [argv[0], *known]
         args = parser.parse_args(argv)
         return COMMANDS[args.command].handler(args, extra)
-    except (UsageError, ConfigError) as err:
-        message = (str(err).splitlines() or [type(err).__name__])[0]
-        print(f"meanfield: error: {message}", file=sys.stderr)
-        return EXIT_USAGE
+    except (UsageError, ConfigError, Busy) as err:
+        return _fail(f"error: {_line(err)}", EXIT_USAGE)
+    except DamagedRun as err:
+        return _fail(f"error: {_line(err)}", EXIT_DAMAGED)
     except Divergence as err:
-        print(f"meanfield: {err}", file=sys.stderr)
-        if getattr(err, "run_dir", None):
-            print(f"meanfield: last good checkpoint kept in {err.run_dir}", file=sys.stderr)
-        return EXIT_DIVERGED
+        where = getattr(err, "run_dir", None)
+        kept = f"; last good checkpoint kept in {where}" if where else ""
+        return _fail(f"error: {_line(err)}{kept}", EXIT_DIVERGED)
+    except RunFailed as err:
+        return _fail(f"error: {_line(err)}", EXIT_DAMAGED)
+    except Interrupted as err:
+        return _fail(_line(err), err.exit_status)
     except KeyboardInterrupt:
-        print("meanfield: interrupted", file=sys.stderr)
-        return 130
+        return _fail("interrupted", 130)
+    except MemoryError:
+        return _fail("error: out of memory (the estimate made before the run was too low: "
+                     "try a smaller student.m or record.n)", 1)
+    except OSError as err:
+        what = f"{err.filename}: {err.strerror}" if err.filename else _line(err)
+        return _fail(f"error: {what}", 1)
+    except Exception as err:  # a bug: one line, the traceback with MEANFIELD_DEBUG=1
+        return _fail(f"error: internal error ({type(err).__name__}: {_line(err)}); set "
+                     f"MEANFIELD_DEBUG=1 for the traceback", 1)

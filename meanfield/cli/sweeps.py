@@ -2,8 +2,9 @@
 options ``meanfield plot`` takes when given a sweep directory.
 
 ``meanfield sweep`` exits with 0 when every cell finished, 1 when some cell diverged or
-failed (one line each on stderr: cell id, axis values, error, config path), 2 on bad
-input (one line, nothing written).
+failed (one line each on stderr: cell id, axis values, error, config path) or a file of
+the sweep is damaged, 2 on bad input (one line, nothing written: also for an
+unreachable ``--scheduler`` or an ``--out`` that is not a sweep directory).
 """
 from __future__ import annotations
 
@@ -26,6 +27,9 @@ def configure_sweep(p) -> None:
                                        "(default: start a local cluster on 127.0.0.1)")
     p.add_argument("--workers", type=int, help="local worker processes (default: one "
                                                "per core)")
+    p.add_argument("--dashboard", nargs="?", const="127.0.0.1:8787", metavar="HOST:PORT",
+                   help="serve the local cluster's Dask dashboard (default address "
+                        "127.0.0.1:8787); without it there is none")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bar counting finished cells (default: only on a terminal)")
     p.epilog = ("Base config fields can be overridden with dotted keys, e.g. "
@@ -43,7 +47,7 @@ def sweep_handler(args, extra) -> int:
     base = base.override(parse_overrides(extra))
     out = Path(args.out or Path("sweeps") / Path(args.sweep_file).stem)
     report = sweep(base, grid, out, scheduler=args.scheduler, workers=args.workers,
-                   progress=args.progress)
+                   progress=args.progress, dashboard=args.dashboard)
     for line in report.failure_lines():
         print(f"meanfield: {line}", file=sys.stderr)
     finished = len(report.cells) - len(report.failures)

@@ -58,7 +58,7 @@ def run_demo(out_dir="demo", seed: int = DEMO_SEED, backend: str = "numpy",
     results = {}
     for name, tau in SCALES.items():
         run_dir = out / name
-        if (run_dir / store.CONFIG).exists():
+        if store.has_marker(run_dir):  # our own earlier demo run; never a foreign folder
             shutil.rmtree(run_dir)
         began = time.monotonic()
         results[name] = run(demo_config(tau, seed, backend), run_dir, progress=progress)

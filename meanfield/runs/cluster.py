@@ -8,10 +8,12 @@ from .config import ConfigError
 
 
 @contextlib.contextmanager
-def local_client(workers: int | None = None):
+def local_client(workers: int | None = None, dashboard: str | None = None):
     """A dask Client on a new LocalCluster: one single-threaded process per core (or
     ``workers``), Numba/BLAS threads = cores // workers so workers never oversubscribe,
-    no dashboard, listening on 127.0.0.1 only."""
+    listening on 127.0.0.1 only. No dashboard unless ``dashboard`` ("HOST:PORT", e.g.
+    "127.0.0.1:8787") asks for one there: the scheduler's HTTP endpoint (health checks)
+    then takes a free port on 127.0.0.1, not the well-known 8787."""
     from dask.distributed import Client, LocalCluster
 
     cores = os.cpu_count() or 1
@@ -19,24 +21,35 @@ def local_client(workers: int | None = None):
     threads = str(max(1, cores // n))
     env = {name: threads for name in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS",
                                       "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
+    http = {} if dashboard else {"scheduler_kwargs": {"dashboard_address": "127.0.0.1:0"}}
     with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
-                      dashboard_address=None, env=env) as cluster, Client(cluster) as client:
+                      dashboard_address=dashboard or None, env=env, **http) as cluster, \
+            Client(cluster) as client:
         yield client
 
 
 @contextlib.contextmanager
-def client(scheduler=None, workers: int | None = None):
-    """A dask Client on ``scheduler`` ("tcp://HOST:PORT"), or on a new :func:`local_client`."""
+def connect(scheduler: str):
+    """A dask Client connected to an existing ``scheduler`` ("tcp://HOST:PORT");
+    ConfigError with one line if it cannot be reached (within 10 s)."""
     from dask.distributed import Client
 
+    try:
+        remote = Client(scheduler, timeout="10s")
+    except (OSError, TimeoutError, ValueError, TypeError) as err:
+        raise ConfigError("scheduler", f"cannot connect to {scheduler}: "
+                                       f"{(str(err).splitlines() or [''])[0]}") from None
+    with remote:
+        yield remote
+
+
+@contextlib.contextmanager
+def client(scheduler=None, workers: int | None = None, dashboard: str | None = None):
+    """A dask Client on ``scheduler`` ("tcp://HOST:PORT"), or on a new :func:`local_client`
+    (with a dashboard only if ``dashboard`` gives its address)."""
     if scheduler:
-        try:
-            remote = Client(scheduler, timeout="10s")
-        except (OSError, TimeoutError, ValueError) as err:
-            raise ConfigError("scheduler", f"cannot connect to {scheduler}: "
-                                           f"{(str(err).splitlines() or [''])[0]}") from None
-        with remote:
+        with connect(scheduler) as remote:
             yield remote
         return
-    with local_client(workers) as local:
+    with local_client(workers, dashboard) as local:
         yield local

@@ -17,9 +17,11 @@ from pathlib import Path
 import pandas as pd
 
 from . import store
+from .cells import cell_state, read_attempts
+from .cells import read_manifest as _read_manifest
 from .config import ConfigError
-from .store import CELLS, MANIFEST, RESULTS, SERIES
-from .cells import cell_state
+from .rundir import read_metrics
+from .store import CELLS, MANIFEST, RESULTS, SERIES, DamagedRun
 SCALARS = ("final_risk", "final_test_risk", "min_risk", "t_final", "steps", "wall_time")
 DIAGNOSTICS = ("displacement", "kernel_change", "activation_stability", "tangent_distance_rel")
 
@@ -30,10 +32,9 @@ def is_sweep(path) -> bool:
 
 
 def read_manifest(sweep_dir) -> dict:
-    """The sweep.json of ``sweep_dir``; ConfigError if it is not a sweep directory."""
-    if not is_sweep(sweep_dir):
-        raise ConfigError("sweep_dir", f"{sweep_dir} is not a sweep directory (no {MANIFEST})")
-    return store.read_json(Path(sweep_dir) / MANIFEST)
+    """The sweep.json of ``sweep_dir``, checked (meanfield.runs.cells.read_manifest);
+    ConfigError if it is not a sweep directory, DamagedRun if sweep.json is damaged."""
+    return _read_manifest(sweep_dir)
 
 
 def read_config_manifest(sweep_dir) -> dict:
@@ -72,11 +73,16 @@ def _read(sweep_dir):
     manifest = read_config_manifest(sweep_dir)
     for entry in manifest["cells"]:
         cell_dir = sweep_dir / CELLS / entry["id"]
-        status = cell_state(cell_dir)
-        metrics = None if status == "pending" else store.read_json(cell_dir / store.METRICS)
-        if status == "failed":
-            attempt = store.read_json(cell_dir / store.ATTEMPTS)[-1]
-            metrics = {**metrics, "message": attempt.get("message")}
+        try:
+            status = cell_state(cell_dir)
+            metrics = None if status == "pending" else read_metrics(cell_dir)
+            if status == "failed":
+                attempts = read_attempts(cell_dir)
+                if attempts and attempts[-1].get("message"):
+                    metrics = {**metrics, "message": attempts[-1]["message"]}
+        except DamagedRun as err:  # reported in the table; the other cells are read
+            status, metrics = "failed", {"message": f"damaged: {err}", "risk": [],
+                                         "times": [], "wall_time": math.nan}
         yield manifest["axes"], entry, status, metrics
 
 

@@ -23,7 +23,7 @@ else:  # pragma: no cover
 
 from .. import backends, dynamics
 from ..activations import ACTIVATIONS
-from ..gaussian import INPUT_LAWS
+from ..gaussian import INPUT_LAWS, pair_kernel
 from ..losses import LOSSES
 from ..model import OUTPUT_INITS, resolve_alpha
 from ..trajectory import SCHEDULES
@@ -190,16 +190,16 @@ class Config:
     def from_toml(cls, text: str) -> "Config":
         try:
             data = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as err:
-            raise ConfigError("config", f"invalid TOML: {err}") from None
+        except (tomllib.TOMLDecodeError, RecursionError) as err:
+            raise ConfigError("config", f"invalid TOML: {_first_line(err)}") from None
         return cls.from_dict(data)
 
     @classmethod
     def from_json(cls, text: str) -> "Config":
         try:
             data = json.loads(text)
-        except json.JSONDecodeError as err:
-            raise ConfigError("config", f"invalid JSON: {err}") from None
+        except (json.JSONDecodeError, RecursionError) as err:
+            raise ConfigError("config", f"invalid JSON: {_first_line(err)}") from None
         return cls.from_dict(data)
 
     @classmethod
@@ -211,7 +211,16 @@ class Config:
                 text = fh.read()
         except OSError as err:
             raise ConfigError("config", f"cannot read {path}: {err.strerror}") from None
-        return cls.from_json(text) if path.endswith(".json") else cls.from_toml(text)
+        except UnicodeDecodeError:
+            raise ConfigError("config", f"{path} is not a text file (invalid UTF-8)") \
+                from None
+        try:
+            return cls.from_json(text) if path.endswith(".json") else cls.from_toml(text)
+        except ConfigError as err:
+            if err.field == "config":  # not TOML/JSON at all: say which file
+                raise ConfigError("config", f"{path}: {str(err).split(': ', 1)[1]}") \
+                    from None
+            raise
 
     def override(self, pairs: dict[str, str]) -> "Config":
         """A copy with dotted keys set, e.g. {"student.m": "32"}; values parse as TOML
@@ -226,6 +235,10 @@ class Config:
                 node = child
             node[parts[-1]] = parse_value(text)
         return Config.from_dict(data)
+
+
+def _first_line(err: BaseException) -> str:
+    return (str(err).splitlines() or [type(err).__name__])[0]
 
 
 def parse_value(text: str):
@@ -336,6 +349,31 @@ def _validate_integrator(config: Config) -> None:
         raise ConfigError(f"integrator.{param}" if param else "integrator", message) from None
 
 
+def _validate_kernels(config: Config) -> None:
+    """Every Gaussian pair kernel the run will evaluate exists, as meanfield.gaussian
+    decides (:func:`meanfield.gaussian.pair_kernel`): the teacher's own (every kind
+    builds the teacher's population) and, for kinds whose risk is the exact population
+    risk, every student/teacher pair. The field named is objective.inputs when only the
+    input law is at fault, else the activation that has no kernel."""
+    t, s, o = config.teacher, config.student, config.objective
+    needed = [("teacher", t.activation, t.activation, t.bias)]
+    if not OBJECTIVE_KINDS[o.kind].fixed_data:
+        acts = (("student", s.activation), ("teacher", t.activation))
+        needed = [(who, act, src, s.bias or t.bias) for who, act in acts for _, src in acts]
+    for who, act, src, bias in needed:
+        try:
+            pair_kernel(act, src, bias=bias, inputs=o.inputs, d=config.d)
+        except ValueError as err:
+            try:
+                pair_kernel(act, src, bias=bias, d=config.d)
+                name = "objective.inputs"
+            except ValueError:
+                name = f"{who}.activation"
+            raise ConfigError(name, f"{err} (student {s.activation}, teacher {t.activation}"
+                                    f", {o.inputs} inputs, bias {str(bias).lower()})") \
+                from None
+
+
 def validate(config: Config) -> None:
     """Check ranges and choices; raise ConfigError for the first bad field."""
     _choice(config.task, ("teacher-student",), "task")
@@ -372,6 +410,7 @@ def validate(config: Config) -> None:
     fixed = [k for k, v in OBJECTIVE_KINDS.items() if v.fixed_data]
     _check(o.loss == "square" or kind.fixed_data, "objective.loss",
            f"the {o.loss} loss needs objective.kind = {' or '.join(map(repr, fixed))}")
+    _validate_kernels(config)
     _validate_integrator(config)
     _check(i.name != "adaptive" or o.kind != "online", "integrator.name",
            "the adaptive step needs a deterministic objective, not objective.kind = online")

@@ -25,14 +25,16 @@ def probe_set(objective, test, n: int, rng) -> tuple[np.ndarray, np.ndarray]:
 
 
 def along_run(problem, snapshots, t_end: float, probe: int, tangent: bool = False,
-              seed=0) -> dict:
+              seed=0, start=None, on_step=None, progress: bool = False) -> dict:
     """Diagnostics of a run (meanfield.runs Problem and its recorded snapshots; scalar
     output, k = 1, as the tangent kernel needs), as lists over the records: displacement,
     kernel_change, activation_stability on ``probe`` points (:func:`probe_set`), kappa at
     w0 (:func:`laziness_kappa` on the training data, or the probe sample for population
     objectives; None for an activation with sigma'' != 0), and with ``tangent`` the
     tangent model trained by the same integrator and schedule and its distance to the
-    network (:func:`diagnose`)."""
+    network (:func:`diagnose`). ``start`` and ``on_step`` are simulate's for the tangent
+    model's training: its checkpoints, taken and resumed by meanfield.runs.run like the
+    run's own."""
     rng = np.random.default_rng(seed)
     X, y = probe_set(problem.objective, problem.test, probe, rng)
     net0 = problem.student
@@ -40,7 +42,8 @@ def along_run(problem, snapshots, t_end: float, probe: int, tangent: bool = Fals
     if tangent:
         lin = Tangent(problem.objective, net0)
         lin_snapshots = simulate(net0, lin, problem.integrator, t_end,
-                                 record=problem.schedule, seed=seed).snapshots
+                                 record=problem.schedule, seed=seed, start=start,
+                                 on_step=on_step, progress=progress).snapshots
         if len(lin_snapshots) != len(snapshots):
             raise ValueError("the tangent model's records do not match the run's")
     out = {key: val.tolist() for key, val in

@@ -23,6 +23,7 @@ deterministic). The directory must be visible to every worker at the same path.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib
 import json
@@ -39,9 +40,11 @@ import numpy as np
 from ..trajectory import Divergence
 from . import run as runner
 from . import store
-from .cells import FINAL, cell_state, log_attempt
+from .cells import FINAL, cell_state, log_attempt, read_manifest, read_result
 from .cluster import client as dask_client
+from .cluster import connect
 from .config import Config, ConfigError
+from .store import Busy, DamagedRun
 from .grid import Cell, Grid, cell_id, expand, parse_grid
 
 @dataclass(frozen=True)
@@ -58,7 +61,8 @@ class Call:
 
 def _crash(err: BaseException) -> dict:
     first = (str(err).splitlines() or [""])[0]
-    return {"status": "failed", "message": f"{type(err).__name__}: {first}"}
+    kind = "damaged" if isinstance(err, DamagedRun) else type(err).__name__
+    return {"status": "failed", "message": f"{kind}: {first}"}
 
 
 def _start(cell: Path, mode: str, **extra) -> None:
@@ -77,17 +81,23 @@ def run_cell(cell_dir: str, config_json: str) -> dict:
     its checkpoint, and return {"status", "message"}; never raises for a failed run. Every
     start is logged in the cell's attempts.json (mode, first step, host, pid, outcome)."""
     from .checkpoint import load_checkpoint
+    from .rundir import read_metrics
 
     cell = Path(cell_dir)
-    if cell_state(cell) in FINAL:
-        metrics = store.read_json(cell / store.METRICS)
-        return {"status": metrics["status"], "message": metrics.get("message")}
-    cell.mkdir(parents=True, exist_ok=True)
-    fresh = not (cell / store.CONFIG).exists()
-    step = 0
-    if not fresh and (cell / store.CHECKPOINT).exists():
-        step = int(load_checkpoint(cell)[0].step)
-    _start(cell, "run" if fresh else "resume", from_step=step)
+    try:
+        if cell_state(cell) in FINAL:
+            metrics = read_metrics(cell)
+            return {"status": metrics["status"], "message": metrics.get("message")}
+        cell.mkdir(parents=True, exist_ok=True)
+        fresh = not (cell / store.CONFIG).exists()
+        if fresh and not store.has_marker(cell):  # a run directory before attempts.json
+            store.write_marker(cell)
+        step = 0
+        if not fresh and (cell / store.CHECKPOINT).exists():
+            step = int(load_checkpoint(cell)[0].step)
+        _start(cell, "run" if fresh else "resume", from_step=step)
+    except (DamagedRun, OSError) as err:  # reported as this cell's failure
+        return _crash(err)
     try:
         if fresh:
             runner.run(Config.from_json(config_json), cell, progress=False)
@@ -99,7 +109,10 @@ def run_cell(cell_dir: str, config_json: str) -> dict:
         outcome = _crash(err)
     else:
         outcome = {"status": "done", "message": None}
-    return _finish(cell, outcome)
+    try:
+        return _finish(cell, outcome)
+    except (DamagedRun, OSError):  # attempts.json unusable: the outcome still counts
+        return outcome
 
 
 def function_name(function) -> str:
@@ -135,13 +148,16 @@ def run_call(cell_dir: str, function: str, kwargs_json: str) -> dict:
     """The task a worker runs for a function cell: call ``function(**kwargs)`` and write
     {"value": result} to result.json atomically; returns {"status", "message"}."""
     cell = Path(cell_dir)
-    if cell_state(cell) == "done":
-        return {"status": "done", "message": None}
-    cell.mkdir(parents=True, exist_ok=True)
-    kwargs = json.loads(kwargs_json)
-    if not (cell / store.TASK).exists():
-        store.write_json(cell / store.TASK, {"function": function, "kwargs": kwargs})
-    _start(cell, "call")
+    try:
+        if cell_state(cell) == "done":
+            return {"status": "done", "message": None}
+        cell.mkdir(parents=True, exist_ok=True)
+        kwargs = json.loads(kwargs_json)
+        if not (cell / store.TASK).exists():
+            store.write_json(cell / store.TASK, {"function": function, "kwargs": kwargs})
+        _start(cell, "call")
+    except (DamagedRun, OSError) as err:  # reported as this cell's failure
+        return _crash(err)
     try:
         value = resolve(function)(**kwargs)
         store.write_text(cell / store.RESULT,
@@ -211,13 +227,41 @@ def _write_manifest(out: Path, kind: str, cells, **fields) -> None:
     """sweep.json, atomically; refuses a directory holding a sweep of the other kind."""
     path = out / store.MANIFEST
     if path.exists():
-        previous = store.read_json(path).get("kind", "configs")
+        previous = read_manifest(out).get("kind", "configs")
         if previous != kind:
             raise ConfigError("out", f"{out} holds a sweep of {previous}, not of {kind}")
-    out.mkdir(parents=True, exist_ok=True)
-    (out / store.CELLS).mkdir(exist_ok=True)
+    (out / store.CELLS).mkdir(parents=True, exist_ok=True)
     store.write_json(path, {"format": 1, "kind": kind, **fields,
                             "cells": [{"id": c.id, "values": dict(c.values)} for c in cells]})
+
+
+def _check_out(out: Path) -> None:
+    """Refuse, before writing anything, an --out that is a file or a non-empty directory
+    that is not a sweep directory (no sweep.json)."""
+    if out.exists() and not out.is_dir():
+        raise ConfigError("out", f"{out} exists and is not a directory")
+    if out.is_dir() and not (out / store.MANIFEST).exists() and not store.is_empty_dir(out):
+        raise ConfigError("out", f"{out} is not empty and not a sweep directory (no "
+                                 f"{store.MANIFEST}); nothing was written: choose a new or "
+                                 f"empty directory")
+
+
+@contextlib.contextmanager
+def _writing(out: Path, scheduler):
+    """Check ``out``, connect to ``scheduler`` (if any: an unreachable one fails here,
+    before anything is written), then create ``out`` and hold its lock; yields the
+    connected client or None (a local cluster is started later, only if needed)."""
+    _check_out(out)
+    with (connect(scheduler) if scheduler else contextlib.nullcontext()) as remote:
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise ConfigError("out", f"cannot create {out}: {err.strerror}") from None
+        try:
+            with store.lock(out, "sweep"):
+                yield remote
+        except Busy as err:
+            raise ConfigError("out", str(err)) from None
 
 
 def write_manifest(out_dir: Path, base: Config, grid: Grid, cells) -> None:
@@ -226,27 +270,36 @@ def write_manifest(out_dir: Path, base: Config, grid: Grid, cells) -> None:
                     grid=grid.to_dict(), axes=grid.axes, groups=grid.groups)
 
 
-def _fan_out(out: Path, cells, task, scheduler, workers, progress) -> dict:
-    """Run ``task(cell) -> (function, *args)`` on Dask for every cell not final yet;
-    returns each cell's outcome. One progress bar counts finished cells."""
+def _fan_out(out: Path, cells, task, remote, workers, progress, dashboard=None) -> dict:
+    """Run ``task(cell) -> (function, *args)`` on Dask (the ``remote`` client, or a local
+    cluster started here) for every cell not final yet; returns each cell's outcome. One
+    progress bar counts finished cells. A cell whose files are damaged is reported as
+    failed, naming the file, and not run."""
     from dask.distributed import as_completed
     from tqdm.auto import tqdm
 
+    from .rundir import read_metrics
+
     outcomes, todo = {}, []
     for cell in cells:
-        state = cell_state(out / store.CELLS / cell.id)
-        if state in FINAL:
-            metrics_path = out / store.CELLS / cell.id / store.METRICS
-            message = store.read_json(metrics_path).get("message") \
-                if metrics_path.exists() else None
-            outcomes[cell.id] = {"status": state, "message": message}
-        else:
-            todo.append(cell)
+        try:
+            state = cell_state(out / store.CELLS / cell.id)
+            if state in FINAL:
+                metrics_path = out / store.CELLS / cell.id / store.METRICS
+                message = read_metrics(metrics_path.parent).get("message") \
+                    if metrics_path.exists() else None
+                outcomes[cell.id] = {"status": state, "message": message}
+            else:
+                todo.append(cell)
+        except DamagedRun as err:
+            outcomes[cell.id] = _crash(err)
+    todo = [c for c in todo if c.id not in outcomes]
     if not todo:
         return outcomes
     if progress is None:
         progress = sys.stderr.isatty()
-    with dask_client(scheduler, workers) as client, \
+    with (contextlib.nullcontext(remote) if remote else
+          dask_client(None, workers, dashboard=dashboard)) as client, \
             tqdm(total=len(cells), initial=len(cells) - len(todo), unit="cell",
                  desc="sweep", disable=not progress) as bar:
         futures = {client.submit(*task(c), key=f"meanfield-cell-{c.id}"): c for c in todo}
@@ -269,7 +322,7 @@ def _check_workers(workers) -> None:
 
 
 def sweep(base_config, grid, out_dir, scheduler=None, workers=None,
-          progress=None) -> SweepReport:
+          progress=None, dashboard=None) -> SweepReport:
     """Run every cell of ``grid`` over ``base_config`` (a Config or a dict) into
     ``out_dir``/cells/<id> on Dask, then write the results table.
 
@@ -297,15 +350,23 @@ def sweep(base_config, grid, out_dir, scheduler=None, workers=None,
                 raise ConfigError(err.field, f"{str(err).split(': ', 1)[1]} "
                                              f"(cell {cell.label()})") from None
     out = Path(out_dir)
-    write_manifest(out, base, grid, cells)
-    pending = [c for c in cells if cell_state(out / store.CELLS / c.id) not in FINAL]
-    for plan in keops_warmups(c.config for c in pending):
-        from ..backends import keops
-        keops.warmup(**plan)
-    outcomes = _fan_out(out, cells, lambda c: (run_cell, str(out / store.CELLS / c.id),
-                                               c.config.to_json()),
-                        scheduler, workers, progress)
-    return SweepReport(out, tuple(cells), MappingProxyType(outcomes), collect(out))
+    with _writing(out, scheduler) as remote:
+        write_manifest(out, base, grid, cells)
+        pending = [c for c in cells if _pending(out / store.CELLS / c.id)]
+        for plan in keops_warmups(c.config for c in pending):
+            from ..backends import keops
+            keops.warmup(**plan)
+        outcomes = _fan_out(out, cells, lambda c: (run_cell, str(out / store.CELLS / c.id),
+                                                   c.config.to_json()),
+                            remote, workers, progress, dashboard)
+        return SweepReport(out, tuple(cells), MappingProxyType(outcomes), collect(out))
+
+
+def _pending(cell_dir: Path) -> bool:
+    try:
+        return cell_state(cell_dir) not in FINAL
+    except DamagedRun:
+        return False
 
 
 def call_id(function: str, kwargs: dict) -> str:
@@ -316,7 +377,7 @@ def call_id(function: str, kwargs: dict) -> str:
 
 
 def map_cells(function, kwargs_list, out_dir, scheduler=None, workers=None,
-              progress=None) -> SweepReport:
+              progress=None, dashboard=None) -> SweepReport:
     """Call ``function`` (a module-level function, or its "module:name") once per
     keyword-argument dict of ``kwargs_list`` on Dask, each call a cell of ``out_dir``
     whose JSON-serialisable return value is written atomically to cells/<id>/result.json.
@@ -340,10 +401,11 @@ def map_cells(function, kwargs_list, out_dir, scheduler=None, workers=None,
         seen.add(call.id)
         calls.append(call)
     out = Path(out_dir)
-    _write_manifest(out, "calls", calls, function=name)
-    outcomes = _fan_out(out, calls, lambda c: (run_call, str(out / store.CELLS / c.id), name,
-                                               json.dumps(dict(c.values))),
-                        scheduler, workers, progress)
-    results = tuple(store.read_json(out / store.CELLS / c.id / store.RESULT)["value"]
+    with _writing(out, scheduler) as remote:
+        _write_manifest(out, "calls", calls, function=name)
+        outcomes = _fan_out(out, calls, lambda c: (run_call, str(out / store.CELLS / c.id),
+                                                   name, json.dumps(dict(c.values))),
+                            remote, workers, progress, dashboard)
+    results = tuple(read_result(out / store.CELLS / c.id)
                     if outcomes[c.id]["status"] == "done" else None for c in calls)
     return SweepReport(out, tuple(calls), MappingProxyType(outcomes), None, results)

@@ -53,10 +53,16 @@ def test_config_errors_name_the_field(data, field):
 def test_run_writes_an_atomic_pickle_free_run_directory(tmp_path):
     result = mf.run(small_config(), tmp_path / "r")
     names = sorted(p.name for p in (tmp_path / "r").iterdir())
-    assert names == ["checkpoint.npz", "config.json", "config.toml", "metrics.json",
+    assert names == ["checkpoint.npz", "checkpoint.previous.npz", "config.json",
+                     "config.toml", "meanfield-run.json", "meanfield.lock", "metrics.json",
                      "trajectory.npz"]
+    assert set(names) <= set(store.RUN_FILES)
+    marker = json.loads((tmp_path / "r" / store.MARKER).read_text())
+    assert marker["format"] == store.FORMAT and marker["kind"] == "run"
     metrics = json.loads((tmp_path / "r" / "metrics.json").read_text())
     assert metrics["status"] == "done" and len(metrics["risk"]) == len(result.trajectory.times)
+    assert metrics["t"] == metrics["t_end"] == 2.0 and metrics["step"] == 200
+    assert metrics["wall_time"] > 0 and len(metrics["segments"]) == 1
     arrays = store.read_npz(tmp_path / "r" / "trajectory.npz")  # allow_pickle=False
     assert np.array_equal(arrays["final"], result.trajectory.final.w)
     assert arrays["snapshots"].shape == (len(metrics["times"]), 10, 4)
@@ -129,7 +135,12 @@ def test_divergence_keeps_the_last_good_checkpoint(tmp_path):
     assert metrics["status"] == "diverged" and "step" in metrics["message"]
     state, _ = checkpoint.load_checkpoint(tmp_path / "boom")
     assert np.all(np.isfinite(state.w))
-    assert not (tmp_path / "boom" / "trajectory.npz").exists()
+    # the good records are kept, so the run can be plotted up to its last good record
+    loaded = mf.load(tmp_path / "boom")
+    assert loaded.status == "diverged"
+    assert np.all(np.isfinite(loaded.trajectory.snapshots))
+    assert loaded.trajectory.times[-1] <= metrics["t"] < 1e5
+    assert list(loaded.trajectory.times) == metrics["times"]
 
 
 def test_every_integrator_and_objective_kind_runs_from_a_config(tmp_path):

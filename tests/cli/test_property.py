@@ -1,0 +1,230 @@
+"""Property: every command either finishes (a run to its t_end) or exits 2 (bad input) or
+1 (a damaged, diverged or failed run) with exactly one line on stderr, never a traceback;
+and a finished run's files are never modified by a command that fails.
+
+Hypothesis draws random configs, valid and invalid, for ``meanfield run``, and random
+damage (truncation, flipped bytes, deletion, garbage) to each file of one finished run
+for ``show``, ``plot``, ``resume`` (also with ``--t_end``) and ``run --out`` on it. The
+commands run in-process (``meanfield.cli.main``) with captured output; runs are tiny
+(NumPy backend, m <= 8, d <= 3, a few dozen steps) so that several hundred examples take
+well under a minute. ``plot`` reads and checks every file, then its drawing is replaced by
+a stub (drawing is tested in tests/cli/test_cli.py).
+"""
+import contextlib
+import io
+import json
+import math
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+import tomli_w
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+
+from meanfield.activations import ACTIVATIONS
+from meanfield.cli import main
+from meanfield.dynamics import INTEGRATORS
+from meanfield.losses import LOSSES
+from meanfield.runs import store
+
+#: MEANFIELD_PROPERTY_SCALE=N runs N times as many examples, freshly random (to hunt);
+#: by default the examples are the same on every run (derandomized), for a stable CI
+SCALE = int(os.environ.get("MEANFIELD_PROPERTY_SCALE", "1"))
+CONFIG_EXAMPLES = 110 * SCALE
+DAMAGE_EXAMPLES = 140 * SCALE
+SETTINGS = dict(deadline=None, derandomize=SCALE == 1, database=None,
+                suppress_health_check=[HealthCheck.too_slow,
+                                       HealthCheck.function_scoped_fixture])
+
+
+def invoke(*args) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        status = main([str(a) for a in args])
+    return status, out.getvalue(), err.getvalue()
+
+
+def check_failure(status: int, err: str) -> None:
+    assert status in (1, 2), (status, err)
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("meanfield: ") and "Traceback" not in err, err
+    assert "internal error" not in err, err
+
+
+def files_of(run_dir: Path) -> dict:
+    return {p.relative_to(run_dir): p.read_bytes() for p in sorted(run_dir.rglob("*"))
+            if p.is_file() and p.name != store.LOCK}
+
+
+# -- random configs ---------------------------------------------------------------------------
+GOOD = {
+    "d": st.integers(1, 3), "t_end": st.floats(0.05, 0.6), "seed": st.integers(0, 3),
+    "backend": st.just("numpy"), "dtype": st.sampled_from(["float64", "float32"]),
+    "teacher.m": st.integers(1, 4), "teacher.bias": st.booleans(),
+    "teacher.noise": st.sampled_from([0.0, 0.1]), "student.m": st.integers(1, 8),
+    "student.bias": st.booleans(),
+    "student.alpha": st.sampled_from(["mean-field", "ntk", "sum", 2.0]),
+    "student.centered": st.booleans(), "student.init.tau": st.sampled_from([0.1, 1.0]),
+    "student.init.symmetric": st.booleans(),
+    "objective.kind": st.sampled_from(["population", "empirical", "online"]),
+    "objective.inputs": st.sampled_from(["gaussian", "sphere"]),
+    "objective.n_train": st.integers(1, 12), "objective.n_test": st.integers(0, 4),
+    "objective.batch": st.integers(1, 16), "objective.loss": st.sampled_from(LOSSES),
+    "integrator.name": st.sampled_from(list(INTEGRATORS)),
+    "integrator.dt": st.floats(0.02, 1.0), "record.schedule": st.sampled_from(["log",
+                                                                               "linear"]),
+    "record.n": st.integers(2, 6), "checkpoint.every_steps": st.integers(0, 3),
+    "diagnostics.probe": st.sampled_from([0, 3]), "diagnostics.tangent": st.booleans(),
+}
+BAD = {
+    "d": [0, -1, 1.5, "two", 64], "t_end": [0.0, -1.0, math.inf, "soon"], "seed": [-1],
+    "backend": ["cuda"], "dtype": ["float16"], "teacher.m": [0],
+    "teacher.activation": ["swish"], "teacher.bias": ["yes"], "teacher.noise": [-1.0],
+    "student.m": [0, -3, 2.5, 10**12], "student.activation": ["swish"],
+    "student.alpha": ["huge", -1.0], "student.init.tau": [-1.0],
+    "objective.kind": ["digits", "batch"], "objective.inputs": ["cube"],
+    "objective.n_train": [0], "objective.n_test": [-1], "objective.batch": [0],
+    "objective.loss": ["l1"], "integrator.name": ["leapfrog"],
+    "integrator.dt": [0.0, -1.0, 1e6], "integrator.batch": [0],
+    "record.schedule": ["cubic"], "record.n": [0, 1], "checkpoint.every_steps": [-1],
+    "record.t_min": [0.0, 0.5], "colour": ["blue"],
+}
+
+
+def _set(data: dict, name: str, value) -> None:
+    node, *keys = data, *name.split(".")
+    for key in keys[:-1]:
+        node = node.setdefault(key, {})
+    node[keys[-1]] = value
+
+
+@st.composite
+def configs(draw):
+    """(file name, bytes) of a random config: random valid fields, the integrator's
+    parameters, activations (the same for student and teacher, or not), then (often) one
+    to three invalid fields; in TOML or JSON, or raw garbage."""
+    if draw(st.integers(0, 19)) == 0:
+        return "garbage.toml", draw(st.binary(max_size=64))
+    data: dict = {"backend": "numpy", "t_end": 0.3, "student": {"m": 4},
+                  "teacher": {"m": 2}, "integrator": {"dt": 0.1}}
+    for name in draw(st.lists(st.sampled_from(sorted(GOOD)), max_size=10, unique=True)):
+        _set(data, name, draw(GOOD[name]))
+    student = draw(st.sampled_from(sorted(ACTIVATIONS)))
+    teacher = student if draw(st.booleans()) else draw(st.sampled_from(sorted(ACTIVATIONS)))
+    _set(data, "student.activation", student)
+    _set(data, "teacher.activation", teacher)
+    name = data["integrator"].get("name", "euler")
+    extra = {"momentum": ("tau", 0.1), "langevin": ("temperature", 1e-3),
+             "sgd": ("batch", 2)}.get(name)
+    if extra and draw(st.integers(0, 5)):
+        data["integrator"][extra[0]] = extra[1]
+    for name in draw(st.lists(st.sampled_from(sorted(BAD)), max_size=3, unique=True)):
+        _set(data, name, draw(st.sampled_from(BAD[name])))
+    if draw(st.booleans()):
+        return "config.json", json.dumps(data).encode()
+    return "config.toml", tomli_w.dumps(data).encode()
+
+
+@settings(max_examples=CONFIG_EXAMPLES, **SETTINGS)
+@given(config=configs())
+def test_random_configs_finish_at_t_end_or_fail_with_one_line(config):
+    name, text = config
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / name
+        path.write_bytes(text)
+        out = Path(tmp) / "run"
+        status, stdout, err = invoke("run", path, "--out", out, "--no-progress")
+        event(f"exit {status}")
+        if status == 0:
+            metrics = json.loads((out / store.METRICS).read_text())
+            assert metrics["status"] == "done" and metrics["t"] == metrics["t_end"]
+            assert metrics["times"][-1] == metrics["t_end"] and metrics["step"] >= 1
+            status, stdout, err = invoke("show", out)
+            assert status == 0 and f"{metrics['t_end']:g} / {metrics['t_end']:g}" in stdout
+            return
+        check_failure(status, err)
+        if status == 2:  # bad input: nothing written
+            assert not out.exists(), err
+
+
+# -- random damage to a finished run --------------------------------------------------------------
+FINISHED = {"d": 2, "t_end": 0.4, "backend": "numpy", "teacher": {"m": 2},
+            "student": {"m": 4}, "integrator": {"name": "euler", "dt": 0.1},
+            "objective": {"kind": "empirical", "n_train": 8, "n_test": 4},
+            "record": {"n": 4}, "checkpoint": {"every_steps": 2},
+            "diagnostics": {"probe": 3, "tangent": True}}
+
+
+@pytest.fixture(scope="session")
+def finished_run(tmp_path_factory):
+    """One finished run (with previous checkpoints and tangent checkpoints), built once."""
+    base = tmp_path_factory.mktemp("finished")
+    (base / "config.toml").write_text(tomli_w.dumps(FINISHED))
+    status, _, err = invoke("run", base / "config.toml", "--out", base / "run",
+                            "--no-progress")
+    assert status == 0, err
+    names = sorted(p.name for p in (base / "run").iterdir() if p.name != store.LOCK)
+    assert {store.TANGENT, store.TANGENT_PREVIOUS, store.CHECKPOINT_PREVIOUS} <= set(names)
+    return base
+
+
+DAMAGE = st.sampled_from(["truncate", "flip", "delete", "garbage", "empty"])
+COMMANDS = st.sampled_from(["show", "plot", "resume", "resume-extend", "run-out",
+                            "run-config"])
+
+
+@settings(max_examples=DAMAGE_EXAMPLES, **SETTINGS)
+@given(target=st.integers(0, 100), damage=DAMAGE, where=st.floats(0, 1),
+       flips=st.lists(st.tuples(st.floats(0, 1), st.integers(1, 255)), min_size=1,
+                      max_size=4),
+       command=COMMANDS)
+def test_damaged_files_give_one_line_and_are_never_modified(finished_run, monkeypatch,
+                                                            target, damage, where, flips,
+                                                            command):
+    import meanfield.plots.runs as plots
+
+    monkeypatch.setattr(plots, "plot_run", lambda result, out=None, gif=False: [])
+    with tempfile.TemporaryDirectory() as tmp:
+        run_dir = Path(tmp) / "run"
+        shutil.copytree(finished_run / "run", run_dir)
+        files = sorted(p for p in run_dir.iterdir() if p.is_file() and p.name != store.LOCK)
+        path = files[target % len(files)]
+        data = path.read_bytes()
+        if damage == "truncate":
+            path.write_bytes(data[:int(where * len(data))])
+        elif damage == "flip":
+            raw = bytearray(data)
+            for at, mask in flips:
+                raw[min(int(at * len(raw)), len(raw) - 1)] ^= mask
+            path.write_bytes(bytes(raw))
+        elif damage == "delete":
+            path.unlink()
+        elif damage == "garbage":
+            path.write_bytes(bytes(mask for _, mask in flips) * 7)
+        else:
+            path.write_bytes(b"")
+        before = files_of(run_dir)
+        args = {"show": ["show", run_dir], "plot": ["plot", run_dir],
+                "resume": ["resume", run_dir, "--no-progress"],
+                "resume-extend": ["resume", run_dir, "--t_end", "0.6", "--no-progress"],
+                "run-out": ["run", finished_run / "config.toml", "--out", run_dir],
+                "run-config": ["run", run_dir / store.CONFIG_TOML, "--out",
+                               Path(tmp) / "new", "--no-progress"]}[command]
+        status, stdout, err = invoke(*args)
+        event(f"{command}: exit {status}")
+        if status != 0:
+            check_failure(status, err)
+            after = files_of(run_dir)
+            assert after == before, (command, path.name, damage, err)
+            return
+        assert command != "run-out", "run wrote into a directory holding a run"
+        if command in ("show", "plot", "run-config"):  # read-only for this run
+            assert files_of(run_dir) == before, (command, path.name, damage)
+        if command.startswith("resume"):
+            metrics = json.loads((run_dir / store.METRICS).read_text())
+            t_end = 0.6 if command == "resume-extend" else 0.4
+            assert metrics["status"] == "done" and metrics["t"] == t_end

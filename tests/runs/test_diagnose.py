@@ -1,5 +1,4 @@
 """Diagnostics recorded along runs (config section ``diagnostics``, meanfield.runs.diagnose)."""
-import numpy as np
 import pytest
 
 from meanfield import diagnostics as dg

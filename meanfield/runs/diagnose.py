@@ -1,0 +1,54 @@
+"""Laziness diagnostics along a run (config section ``diagnostics``, theory §3, §8).
+
+The quantities themselves are functions of arrays in :mod:`meanfield.diagnostics`; this
+module decides on which probe points they are measured and, with ``tangent = true``,
+trains the tangent model with the run's integrator and schedule beside the network.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..diagnostics import diagnose, laziness_kappa
+from ..objectives import Empirical
+from ..trajectory import simulate
+from ..tangent import Tangent
+
+
+def probe_set(objective, test, n: int, rng) -> tuple[np.ndarray, np.ndarray]:
+    """(X, y) of n probe points: the first n held-out points of an empirical run (its
+    training points if it has none), else n draws from the population (teacher labels)."""
+    for data in (test, objective):
+        if isinstance(data, Empirical):
+            return data.X[:n], data.y[:n]
+    population = getattr(objective, "population", objective)  # Online wraps one
+    return population.sample(n, rng)
+
+
+def along_run(problem, snapshots, t_end: float, probe: int, tangent: bool = False,
+              seed=0) -> dict:
+    """Diagnostics of a run (meanfield.runs Problem and its recorded snapshots; scalar
+    output, k = 1, as the tangent kernel needs), as lists over the records: displacement,
+    kernel_change, activation_stability on ``probe`` points (:func:`probe_set`), kappa at
+    w0 (:func:`laziness_kappa` on the training data, or the probe sample for population
+    objectives; None for an activation with sigma'' != 0), and with ``tangent`` the
+    tangent model trained by the same integrator and schedule and its distance to the
+    network (:func:`diagnose`)."""
+    rng = np.random.default_rng(seed)
+    X, y = probe_set(problem.objective, problem.test, probe, rng)
+    net0 = problem.student
+    lin = lin_snapshots = None
+    if tangent:
+        lin = Tangent(problem.objective, net0)
+        lin_snapshots = simulate(net0, lin, problem.integrator, t_end,
+                                 record=problem.schedule, seed=seed).snapshots
+        if len(lin_snapshots) != len(snapshots):
+            raise ValueError("the tangent model's records do not match the run's")
+    out = {key: val.tolist() for key, val in
+           diagnose(snapshots, net0, X, lin, lin_snapshots).items()}
+    data = getattr(problem.objective, "X", None)
+    X_kappa, y_kappa = (X, y) if data is None else (data, problem.objective.y)
+    try:
+        out["kappa"] = laziness_kappa(net0, X_kappa, y_kappa)
+    except ValueError:
+        out["kappa"] = None
+    return out

@@ -29,7 +29,7 @@ _EXPORTS = {
     # dynamics: integrators and trajectories
     "State": "dynamics",
     "Divergence": "trajectory", "LinearSchedule": "trajectory", "LogSchedule": "trajectory",
-    "Trajectory": "trajectory", "simulate": "trajectory",
+    "Trajectory": "trajectory", "simulate": "trajectory", "simulate_many": "trajectory",
     "Tangent": "tangent",
     # runs: configs, run directories, sweeps
     "Config": "runs.config", "ConfigError": "runs.config",
@@ -74,4 +74,5 @@ if TYPE_CHECKING:  # static analysers and IDEs see the eager imports
     from .runs.run import Result, load, resume, run  # noqa: F401
     from .runs.sweep import sweep  # noqa: F401
     from .trajectory import Divergence, LinearSchedule, LogSchedule, Trajectory, simulate  # noqa: F401
+    from .trajectory import simulate_many  # noqa: F401
     from .tangent import Tangent  # noqa: F401

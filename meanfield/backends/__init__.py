@@ -11,6 +11,8 @@ import ctypes
 import functools
 import importlib
 
+import numpy as _np
+
 from . import numpy as _numpy_backend
 
 _MODULES = {"numpy": "meanfield.backends.numpy", "numba": "meanfield.backends.numba",
@@ -72,3 +74,57 @@ def get_backend(name="auto"):
     if name not in _LOADED:
         _LOADED[name] = importlib.import_module(_MODULES[name])
     return _LOADED[name]
+
+
+# --------------------------------------------------------------------------- ensembles
+# Reductions over a stack of S independent systems (ensembles, theory §10). A backend
+# offers them as ``pair_reduce_batch``, ``forward_batch`` and ``forward_and_grad_batch``
+# (see meanfield.backends.numpy); one that does not gets the loops below, so a new
+# backend needs only the single-system functions. Member s of a batched reduction equals
+# the single-system reduction of member s bit for bit.
+def pair_reduce_batch(backend, kernel, layout, w_t, w_s, q_s, with_value=False):
+    """(grad (S, m_t, p), value (S, m_t) or None) of the pair reductions of S systems."""
+    fn = getattr(backend, "pair_reduce_batch", None)
+    if fn is not None:
+        return fn(kernel, layout, w_t, w_s, q_s, with_value)
+    out = [backend.pair_reduce(kernel, layout, w_t[s], w_s[s], q_s[s], with_value)
+           for s in range(len(w_t))]
+    return (_np.stack([g for g, _ in out]),
+            _np.stack([v for _, v in out]) if with_value else None)
+
+
+def forward_batch(backend, activation, layout, w, q, X):
+    """Outputs (S, n, k) of S networks on shared X (n, d) or per-member X (S, n, d)."""
+    fn = getattr(backend, "forward_batch", None)
+    if fn is not None:
+        return fn(activation, layout, w, q, X)
+    X = _np.asarray(X)
+    return _np.stack([backend.forward(activation, layout, w[s], q[s],
+                                      X if X.ndim == 2 else X[s]) for s in range(len(w))])
+
+
+def forward_and_grad_batch(backend, activation, layout, w, q, m_grad, X, residual):
+    """(f (S, n, k), grad (S, m_grad, p)) of S networks; ``residual(F, G, N)`` gives the
+    residuals of the members G (a slice) on the samples N (see the NumPy reference)."""
+    fn = getattr(backend, "forward_and_grad_batch", None)
+    if fn is not None:
+        return fn(activation, layout, w, q, m_grad, X, residual)
+    X = _np.asarray(X)
+    fs, grads = [], []
+    for s in range(len(w)):
+        Xs = X if X.ndim == 2 else X[s]
+        G = slice(s, s + 1)
+
+        def one(F, N, G=G):
+            return residual(F[None], G, N)[0]
+
+        fused = getattr(backend, "forward_and_grad", None)
+        if fused is not None:
+            f, g = fused(activation, layout, w[s], q[s], m_grad, Xs, one)
+        else:
+            f = backend.forward(activation, layout, w[s], q[s], Xs)
+            g = backend.data_grad(activation, layout, w[s][:m_grad], Xs,
+                                  one(f, slice(None)))
+        fs.append(f)
+        grads.append(g)
+    return _np.stack(fs), _np.stack(grads)

@@ -163,7 +163,7 @@ def _execute(out: Path, config, problem: Problem, start, progress) -> Result:
     try:
         traj = simulate(problem.student, problem.objective, problem.integrator, config.t_end,
                         record=problem.schedule, test=problem.test, progress=progress,
-                        start=start, on_step=checkpoint)
+                        start=start, on_step=checkpoint, callback_every=every_steps or None)
     except Divergence as err:
         store.write_json(out / store.METRICS, _metrics(config, recorder, "diverged",
                                                        time.monotonic() - began, str(err)))

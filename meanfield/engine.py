@@ -79,6 +79,7 @@ class StackField:
             stacked = hook(nets, objectives) if hook is not None else None
             stacked = LoopStack(nets, objectives) if stacked is None else stacked
         self.stacked = stacked
+        self.velocity = stacked.velocity  # the hot path: one call less per step
         self.stochastic = any(bool(getattr(o, "stochastic", False)) for o in objectives)
 
     def subset(self, idx) -> "StackField":

@@ -62,7 +62,7 @@ class Members:
         self.alpha = np.array([n.alpha for n in nets], dtype=float)
         self.q = np.stack([np.full(self.m, n.alpha / self.m, dtype=self.dtype) for n in nets])
         self.w0 = np.stack([n.w0 for n in nets]) if self.centered else None
-        self._scale = self.alpha.astype(self.dtype)[:, None, None]
+        self._neg = (-self.alpha).astype(self.dtype)[:, None, None]
 
     def __len__(self) -> int:
         return len(self.alpha)
@@ -70,7 +70,7 @@ class Members:
     def subset(self, idx) -> "Members":
         new = object.__new__(Members)
         new.__dict__.update(self.__dict__)
-        new.alpha, new.q, new._scale = self.alpha[idx], self.q[idx], self._scale[idx]
+        new.alpha, new.q, new._neg = self.alpha[idx], self.q[idx], self._neg[idx]
         new.w0 = None if self.w0 is None else self.w0[idx]
         return new
 
@@ -82,26 +82,41 @@ class Members:
         return np.concatenate([W, self.w0], axis=1), np.concatenate([self.q, -self.q], axis=1)
 
     def velocity_from_grad(self, grad):
-        """v = -grad / alpha per member (in the particles' dtype, like a single network)."""
-        return -grad / self._scale
+        """v = -grad / alpha per member (in the particles' dtype, like a single network;
+        grad / (-alpha) is the same IEEE number)."""
+        return grad / self._neg
 
 
 def empirical_velocities(members: Members, backend, W, X, Y, loss="square", beta=20.0):
     """Velocities (S, m, p) of the empirical risks of the members on X (n, d) shared or
     (S, n, d) per member, labels Y (n, k) or (S, n, k); member s equals
     :func:`meanfield.objectives.empirical_velocity` of network s on its data."""
-    dtype = members.dtype
+    return _velocity_function(members, backend, X, Y, loss, beta)(W)
+
+
+def _velocity_function(members: Members, backend, X, Y, loss="square", beta=20.0):
+    """W -> velocities on fixed data, with everything that does not depend on W bound."""
+    dtype, m, act, layout = members.dtype, members.m, members.activation, members.layout
     X = np.asarray(X, dtype=dtype)
     n = X.shape[-2]
+    fused = getattr(backend, "forward_and_grad_batch", None)
+    if fused is None:
+        def fused(*args):
+            return forward_and_grad_batch(backend, *args)
 
-    def residual(F, G, N):
-        y = Y[N] if Y.ndim == 2 else Y[G, N]
-        return loss_derivative(loss, F, y, beta).astype(dtype, copy=False) / n
+    if loss == "square" and Y.ndim == 2:
+        def residual(F, G, N):
+            return (F - Y[N]).astype(dtype, copy=False) / n
+    else:
+        def residual(F, G, N):
+            y = Y[N] if Y.ndim == 2 else Y[G, N]
+            return loss_derivative(loss, F, y, beta).astype(dtype, copy=False) / n
 
-    Wf, Q = members.signed(W)
-    grad = forward_and_grad_batch(backend, members.activation, members.layout, Wf, Q,
-                                  members.m, X, residual)[1]
-    return members.velocity_from_grad(grad)
+    def velocity(W):
+        Wf, Q = members.signed(W)
+        return members.velocity_from_grad(fused(act, layout, Wf, Q, m, X, residual)[1])
+
+    return velocity
 
 
 def _labels(y, n):
@@ -122,6 +137,11 @@ class StackedEmpirical:
         _same([(o.d, o.k) for o in objectives], "data dimensions")
         self.X = np.asarray(_stack_or_shared([o.X for o in objectives]), dtype=members.dtype)
         self.Y = _stack_or_shared([o.y for o in objectives])
+        self._bind()
+
+    def _bind(self):
+        self.velocity_of = _velocity_function(self.members, self.backend, self.X, self.Y,
+                                              self.loss, self.beta)
 
     def subset(self, idx) -> "StackedEmpirical":
         new = object.__new__(StackedEmpirical)
@@ -129,6 +149,7 @@ class StackedEmpirical:
         new.members = self.members.subset(idx)
         if self.X.ndim == 3:
             new.X, new.Y = self.X[idx], self.Y[idx]
+        new._bind()
         return new
 
     def _y(self, s):
@@ -138,8 +159,7 @@ class StackedEmpirical:
         return self.X if self.X.ndim == 2 else self.X[s]
 
     def velocity(self, W, gens=None):
-        return empirical_velocities(self.members, self.backend, W, self.X, self.Y,
-                                    self.loss, self.beta)
+        return self.velocity_of(W)
 
     def minibatch_velocity(self, W, gens, batch: int):
         n = self.X.shape[-2]

@@ -22,6 +22,7 @@ import numpy as np
 
 name = "numpy"
 TILE = 1 << 20  # pair entries per tile
+_ALL = slice(None)
 
 
 def _tile_rows(n_rows: int, n_cols: int, budget: int = TILE) -> int:
@@ -117,8 +118,8 @@ def pair_reduce_batch(kernel, layout, w_t, w_s, q_s, with_value=False):
 
 def _unpack3(layout, w):
     """Views (c (S, m, k), a (S, m, d), b (S, m) or None) of a stack of packed arrays."""
-    return (w[..., layout.c], w[..., layout.a],
-            w[..., layout.k + layout.d] if layout.bias else None)
+    k, d = layout.k, layout.d
+    return w[..., :k], w[..., k:k + d], (w[..., k + d] if layout.bias else None)
 
 
 def _preactivations(layout, w, X):
@@ -198,12 +199,30 @@ def forward_and_grad_batch(activation, layout, w, q, m_grad, X, residual):
     dtype = np.result_type(w, X3)
     c, a, b = _unpack3(layout, w)
     cq = c * np.asarray(q, dtype=dtype)[..., None]
+    XT = X3.transpose(0, 2, 1)
+    rows = _tile_rows(n, M, TILE)
+    chunk = _member_chunk(S, n * M, TILE) if rows == n else 1
+    if chunk == S:  # one tile for every member (small problems): no loop, no accumulation
+        Z = a @ XT
+        if b is not None:
+            Z += b[..., None]
+        S_ = activation.f(Z)
+        f = S_.transpose(0, 2, 1) @ cq
+        R = residual(f, _ALL, _ALL)
+        if m_grad != M:
+            Z, S_, c = Z[:, :m_grad], S_[:, :m_grad], c[:, :m_grad]
+        CR = c @ R.transpose(0, 2, 1)
+        # relu' is the indicator (relu'(0) = 0): multiplying by the boolean is the same
+        # number as multiplying by its 0/1 float, one array pass less
+        e = (Z > 0) * CR if activation.name == "relu" else activation.df(Z) * CR
+        parts = [S_ @ R, e @ X3]
+        if layout.bias:
+            parts.append(e.sum(axis=2)[..., None])
+        return f, np.concatenate(parts, axis=2)
     f = np.empty((S, n, layout.k), dtype=dtype)
     grad = np.empty((S, m_grad, layout.p), dtype=dtype)
     cg = c[:, :m_grad]
-    rows = _tile_rows(n, M, TILE)
-    XT = X3.transpose(0, 2, 1)
-    for G in _blocks(S, _member_chunk(S, n * M, TILE) if rows == n else 1):
+    for G in _blocks(S, chunk):
         xt, x = (XT, X3) if len(XT) == 1 else (XT[G], X3[G])
         for k_block, N in enumerate(_blocks(n, rows)):
             Z = a[G] @ xt[..., N]

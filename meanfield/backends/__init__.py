@@ -1,6 +1,7 @@
 """Backend registry: one interface (``pair_reduce``, ``forward``, ``data_grad``), several
 implementations. "numpy" is the reference, "numba" the CPU backend, "keops" the GPU
-(or CPU) one; "auto" picks KeOps when a CUDA device works and Numba otherwise.
+(or CPU) one; "auto" picks KeOps when a CUDA device works and Numba otherwise, per
+reduction, except where NumPy is faster (:mod:`meanfield.backends.auto`).
 
 Every backend module exposes ``name`` and the three functions documented in
 :mod:`meanfield.backends.numpy`.
@@ -59,8 +60,12 @@ def cuda_available() -> bool:
 
 
 def _auto():
-    """KeOps when a CUDA device works, Numba otherwise (docs/guide/backends.md)."""
-    return get_backend("keops" if cuda_available() else "numba")
+    """The automatic backend (:mod:`meanfield.backends.auto`): KeOps when a CUDA device
+    works and Numba otherwise, NumPy for the reductions where it is faster (tiny data
+    reductions; docs/guide/backends.md)."""
+    if "auto" not in _LOADED:
+        _LOADED["auto"] = importlib.import_module("meanfield.backends.auto")
+    return _LOADED["auto"]
 
 
 def get_backend(name="auto"):

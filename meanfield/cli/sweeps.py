@@ -28,6 +28,8 @@ def configure_sweep(p) -> None:
                                                "per core)")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bar counting finished cells (default: only on a terminal)")
+    p.add_argument("--no-batch", dest="batch", action="store_false",
+                   help="one cell per task (default: compatible cells run as one ensemble)")
     p.epilog = ("Base config fields can be overridden with dotted keys, e.g. "
                 "--t_end 5 --backend numba. Rerunning skips finished cells and resumes "
                 "interrupted ones.")
@@ -43,7 +45,7 @@ def sweep_handler(args, extra) -> int:
     base = base.override(parse_overrides(extra))
     out = Path(args.out or Path("sweeps") / Path(args.sweep_file).stem)
     report = sweep(base, grid, out, scheduler=args.scheduler, workers=args.workers,
-                   progress=args.progress)
+                   progress=args.progress, batch=args.batch)
     for line in report.failure_lines():
         print(f"meanfield: {line}", file=sys.stderr)
     finished = len(report.cells) - len(report.failures)

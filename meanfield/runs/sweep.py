@@ -269,7 +269,7 @@ def _check_workers(workers) -> None:
 
 
 def sweep(base_config, grid, out_dir, scheduler=None, workers=None,
-          progress=None) -> SweepReport:
+          progress=None, batch: bool = True) -> SweepReport:
     """Run every cell of ``grid`` over ``base_config`` (a Config or a dict) into
     ``out_dir``/cells/<id> on Dask, then write the results table.
 
@@ -279,6 +279,9 @@ def sweep(base_config, grid, out_dir, scheduler=None, workers=None,
     reported in the returned :class:`SweepReport` while the other cells carry on. All
     cells are validated before anything is written (ConfigError on bad input).
     ``progress`` shows a bar counting finished cells (default: only on a terminal).
+    ``batch`` (default) runs compatible cells as one ensemble per worker task
+    (:mod:`meanfield.runs.batch`; same run directories and results); ``batch=False`` runs
+    one cell per task.
     """
     from .collect import collect
 
@@ -302,9 +305,13 @@ def sweep(base_config, grid, out_dir, scheduler=None, workers=None,
     for plan in keops_warmups(c.config for c in pending):
         from ..backends import keops
         keops.warmup(**plan)
-    outcomes = _fan_out(out, cells, lambda c: (run_cell, str(out / store.CELLS / c.id),
-                                               c.config.to_json()),
-                        scheduler, workers, progress)
+    if batch:
+        from .batch import fan_out
+        outcomes = fan_out(out, cells, scheduler, workers, progress)
+    else:
+        outcomes = _fan_out(out, cells, lambda c: (run_cell, str(out / store.CELLS / c.id),
+                                                   c.config.to_json()),
+                            scheduler, workers, progress)
     return SweepReport(out, tuple(cells), MappingProxyType(outcomes), collect(out))
 
 

@@ -114,6 +114,22 @@ def run_group(cell_dirs: list, config_jsons: list) -> dict:
     return outcomes
 
 
+def run_configs(configs, out_dirs) -> list:
+    """Run configs into new run directories as one ensemble (they must be compatible, see
+    :func:`group_key`); returns their :class:`meanfield.runs.run.Result` (a diverged one
+    raises RuntimeError after the others are written)."""
+
+    members = [(Path(d), c.to_json()) for c, d in zip(configs, out_dirs)]
+    for cell, _ in members:
+        if (cell / store.CONFIG).exists():
+            raise ValueError(f"{cell} already holds a run")
+    outcomes = _ensemble(members)
+    for (cell, _), outcome in zip(members, outcomes.values()):
+        if outcome["status"] != "done":
+            raise RuntimeError(f"{cell}: {outcome['message']}")
+    return [runner.load(cell) for cell, _ in members]
+
+
 def _single(cell: Path, config_json: str) -> dict:
     """One cell on its own (as the unbatched sweep runs it)."""
     from ..trajectory import Divergence

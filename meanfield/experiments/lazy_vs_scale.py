@@ -74,14 +74,15 @@ def grid(taus, seeds, iterations: int, m: int = M) -> dict:
 
 
 def test_vs_scale(out_dir, taus, seeds, iterations: int = 10_000, d: int = D, n: int = N,
-                  m: int = M, workers: int | None = None) -> dict:
+                  m: int = M, workers: int | None = None, batch: bool = True) -> dict:
     """Run (or resume) the sweep into ``out_dir`` and reduce it: ``tau``, and mean and std
     over seeds of ``test_loss_end`` (last record), ``test_loss_best`` (min over records),
-    ``kappa`` (laziness criterion at w0) and ``kernel_change_end``."""
+    ``kappa`` (laziness criterion at w0) and ``kernel_change_end``. ``batch`` runs
+    compatible cells as ensembles (:mod:`meanfield.runs.batch`; the same numbers)."""
     from ..runs.collect import collect, collect_series
 
     report = sweep(base_config(iterations, d, n, m), grid(taus, seeds, iterations, m),
-                   out_dir, workers=workers)
+                   out_dir, workers=workers, batch=batch)
     if not report.ok:
         raise RuntimeError("; ".join(report.failure_lines()))
     series, table = collect_series(out_dir), collect(out_dir, save=False)

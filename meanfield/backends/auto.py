@@ -37,8 +37,20 @@ def _compiled():
     return get_backend("keops" if cuda_available() else "numba")
 
 
+_CHOSEN: dict = {}
+
+
 def data_backend(layout, m: int, n: int):
-    """The backend for data reductions of m particles on n samples (one member)."""
+    """The backend for data reductions of m particles on n samples (one member); the
+    choice is remembered per size, so a call costs one dictionary lookup."""
+    key = (layout.d, m, n)
+    backend = _CHOSEN.get(key)
+    if backend is None:
+        backend = _CHOSEN[key] = _data_backend(layout, m, n)
+    return backend
+
+
+def _data_backend(layout, m: int, n: int):
     work = m * n
     if cuda_available():
         return get_backend("keops" if work >= DATA_MIN_WORK["keops"] else "numpy")
@@ -86,6 +98,10 @@ def data_grad(activation, layout, w, X, R):
 
 def forward_and_grad(activation, layout, w, q, m_grad, X, residual):
     """See :func:`meanfield.backends.numpy.forward_and_grad`."""
+    backend = data_backend(layout, len(w), len(X))
+    fused = getattr(backend, "forward_and_grad", None)
+    if fused is not None:
+        return fused(activation, layout, w, q, m_grad, X, residual)
     f, grad = forward_and_grad_batch(activation, layout, np.asarray(w)[None],
                                      np.asarray(q)[None], m_grad, X,
                                      lambda F, G, N: residual(F[0], N)[None])

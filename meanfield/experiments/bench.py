@@ -340,10 +340,10 @@ def tiny_bench(repeat: int) -> list[tuple[str, float, float, float, float]]:
         def timed(b, call=call):
             return lambda: [call(b) for _ in range(inner)]
 
-        idle = _interleaved([timed("auto"), timed("numpy")], repeat)
+        idle = _interleaved([timed("auto"), timed("numpy")], max(repeat, 9))
         busy_proc = _busy_core()
         try:
-            busy = _interleaved([timed("auto"), timed("numpy")], repeat)
+            busy = _interleaved([timed("auto"), timed("numpy")], max(repeat, 9))
         finally:
             busy_proc.kill()
             busy_proc.wait()

@@ -14,18 +14,18 @@ BASE = {"d": 3, "backend": "numpy", "t_end": 0.6,
         "student": {"m": 8}, "integrator": {"name": "momentum", "dt": 0.02, "tau": 0.1},
         "objective": {"kind": "empirical", "n_train": 30, "n_test": 10},
         "record": {"n": 12, "schedule": "log"}, "checkpoint": {"every_steps": 10}}
-GRID = {"product": {"student.m": [8, 12], "integrator.dt": [0.02, 0.03],
-                    "student.init.tau": [0.5, 1.0]}, "seeds": [0, 1]}
+GRID = {"product": {"student.m": [8, 12], "integrator.dt": [0.02, 0.03]},
+        "zip": {"student.init.tau": [0.5]}, "seeds": [0, 1]}
 
 
 def test_groups_keep_incompatible_cells_apart_and_feed_every_worker():
     cells = expand(mf.Config.from_dict(BASE), GRID)
     groups = batch.groups(cells, workers=2)
-    assert sum(len(g) for g in groups) == 16 and len(groups) == 4
+    assert sum(len(g) for g in groups) == 8 and len(groups) == 4
     for g in groups:
         assert len({c.config.student.m for c in g}) == 1
     assert len(batch.groups(cells, workers=1)) == 2
-    assert len(batch.groups(cells, workers=1, max_members=3)) == 6
+    assert len(batch.groups(cells, workers=1, max_members=3)) == 4
 
 
 def test_batched_sweep_equals_unbatched(tmp_path):
@@ -38,7 +38,7 @@ def test_batched_sweep_equals_unbatched(tmp_path):
                                   check_exact=True)
     cell = on.table["cell"][0]
     metrics = json.loads((tmp_path / "on" / "cells" / cell / store.METRICS).read_text())
-    assert metrics["batched"] == 8
+    assert metrics["batched"] == 4
     a = store.read_npz(tmp_path / "on" / "cells" / cell / store.TRAJECTORY)
     b = store.read_npz(tmp_path / "off" / "cells" / cell / store.TRAJECTORY)
     assert np.array_equal(a["snapshots"], b["snapshots"])

@@ -184,7 +184,7 @@ def simulate(net: Network, objective, integrator: Integrator, t_end: float,
 
 
 def _per_member(value, S: int, what: str) -> list:
-    if isinstance(value, (list, tuple)):
+    if isinstance(value, (list, tuple, range, np.ndarray)):
         if len(value) != S:
             raise ValueError(f"{what}: expected one per member ({S}), got {len(value)}")
         return list(value)
@@ -230,6 +230,7 @@ def simulate_many(nets, objectives, integrator, t_end, record=LogSchedule(200),
     tests = None if tests is None else _per_member(tests, S, "tests")
     seeds = [0] * S if seeds is None else _per_member(list(seeds), S, "seeds")
     starts = [None] * S if starts is None else _per_member(list(starts), S, "starts")
+    seeds = [int(s) if isinstance(s, (int, np.integer)) else s for s in seeds]
     if len({i.name for i in integrators}) > 1 or len({i.fixed_dt for i in integrators}) > 1:
         raise ValueError("ensemble members need one integrator kind")
     if len({(n.w.shape, n.w.dtype) for n in nets}) > 1:

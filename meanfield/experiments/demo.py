@@ -49,7 +49,7 @@ def demo_config(tau: float, seed: int = DEMO_SEED, backend: str = "numpy") -> Co
 
 
 def run_demo(out_dir="demo", seed: int = DEMO_SEED, backend: str = "numpy",
-             progress: bool | None = None, log=print, frames: int = 16) -> list[Path]:
+             progress: bool | None = None, log=print, frames: int = 12) -> list[Path]:
     """Run the active and lazy illustrations into out_dir/{active,lazy} (run directories)
     as one ensemble of two members (one (2, m, p) array per Euler step) and write
     active.png/pdf, lazy.png/pdf, loss.png/pdf and demo.gif (``frames`` frames); returns

@@ -153,22 +153,24 @@ def _ensemble(members) -> dict:
     for cell, config_json in members:
         cell.mkdir(parents=True, exist_ok=True)
         fresh = not (cell / store.CONFIG).exists()
+        start = None
+        if not fresh and (cell / store.CHECKPOINT).exists():
+            store.remove_temporaries(cell)
+            start = load_checkpoint(cell)
+        # the attempt is logged before anything is written, as for a single cell
+        _start(cell, "run" if fresh else "resume",
+               from_step=0 if start is None else int(start[0].step))
         config = Config.from_json(config_json) if fresh else Config.load(cell / store.CONFIG)
         problem = runner.build(config)
         if fresh:
             store.write_text(cell / store.CONFIG_TOML, config.to_toml())
             store.write_text(cell / store.CONFIG, config.to_json() + "\n")
-        if not fresh and (cell / store.CHECKPOINT).exists():
-            store.remove_temporaries(cell)
-            start = load_checkpoint(cell)
-            _start(cell, "resume", from_step=int(start[0].step))
-        else:
+        if start is None:
             state = problem.integrator.init(problem.student.w,
                                             Field(problem.student, problem.objective),
                                             problem.dynamics_seed)
             start = (state, Recorder())
             save_checkpoint(cell, *start)
-            _start(cell, "run" if fresh else "resume", from_step=0)
         store.write_json(cell / store.METRICS, runner._metrics(config, start[1], "running",
                                                                0.0))
         cells.append(cell)

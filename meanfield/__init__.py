@@ -30,7 +30,7 @@ _EXPORTS = {
     # dynamics: integrators and trajectories
     "State": "dynamics",
     "Divergence": "trajectory", "LinearSchedule": "trajectory", "LogSchedule": "trajectory",
-    "Trajectory": "trajectory", "simulate": "trajectory",
+    "Trajectory": "trajectory", "simulate": "trajectory", "simulate_many": "trajectory",
     "Tangent": "tangent",
     # analysis: critical points
     "refine": "critical", "classify": "critical",
@@ -72,7 +72,7 @@ if TYPE_CHECKING:  # static analysers and IDEs see the eager imports
     from .gaussian import pair_kernel  # noqa: F401
     from .hessian import hessian, hessian_operator, hvp  # noqa: F401
     from .losses import LOSSES  # noqa: F401
-    from .layout import Layout
+    from .layout import Layout  # noqa: F401
     from .model import Network, resolve_alpha  # noqa: F401
     from .objectives import Empirical, GaussianPopulation, Online, empirical_velocity  # noqa: F401
     from .runs.collect import collect  # noqa: F401
@@ -80,4 +80,5 @@ if TYPE_CHECKING:  # static analysers and IDEs see the eager imports
     from .runs.run import Result, load, resume, run  # noqa: F401
     from .runs.sweep import sweep  # noqa: F401
     from .trajectory import Divergence, LinearSchedule, LogSchedule, Trajectory, simulate  # noqa: F401
+    from .trajectory import simulate_many  # noqa: F401
     from .tangent import Tangent  # noqa: F401

@@ -98,6 +98,9 @@ class Integrator:
     init: Callable[..., State]
     step: Callable[..., State]
     fixed_dt: bool = True
+    #: the ensemble form (:class:`Lockstep`), stepping S members as one (S, m, p) array;
+    #: None: ensembles call ``step`` once per member
+    batched: Any = None
 
 
 def _positive(name: str, value, allow_zero=False) -> float:
@@ -143,7 +146,15 @@ def euler(dt: float) -> Integrator:
         w = state.w + h * field.velocity(state.w, rng)
         return _advance(state, w, h, rng, grid=grid)
 
-    return Integrator("euler", MappingProxyType({"dt": dt}), init, step)
+    def run(W, aux, field, gens, P, h, n):
+        H = _column(h, W.dtype)
+        prev = W
+        for _ in range(n):
+            prev, W = W, W + H * field.velocity(W, gens)
+        return W, aux, prev
+
+    return Integrator("euler", MappingProxyType({"dt": dt}), init, step,
+                      batched=Lockstep(run))
 
 
 #: gradient changes below this fraction of the initial velocity norm are rounding noise
@@ -223,7 +234,31 @@ def adaptive(dt: float = 1e-3, max_dgrad: float = 1e-2, grow_dgrad: float = 1e-4
         raise FloatingPointError(f"adaptive step rejected 60 times at t={state.t:g} "
                                  f"(dt fell to {dt_ctrl:.3g})")
 
-    return Integrator("adaptive", MappingProxyType(params), init, step, fixed_dt=False)
+    def attempt(W, aux, field, dt_ctrl, caps):
+        """One trial step of every member (ensembles): h = min(dt_ctrl, cap) per member;
+        returns (accepted (S,) bool, W', g', f', h, dt_ctrl after the judgement), each
+        member judged exactly as by ``step``."""
+        g, f = aux["g"], aux["f"]
+        h = np.minimum(dt_ctrl, caps)
+        W_new = W + _column(h, W.dtype) * g
+        g_new, f_new = field.velocity(W_new, None), field.outputs(W_new)
+        ok, new_dt = np.zeros(len(W), dtype=bool), np.array(dt_ctrl, dtype=float)
+        for s in range(len(W)):
+            floor = (STATIONARY_FLOOR * float(aux["g_scale"][s])) ** 2
+            norm = max(np.linalg.norm(g_new[s]) * np.linalg.norm(g[s]), floor)
+            dg = float(np.sum((g_new[s] - g[s]) ** 2) / norm) if norm > 0 else 0.0
+            do = float(np.max(np.abs(f_new[s] - f[s])))
+            if np.isfinite(dg) and np.isfinite(do) and do < params["max_dout"] \
+                    and (dg < params["max_dgrad"] or h[s] <= floor_dt):
+                ok[s] = True
+                if dg < params["grow_dgrad"] and do < params["max_dout"] / 2:
+                    new_dt[s] = min(dt_ctrl[s] * params["grow"], params.get("dt_max", math.inf))
+            else:
+                new_dt[s] = max(dt_ctrl[s] / params["shrink"], floor_dt)
+        return ok, W_new, g_new, f_new, h, new_dt
+
+    return Integrator("adaptive", MappingProxyType(params), init, step, fixed_dt=False,
+                      batched=Attempts(attempt, aux=("g", "f", "g_scale")))
 
 
 def momentum(tau: float, dt: float) -> Integrator:
@@ -243,7 +278,17 @@ def momentum(tau: float, dt: float) -> Integrator:
         v = decay * state.aux["v"] + (1.0 - decay) * field.velocity(state.w, rng)
         return _advance(state, state.w + h * v, h, rng, grid=grid, v=v)
 
-    return Integrator("momentum", MappingProxyType({"tau": tau, "dt": dt}), init, step)
+    def run(W, aux, field, gens, P, h, n):
+        decay = np.array([math.exp(-hs / ts) if ts > 0 else 0.0 for hs, ts in zip(h, P["tau"])])
+        D, E, H = (_column(x, W.dtype) for x in (decay, 1.0 - decay, h))
+        v, prev = aux["v"], W
+        for _ in range(n):
+            v = D * v + E * field.velocity(W, gens)
+            prev, W = W, W + H * v
+        return W, {"v": v}, prev
+
+    return Integrator("momentum", MappingProxyType({"tau": tau, "dt": dt}), init, step,
+                      batched=Lockstep(run, aux=("v",)))
 
 
 def langevin(dt: float, temperature: float, weight_decay: float = 0.0) -> Integrator:
@@ -279,8 +324,22 @@ def langevin(dt: float, temperature: float, weight_decay: float = 0.0) -> Integr
         w = decay * state.w + h * drift + noise * xi.astype(state.w.dtype, copy=False)
         return _advance(state, w, h, rng, grid=grid)
 
+    def run(W, aux, field, gens, P, h, n):
+        decay = [math.exp(-lw * hs) for hs, lw in zip(h, P["weight_decay"])]
+        noise = [math.sqrt(T * -math.expm1(-2 * lw * hs) / lw) if lw > 0
+                 else math.sqrt(2 * T * hs)
+                 for hs, T, lw in zip(h, P["temperature"], P["weight_decay"])]
+        D, N, H = (_column(x, W.dtype) for x in (decay, noise, h))
+        prev = W
+        for _ in range(n):
+            drift = field.velocity(W, gens)
+            xi = np.stack([g.standard_normal(W.shape[1:]) for g in gens])
+            prev, W = W, D * W + H * drift + N * xi.astype(W.dtype, copy=False)
+        return W, aux, prev
+
     params = {"dt": dt, "temperature": temperature, "weight_decay": lam}
-    return Integrator("langevin", MappingProxyType(params), init, step)
+    return Integrator("langevin", MappingProxyType(params), init, step,
+                      batched=Lockstep(run))
 
 
 def sgd(dt: float, batch: int) -> Integrator:
@@ -302,7 +361,52 @@ def sgd(dt: float, batch: int) -> Integrator:
         v = field.minibatch(state.w, rng, batch)
         return _advance(state, state.w + h * v, h, rng, grid=grid)
 
-    return Integrator("sgd", MappingProxyType({"dt": dt, "batch": batch}), init, step)
+    def run(W, aux, field, gens, P, h, n):
+        H = _column(h, W.dtype)
+        sizes = {int(b) for b in P["batch"]}
+        if len(sizes) > 1:
+            raise ValueError(f"sgd ensemble members need one batch size, got {sorted(sizes)}")
+        size, prev = sizes.pop(), W
+        for _ in range(n):
+            prev, W = W, W + H * field.minibatch(W, gens, size)
+        return W, aux, prev
+
+    return Integrator("sgd", MappingProxyType({"dt": dt, "batch": batch}), init, step,
+                      batched=Lockstep(run))
+
+
+def _column(values, dtype) -> np.ndarray:
+    """Per-member scalars as an (S, 1, 1) array in the particles' dtype: multiplying by it
+    is the same IEEE operation, member by member, as a single run's Python float."""
+    return np.asarray(values, dtype=float).astype(dtype)[:, None, None]
+
+
+class Lockstep:
+    """The ensemble form of a fixed-dt integrator (theory §10): S members, particles
+    stacked as W (S, m, p), advanced together by ``run(W, aux, field, gens, P, h, n)``:
+    ``n`` steps of sizes ``h`` (S,) with per-member parameters ``P`` ({name: (S,)}),
+    stacked auxiliary arrays ``aux``, each member's live generator in ``gens`` and an
+    ensemble field (``velocity(W, gens)``, ``minibatch(W, gens, batch)``). Returns (W,
+    aux, W before the last step). Member s computes exactly what ``step`` computes for it
+    alone: the same operations on its slice, the same draws from its own stream in the
+    same order, step-dependent factors from the same scalar formulas.
+    ``aux`` names the auxiliary arrays the states carry (stacked by the ensemble)."""
+
+    def __init__(self, run, aux: tuple = ()):
+        self.run, self.aux = run, tuple(aux)
+
+
+class Attempts:
+    """The ensemble form of an accept/reject integrator: ``attempt(W, aux, field,
+    dt_ctrl, caps)`` tries one step of every member and judges each alone (members move
+    on independently: a rejected member retries with its smaller dt while the accepted
+    ones go on). Members share the integrator's parameters; ``aux`` as for
+    :class:`Lockstep`."""
+
+    max_attempts = 60
+
+    def __init__(self, attempt, aux: tuple = ()):
+        self.attempt, self.aux = attempt, tuple(aux)
 
 
 INTEGRATORS: dict[str, Callable[..., Integrator]] = {

@@ -14,11 +14,15 @@ Every objective offers what the integrators use (they never ask which class it i
   neither deterministic step control nor fixed-point detection applies;
 * ``hessian_operator(net, backend=None)``: the exact Hessian H = m grad^2 (R/alpha^2)
   (:mod:`meanfield.hessian`, theory §12), whose negative is the velocity's Jacobian.
+* ``ensemble(nets, objectives)``: the stacked form for an ensemble of S networks (one
+  (S, m, p) array per step, :mod:`meanfield.ensemble`), or None when the members cannot
+  share a stack (then each member is evaluated on its own).
 """
 from __future__ import annotations
 
 import numpy as np
 
+from . import ensemble as _ensemble
 from .backends import get_backend
 from .gaussian import pair_kernel
 from .hessian import EmpiricalHessian, PopulationHessian
@@ -139,11 +143,22 @@ class GaussianPopulation:
         """The exact Hessian of this objective at ``net`` (theory §12)."""
         return PopulationHessian(net, self, backend)
 
-    def probe_outputs(self, net: Network) -> np.ndarray:
-        """f on PROBE_POINTS fixed population inputs (drawn once, seed PROBE_SEED)."""
+    def probe_inputs(self) -> np.ndarray:
+        """PROBE_POINTS fixed population inputs (drawn once, seed PROBE_SEED)."""
         if self._probe is None:
             self._probe = self.sample(PROBE_POINTS, PROBE_SEED)[0]
-        return net(self._probe, backend=self.backend)
+        return self._probe
+
+    def probe_outputs(self, net: Network) -> np.ndarray:
+        """f on PROBE_POINTS fixed population inputs (drawn once, seed PROBE_SEED)."""
+        return net(self.probe_inputs(), backend=self.backend)
+
+    def ensemble(self, nets, objectives):
+        """The exact population objectives of an ensemble as one stack (teachers may
+        differ per member), or None (see :mod:`meanfield.ensemble`)."""
+        if not all(isinstance(o, GaussianPopulation) for o in objectives):
+            return None
+        return _ensemble.stack(_ensemble.StackedPopulation, nets, objectives)
 
     def sample(self, n: int, rng) -> tuple[np.ndarray, np.ndarray]:
         """Draw n inputs from the population and their noisy teacher labels, (n,d), (n,k)."""
@@ -164,6 +179,14 @@ class Empirical:
     def __init__(self, X, y, loss: str = "square", beta: float = 20.0, backend="auto"):
         X = np.asarray(X)
         y = np.asarray(y)
+        self.members = None
+        if X.ndim == 3:  # one data set per ensemble member
+            self.members = [Empirical(X[s], y[s], loss, beta, backend) for s in range(len(X))]
+            first = self.members[0]
+            self.X, self.y, self.loss, self.beta = X, np.stack([e.y for e in self.members]), \
+                loss, first.beta
+            self.backend, self.n, self.d, self.k = first.backend, first.n, first.d, first.k
+            return
         if X.ndim != 2 or X.shape[0] == 0:
             raise ValueError(f"X must have shape (n, d) with n > 0, got {X.shape}")
         if y.ndim == 1:
@@ -182,8 +205,14 @@ class Empirical:
         self.n, self.d = X.shape
         self.k = y.shape[1]
 
+    def _single(self):
+        if self.members is not None:
+            raise TypeError("this Empirical holds one data set per ensemble member (X of "
+                            "shape (S, n, d)); use it with simulate_many")
+
     def outputs(self, net: Network) -> np.ndarray:
         """f(x_k) for every data point, (n, k)."""
+        self._single()
         check_network(net, self.d, self.k, "data")
         return net(self.X.astype(net.w.dtype, copy=False), backend=self.backend)
 
@@ -193,12 +222,14 @@ class Empirical:
 
     def velocity(self, net: Network, rng=None) -> np.ndarray:
         """-m grad_w J with J = R/alpha^2, i.e. -(m/alpha^2) grad_w R, shape (m, p)."""
+        self._single()
         return empirical_velocity(net, self.X, self.y, self.loss, self.beta, self.backend)
 
     stochastic = False
 
     def minibatch_velocity(self, net: Network, rng, batch: int) -> np.ndarray:
         """The velocity of ``batch`` points drawn without replacement from the data."""
+        self._single()
         idx = rng.choice(self.n, size=min(int(batch), self.n), replace=False)
         return empirical_velocity(net, self.X[idx], self.y[idx], self.loss, self.beta,
                                   self.backend)
@@ -210,6 +241,13 @@ class Empirical:
     def hessian_operator(self, net: Network, backend=None) -> EmpiricalHessian:
         """The exact Hessian of this objective at ``net`` (theory §12)."""
         return EmpiricalHessian(net, self)
+
+    def ensemble(self, nets, objectives):
+        """The empirical objectives of an ensemble (shared data or one set per member)
+        as one stack, or None (see :mod:`meanfield.ensemble`)."""
+        if not all(isinstance(o, Empirical) and o.members is None for o in objectives):
+            return None
+        return _ensemble.stack(_ensemble.StackedEmpirical, nets, objectives)
 
 
 def empirical_velocity(net: Network, X, y, loss="square", beta=20.0, backend="auto"):
@@ -274,3 +312,10 @@ class Online:
     def hessian_operator(self, net: Network, backend=None) -> PopulationHessian:
         """The exact Hessian of the population risk (the expected online objective)."""
         return self.population.hessian_operator(net, backend)
+
+    def ensemble(self, nets, objectives):
+        """Online objectives of an ensemble as one stack (each member draws its batches
+        from its own stream), or None (see :mod:`meanfield.ensemble`)."""
+        if not all(isinstance(o, Online) for o in objectives):
+            return None
+        return _ensemble.stack(_ensemble.StackedOnline, nets, objectives)

@@ -5,24 +5,24 @@
 times of a schedule, the objective's risk R (½E(f-y)² for the square loss; exact
 population risk for Online objectives), an optional test risk and the particles.
 A NaN/Inf in the particles or a risk blow-up stops the run with :class:`Divergence`.
+
+``simulate_many(nets, objectives, integrator, t_end, seeds=...)`` runs an ensemble of
+such simulations as one computation (one (S, m, p) array per step, batched backend
+reductions; :mod:`meanfield.engine`) and returns what ``simulate`` returns for each.
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from .dynamics import Field, Integrator, State
+from .engine import Divergence, Ensemble
 from .model import Network
 
-
-class Divergence(RuntimeError):
-    """The dynamics blew up: ``step``, ``t`` and a likely ``cause`` are attributes."""
-
-    def __init__(self, step: int, t: float, what: str, cause: str):
-        self.step, self.t, self.what, self.cause = step, t, what, cause
-        super().__init__(f"diverged at step {step} (t={t:.6g}): {what}; likely cause: {cause}")
+__all__ = ["Divergence", "LinearSchedule", "LogSchedule", "Recorder", "Trajectory",
+           "record_targets", "simulate", "simulate_many", "step_count"]
 
 
 def _check_count(n) -> None:
@@ -87,12 +87,16 @@ class Recorder:
         return len(self.times)
 
     def add(self, state: State, risk: float, test_risk: float | None) -> None:
-        self.times.append(state.t)
-        self.steps.append(state.step)
-        self.dts.append(state.dt)
+        self.append(state.t, state.step, state.dt, risk, test_risk, state.w)
+
+    def append(self, t, step, dt, risk, test_risk, w) -> None:
+        """One record: time, step, step size, risk, test risk (None: NaN), particles."""
+        self.times.append(t)
+        self.steps.append(step)
+        self.dts.append(dt)
         self.risk.append(risk)
         self.test_risk.append(np.nan if test_risk is None else test_risk)
-        self.snapshots.append(np.array(state.w, copy=True))
+        self.snapshots.append(np.array(w, copy=True))
 
     def arrays(self) -> dict[str, np.ndarray]:
         """The records as arrays (snapshots stacked to (n_records, m, p))."""
@@ -113,7 +117,8 @@ class Recorder:
 class Trajectory:
     """Recorded ``times``, accepted ``steps``, step sizes ``dts``, ``risk``,
     ``test_risk`` (None without a test objective), ``snapshots`` (n_records, m, p), the
-    ``final`` Network and the final integrator ``state``."""
+    ``final`` Network and the final integrator ``state``. ``divergence`` is None, or the
+    :class:`Divergence` that froze an ensemble member (its records end there)."""
 
     times: np.ndarray
     steps: np.ndarray
@@ -123,13 +128,15 @@ class Trajectory:
     snapshots: np.ndarray
     final: Network
     state: State
+    divergence: Divergence | None = None
 
     @classmethod
-    def build(cls, recorder: Recorder, net: Network, state: State, has_test: bool):
+    def build(cls, recorder: Recorder, net: Network, state: State, has_test: bool,
+              divergence: Divergence | None = None):
         arr = recorder.arrays()
         return cls(arr["times"], arr["steps"], arr["dts"], arr["risk"],
                    arr["test_risk"] if has_test else None, arr["snapshots"],
-                   net.with_w(np.array(state.w, copy=True)), state)
+                   net.with_w(np.array(state.w, copy=True)), state, divergence)
 
 
 def step_count(integrator: Integrator, t_end: float) -> int:
@@ -151,25 +158,29 @@ def record_targets(integrator: Integrator, schedule, t_end: float) -> np.ndarray
     return np.unique(np.append(steps, n_end))
 
 
-def _likely_cause(integrator: Integrator, state: State) -> str:
-    if integrator.name == "adaptive":
-        return "the step size collapsed; the objective may be ill-conditioned or non-smooth"
-    return f"dt={state.dt:g} is too large (try a smaller dt or the adaptive integrator)"
+def _check_t_end(t_end) -> float:
+    t_end = float(t_end)
+    if not math.isfinite(t_end) or t_end <= 0:
+        raise ValueError(f"t_end must be a positive number, got {t_end}")
+    return t_end
 
 
 def simulate(net: Network, objective, integrator: Integrator, t_end: float,
              record=LogSchedule(200), seed=0, test=None, progress: bool = False,
              blowup: float = 1e8, start: tuple[State, Recorder] | None = None,
-             on_step=None) -> Trajectory:
+             on_step=None, callback_every: int | None = None) -> Trajectory:
     """Integrate the mean-field dynamics of ``objective`` from ``net`` up to ``t_end``.
 
     Records at the times of ``record`` (a :class:`LogSchedule` or :class:`LinearSchedule`;
     for fixed-dt integrators snapped to the grid t = n dt) the risk R(f) of the objective,
     ``test.risk`` if a test objective is given, and the particles. ``seed`` seeds the
     state's random stream (minibatches, Langevin noise, online batches). ``start`` is a
-    (state, recorder) pair to continue from; ``on_step(state, recorder)`` is called after
-    every accepted step (checkpoints). Raises :class:`Divergence` on a non-finite particle
-    or a risk above ``blowup`` times max(initial risk, 1).
+    (state, recorder) pair to continue from. ``on_step(state, recorder)`` (checkpoints)
+    is called after accepted steps, amortised: fixed-dt integrators run blocks of steps
+    between checks (at most ~0.05 s each, ending at every record), and the callback sees
+    the end of each block, and every multiple of ``callback_every`` steps when given.
+    Raises :class:`Divergence` on a non-finite particle (at the exact step) or a risk above
+    ``blowup`` times max(initial risk, 1).
 
     The run ends at t_end exactly: a fixed-dt integrator takes ceil(t_end/dt) steps, the
     last one shortened when t_end is not a multiple of dt, and is recorded there.
@@ -180,74 +191,84 @@ def simulate(net: Network, objective, integrator: Integrator, t_end: float,
     records are taken at once on the step grid (same particles, steps and times as
     stepping through).
     """
-    t_end = float(t_end)
-    if not math.isfinite(t_end) or t_end <= 0:
-        raise ValueError(f"t_end must be a positive number, got {t_end}")
-    fld = Field(net, objective)
-    if start is None:
-        state, recorder = integrator.init(net.w, fld, seed), Recorder()
-    else:
-        state, recorder = start
-    targets = record_targets(integrator, record, t_end)
-    n_end = step_count(integrator, t_end) if integrator.fixed_dt else None
+    callback = None if on_step is None else (lambda s, state, rec: on_step(state, rec))
+    traj = simulate_many([net], objective, integrator, t_end, record=record, seeds=[seed],
+                         tests=test, progress=progress, blowup=blowup,
+                         starts=None if start is None else [start], on_step=callback,
+                         callback_every=callback_every)[0]
+    if traj.divergence is not None:
+        raise traj.divergence
+    return traj
 
-    def grid_time(step: int) -> float:
-        return t_end if step == n_end else step * state.dt
 
-    def cap(target) -> float | None:
-        """The largest next step: fixed-dt integrators take dt except on the last step,
-        which lands on t_end; the others stop at the next record time."""
-        if not integrator.fixed_dt:
-            return target - state.t
-        left = t_end - state.t
-        return left if state.step + 1 == n_end and left < state.dt * (1 - 1e-9) else None
+def _per_member(value, S: int, what: str) -> list:
+    if isinstance(value, (list, tuple, range, np.ndarray)):
+        if len(value) != S:
+            raise ValueError(f"{what}: expected one per member ({S}), got {len(value)}")
+        return list(value)
+    members = getattr(value, "members", None)  # e.g. Empirical with X of shape (S, n, d)
+    if members is not None:
+        return _per_member(list(members), S, what)
+    return [value] * S
 
-    def take(state):
-        current = fld.network(state.w)
-        risk = float(objective.risk(current))
-        test_risk = None if test is None else float(test.risk(current))
-        if not math.isfinite(risk) or (recorder.risk and
-                                       risk > blowup * max(recorder.risk[0], 1.0)):
-            raise Divergence(state.step, state.t, f"the risk blew up to {risk:.3g}",
-                             _likely_cause(integrator, state))
-        recorder.add(state, risk, test_risk)
 
+def simulate_many(nets, objectives, integrator, t_end, record=LogSchedule(200),
+                  seeds=None, tests=None, progress: bool = False, blowup: float = 1e8,
+                  starts=None, on_step=None, callback_every: int | None = None
+                  ) -> list[Trajectory]:
+    """Simulate an ensemble of S runs as one computation; returns one :class:`Trajectory`
+    per member, equal to ``simulate(nets[s], objectives[s], integrator[s], t_end[s],
+    record, seeds[s], tests[s])`` (same records, steps and times; particles equal to
+    rounding, bit for bit on the NumPy and Numba backends).
+
+    ``objectives``, ``integrator``, ``t_end`` and ``tests`` are one shared value or a list
+    of S (per-member data, teachers, dt, temperature, tau, horizon; an ``Empirical`` built
+    from X of shape (S, n, d) holds one data set per member). Members share the network
+    shape and the integrator kind. Each step moves one (S, m, p) array, the objectives'
+    batched reductions computing every member's velocity at once (objectives without a
+    stacked form are called member by member). ``seeds`` (default 0 each) seed the
+    members' own random streams, so stochastic members (SGD, Langevin, Online) draw exactly
+    what they would draw alone.
+
+    A member that diverges is frozen (its Trajectory ends at its last record and carries
+    the :class:`Divergence` in ``divergence``) while the others go on; a member that
+    reaches its t_end leaves the stack. ``starts`` (a list of (state, recorder) or None
+    per member) continues members from saved states; ``on_step(index, state, recorder)``
+    is called as for :func:`simulate`, for each member that moved.
+    """
     from tqdm.auto import tqdm
 
+    nets = list(nets)
+    S = len(nets)
+    if S == 0:
+        raise ValueError("simulate_many needs at least one network")
+    objectives = _per_member(objectives, S, "objectives")
+    integrators = _per_member(integrator, S, "integrator")
+    t_ends = [_check_t_end(t) for t in _per_member(t_end, S, "t_end")]
+    tests = None if tests is None else _per_member(tests, S, "tests")
+    seeds = [0] * S if seeds is None else _per_member(list(seeds), S, "seeds")
+    starts = [None] * S if starts is None else _per_member(list(starts), S, "starts")
+    seeds = [int(s) if isinstance(s, (int, np.integer)) else s for s in seeds]
+    if len({i.name for i in integrators}) > 1 or len({i.fixed_dt for i in integrators}) > 1:
+        raise ValueError("ensemble members need one integrator kind")
+    if len({(n.w.shape, n.w.dtype) for n in nets}) > 1:
+        raise ValueError("ensemble members need one particle shape and dtype")
+    begun = []
+    for s in range(S):
+        if starts[s] is None:
+            state = integrators[s].init(nets[s].w, Field(nets[s], objectives[s]), seeds[s])
+            begun.append((state, Recorder()))
+        else:
+            begun.append(starts[s])
+    targets = [record_targets(i, record, t) for i, t in zip(integrators, t_ends)]
+    done = sum(state.t for state, _ in begun)
     with np.errstate(over="ignore", invalid="ignore"), \
-            tqdm(total=t_end, disable=not progress, unit="t", leave=False,
+            tqdm(total=sum(t_ends), disable=not progress, unit="t", leave=False,
                  bar_format="{l_bar}{bar}| t={n:.4g}/{total:.4g} [{elapsed}<{remaining}]"
                  ) as bar:
-        bar.update(state.t)
-        if len(recorder) == 0:
-            take(state)
-        while len(recorder) < len(targets):
-            target = targets[len(recorder)]
-            t_before, w_before = state.t, state.w
-            try:
-                state = integrator.step(state, fld, cap(target))
-            except FloatingPointError as err:
-                raise Divergence(state.step, state.t, str(err),
-                                 _likely_cause(integrator, state)) from None
-            if not np.all(np.isfinite(state.w)):
-                raise Divergence(state.step, state.t, "particles became NaN or Inf",
-                                 _likely_cause(integrator, state))
-            if integrator.fixed_dt:
-                reached = state.step >= target
-                if state.step == n_end:
-                    state = replace(state, t=t_end)
-            else:
-                reached = state.t >= target - 1e-12 * max(1.0, target)
-                if reached and target == t_end:
-                    state = replace(state, t=t_end)
-            if reached:
-                take(state)
-            if (integrator.name == "euler" and not fld.stochastic
-                    and len(recorder) < len(targets) and np.array_equal(state.w, w_before)):
-                for target in targets[len(recorder):]:
-                    state = replace(state, step=int(target), t=grid_time(int(target)))
-                    take(state)
-            bar.update(state.t - t_before)
-            if on_step is not None:
-                on_step(state, recorder)
-    return Trajectory.build(recorder, net, state, test is not None)
+        bar.update(done)
+        ensemble = Ensemble(nets, objectives, integrators, t_ends, targets, begun, tests,
+                            blowup, on_step, callback_every, bar)
+        states = ensemble.run()
+    return [Trajectory.build(ensemble.recorders[s], nets[s], states[s], tests is not None,
+                             ensemble.divergence[s]) for s in range(S)]

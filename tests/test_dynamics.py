@@ -128,7 +128,8 @@ def test_continuing_from_a_saved_state_is_bit_for_bit():
         if state.step == 37:
             saved["start"] = (state, Recorder.from_arrays(recorder.arrays()))
 
-    mf.simulate(net, obj, integ, 1.0, record=mf.LogSchedule(10), seed=4, on_step=grab)
+    mf.simulate(net, obj, integ, 1.0, record=mf.LogSchedule(10), seed=4, on_step=grab,
+                callback_every=1)
     resumed = mf.simulate(net, obj, integ, 1.0, record=mf.LogSchedule(10), seed=4,
                           start=saved["start"])
     assert np.array_equal(resumed.final.w, full.final.w)

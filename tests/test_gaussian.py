@@ -4,7 +4,7 @@ import pytest
 from scipy.stats import multivariate_normal
 
 import meanfield as mf
-from meanfield.gaussian import pair_kernel, quadrature_rule, RHO_SNAP
+from meanfield.gaussian import pair_kernel, quadrature_rule
 
 N_MC = 1_000_000
 

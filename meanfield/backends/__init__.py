@@ -1,8 +1,9 @@
 """Backend registry: one interface (``pair_reduce``, ``forward``, ``data_grad``), several
 implementations. "numpy" is the reference, "numba" the CPU backend, "keops" the GPU
 (or CPU) one, "spectral" the NUFFT pair reduction of 2-D ReLU networks without bias
-(theory §11); "auto" picks KeOps when a CUDA device works and Numba otherwise, and the
-spectral method for the pair reductions it applies to once they are large enough.
+(theory §11); "auto" picks, per reduction, KeOps when a CUDA device works and Numba
+otherwise, NumPy where it is faster (tiny data reductions) and the spectral method for
+the large pair reductions it applies to (:mod:`meanfield.backends.auto`).
 
 Every backend module exposes ``name`` and the three functions documented in
 :mod:`meanfield.backends.numpy`.
@@ -12,6 +13,8 @@ from __future__ import annotations
 import ctypes
 import functools
 import importlib
+
+import numpy as _np
 
 from . import numpy as _numpy_backend
 
@@ -59,11 +62,11 @@ def cuda_available() -> bool:
 
 
 def _auto():
-    """KeOps when a CUDA device works, Numba otherwise, with the spectral pair reduction
-    where it applies and is faster (:class:`spectral.Auto`); one object per process."""
+    """The automatic backend (:mod:`meanfield.backends.auto`): KeOps when a CUDA device
+    works and Numba otherwise, NumPy for the reductions where it is faster (tiny data
+    reductions; docs/guide/backends.md)."""
     if "auto" not in _LOADED:
-        base = get_backend("keops" if cuda_available() else "numba")
-        _LOADED["auto"] = get_backend("spectral").Auto(base)
+        _LOADED["auto"] = importlib.import_module("meanfield.backends.auto")
     return _LOADED["auto"]
 
 
@@ -78,3 +81,57 @@ def get_backend(name="auto"):
     if name not in _LOADED:
         _LOADED[name] = importlib.import_module(_MODULES[name])
     return _LOADED[name]
+
+
+# --------------------------------------------------------------------------- ensembles
+# Reductions over a stack of S independent systems (ensembles, theory §10). A backend
+# offers them as ``pair_reduce_batch``, ``forward_batch`` and ``forward_and_grad_batch``
+# (see meanfield.backends.numpy); one that does not gets the loops below, so a new
+# backend needs only the single-system functions. Member s of a batched reduction equals
+# the single-system reduction of member s bit for bit.
+def pair_reduce_batch(backend, kernel, layout, w_t, w_s, q_s, with_value=False):
+    """(grad (S, m_t, p), value (S, m_t) or None) of the pair reductions of S systems."""
+    fn = getattr(backend, "pair_reduce_batch", None)
+    if fn is not None:
+        return fn(kernel, layout, w_t, w_s, q_s, with_value)
+    out = [backend.pair_reduce(kernel, layout, w_t[s], w_s[s], q_s[s], with_value)
+           for s in range(len(w_t))]
+    return (_np.stack([g for g, _ in out]),
+            _np.stack([v for _, v in out]) if with_value else None)
+
+
+def forward_batch(backend, activation, layout, w, q, X):
+    """Outputs (S, n, k) of S networks on shared X (n, d) or per-member X (S, n, d)."""
+    fn = getattr(backend, "forward_batch", None)
+    if fn is not None:
+        return fn(activation, layout, w, q, X)
+    X = _np.asarray(X)
+    return _np.stack([backend.forward(activation, layout, w[s], q[s],
+                                      X if X.ndim == 2 else X[s]) for s in range(len(w))])
+
+
+def forward_and_grad_batch(backend, activation, layout, w, q, m_grad, X, residual):
+    """(f (S, n, k), grad (S, m_grad, p)) of S networks; ``residual(F, G, N)`` gives the
+    residuals of the members G (a slice) on the samples N (see the NumPy reference)."""
+    fn = getattr(backend, "forward_and_grad_batch", None)
+    if fn is not None:
+        return fn(activation, layout, w, q, m_grad, X, residual)
+    X = _np.asarray(X)
+    fs, grads = [], []
+    for s in range(len(w)):
+        Xs = X if X.ndim == 2 else X[s]
+        G = slice(s, s + 1)
+
+        def one(F, N, G=G):
+            return residual(F[None], G, N)[0]
+
+        fused = getattr(backend, "forward_and_grad", None)
+        if fused is not None:
+            f, g = fused(activation, layout, w[s], q[s], m_grad, Xs, one)
+        else:
+            f = backend.forward(activation, layout, w[s], q[s], Xs)
+            g = backend.data_grad(activation, layout, w[s][:m_grad], Xs,
+                                  one(f, slice(None)))
+        fs.append(f)
+        grads.append(g)
+    return _np.stack(fs), _np.stack(grads)

@@ -366,6 +366,38 @@ def pair_reduce(kernel, layout, w_t, w_s, q_s, with_value=False):
     return grad, (None if value is None else kernel.scale * value)
 
 
+def pair_reduce_batch(kernel, layout, w_t, w_s, q_s, with_value=False):
+    """The pair reductions of S systems (w_t (S, m_t, p), w_s (S, m_s, p), q_s (S, m_s))
+    in one KeOps launch per output column: the member axis is a KeOps batch dimension
+    (relu and erf; the bias kernels, linear and quadrature run member by member)."""
+    _configure()
+    w_t, w_s, q_s = np.asarray(w_t), np.asarray(w_s), np.asarray(q_s)
+    if kernel.name not in ("relu", "erf"):
+        out = [pair_reduce(kernel, layout, w_t[s], w_s[s], q_s[s], with_value)
+               for s in range(len(w_t))]
+        return (np.stack([g for g, _ in out]),
+                np.stack([v for _, v in out]) if with_value else None)
+    dtype = np.result_type(w_t, w_s)
+    k, d = layout.k, layout.d
+    c_t, a_t = np.asarray(w_t[..., :k], dtype=dtype), np.asarray(w_t[..., k:k + d], dtype)
+    c_s, a_s = np.asarray(w_s[..., :k], dtype=dtype), np.asarray(w_s[..., k:k + d], dtype)
+    s_s = c_s * np.asarray(q_s, dtype=dtype)[..., None]
+    sel = LazyTensor(np.array([1.0 if kernel.name == "relu" else -1.0], dtype=dtype))
+    A_i = LazyTensor(np.ascontiguousarray(a_t)[:, :, None, :])
+    A_j = LazyTensor(np.ascontiguousarray(a_s)[:, None, :, :])
+    grad = np.zeros(w_t.shape[:2] + (layout.p,), dtype=dtype)
+    value = np.zeros(w_t.shape[:2], dtype=dtype) if with_value else None
+    for l in range(k):
+        W_j = LazyTensor(np.ascontiguousarray(s_s[..., l])[:, None, :, None])
+        out = _pair_formula(sel, A_i, A_j, W_j, _snap(dtype)).sum(axis=2)
+        grad[..., l] = out[..., 0]
+        grad[..., k:k + d] += c_t[..., l, None] * (out[..., 1, None] * a_t + out[..., 2:2 + d])
+        if with_value:
+            value += c_t[..., l] * out[..., 0]
+    grad *= kernel.scale
+    return grad, (None if value is None else kernel.scale * value)
+
+
 # --------------------------------------------------------------------------- data
 def _bias(layout, w, dtype):
     b = layout.unpack(w)[2]
@@ -415,6 +447,67 @@ def data_grad(activation, layout, w, X, R):
         if layout.bias:
             grad[:, layout.b.start] += c[:, l] * out[:, 1 + d]
     return grad
+
+
+def forward_batch(activation, layout, w, q, X):
+    """Outputs (S, n, k) of S networks (w (S, m, p), q (S, m)) on X (n, d) shared or
+    (S, n, d), the member axis a KeOps batch dimension."""
+    _configure()
+    dtype = np.result_type(w, X)
+    w = np.asarray(w, dtype=dtype)
+    X3 = np.asarray(X, dtype=dtype)
+    X3 = np.broadcast_to(X3[None] if X3.ndim == 2 else X3, (len(w),) + X3.shape[-2:])
+    k, d = layout.k, layout.d
+    cq = w[..., :k] * np.asarray(q, dtype=dtype)[..., None]
+    names = _family(activation.name)
+    sel = _one_hot(names, activation.name, dtype)
+    X_i = LazyTensor(np.ascontiguousarray(X3)[:, :, None, :])
+    A_j = LazyTensor(np.ascontiguousarray(w[..., k:k + d])[:, None, :, :])
+    b = w[..., k + d] if layout.bias else np.zeros(w.shape[:2], dtype=dtype)
+    B_j = LazyTensor(np.ascontiguousarray(b)[:, None, :, None])
+    f, _ = _select(names, sel, (X_i | A_j) + B_j)
+    out = np.empty(X3.shape[:2] + (k,), dtype=dtype)
+    for l in range(k):
+        W_j = LazyTensor(np.ascontiguousarray(cq[..., l])[:, None, :, None])
+        out[..., l] = (W_j * f).sum(axis=2)[..., 0]
+    return out
+
+
+def data_grad_batch(activation, layout, w, X, R):
+    """:func:`data_grad` of S networks on X (n, d) shared or (S, n, d) with residuals R
+    (S, n, k), the member axis a KeOps batch dimension."""
+    _configure()
+    dtype = np.result_type(w, X, R)
+    w = np.asarray(w, dtype=dtype)
+    X3 = np.asarray(X, dtype=dtype)
+    X3 = np.broadcast_to(X3[None] if X3.ndim == 2 else X3, (len(w),) + X3.shape[-2:])
+    R = np.asarray(R, dtype=dtype)
+    k, d = layout.k, layout.d
+    c = w[..., :k]
+    names = _family(activation.name)
+    sel = _one_hot(names, activation.name, dtype)
+    A_i = LazyTensor(np.ascontiguousarray(w[..., k:k + d])[:, :, None, :])
+    b = w[..., k + d] if layout.bias else np.zeros(w.shape[:2], dtype=dtype)
+    B_i = LazyTensor(np.ascontiguousarray(b)[:, :, None, None])
+    X_j = LazyTensor(np.ascontiguousarray(X3)[:, None, :, :])
+    f, df = _select(names, sel, (A_i | X_j) + B_i)
+    grad = np.zeros(w.shape[:2] + (layout.p,), dtype=dtype)
+    for l in range(k):
+        rho = LazyTensor(np.ascontiguousarray(R[..., l])[:, None, :, None])
+        out = ((rho * f).concat((rho * df) * X_j).concat(rho * df)).sum(axis=2)
+        grad[..., l] = out[..., 0]
+        grad[..., k:k + d] += c[..., l, None] * out[..., 1:1 + d]
+        if layout.bias:
+            grad[..., k + d] += c[..., l] * out[..., 1 + d]
+    return grad
+
+
+def forward_and_grad_batch(activation, layout, w, q, m_grad, X, residual):
+    """(f (S, n, k), grad (S, m_grad, p)) of S networks: one batched forward launch, the
+    residuals, one batched gradient launch (see the NumPy reference)."""
+    f = forward_batch(activation, layout, w, q, X)
+    R = residual(f, slice(None), slice(None))
+    return f, data_grad_batch(activation, layout, np.asarray(w)[:, :m_grad], X, R)
 
 
 def warmup(d: int, dtypes=("float64",), activations=("relu",), pair: bool = True,

@@ -39,8 +39,12 @@ from .numba_common import BLAS_MIN_D, CHUNK, JIT_OPTIONS, TILE
 from .numba_common import col4 as _col4
 from .numba_common import dot4 as _dot4
 from .numba_common import pad4 as _pad4
+from .numba_common import pad4t as _pad4t
+from .numba_common import pick as _pick
 from .numba_common import tile_threads as _tile_threads
-from .numba_data import data_grad, forward, forward_and_grad  # noqa: F401 (interface)
+from .numba_common import twin as _twin
+from .numba_data import (data_grad, forward, forward_and_grad,  # noqa: F401 (interface)
+                         forward_and_grad_batch, forward_batch)
 from .numpy import linear_pair_reduce
 
 name = "numba"
@@ -129,53 +133,63 @@ def _acc4(acc, K, P, Q, D, e, c, a):
             acc[8] + e * P, acc[9] + e * D, acc[10] + e * K)
 
 
-@njit(parallel=True, **JIT_OPTIONS)
-def _small_pairs(kind, c_t, a_t, n_t, b_t, S, A, n_s, sq_s, r_s, b_s, gc, ga, gb, val):
-    """Fused pair reduction for d <= 4 and k <= 4, one pass over the sources per target.
+def _small_pairs(kind, c_t, a_t, n_t, b_t, S4, A4, n_s, sq_s, r_s, b_s, gc, ga, gb, val):
+    """Fused pair reduction of S systems for d <= 4 and k <= 4, one pass over the
+    sources per (member, target), parallel over both.
 
-    c_t, a_t are zero-padded to 4 columns and S = (q_j c_j)^T, A = a_s^T to 4 rows, so
+    c_t, a_t (S, m_t, 4) are zero-padded, S4 = (q_j c_j)^T and A4 = a_s^T (S, 4, m_s), so
     the dot products unroll into fixed multiply-adds and the relu/erf loops vectorise.
     """
-    m_s = n_s.shape[0]
-    for i in prange(c_t.shape[0]):
-        x = _col4(a_t.T, i)
-        y = _col4(c_t.T, i)
-        n1, b1 = n_t[i], b_t[i]
+    S, m_t = c_t.shape[0], c_t.shape[1]
+    m_s = n_s.shape[1]
+    for idx in prange(S * m_t):
+        s = idx // m_t
+        i = idx - s * m_t
+        A, Sq = A4[s], S4[s]
+        ns, sqs, rs, bs = n_s[s], sq_s[s], r_s[s], b_s[s]
+        x = (a_t[s, i, 0], a_t[s, i, 1], a_t[s, i, 2], a_t[s, i, 3])
+        y = (c_t[s, i, 0], c_t[s, i, 1], c_t[s, i, 2], c_t[s, i, 3])
+        n1, b1 = n_t[s, i], b_t[s, i]
         acc = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
         if kind == RELU:
             s1, r1, qmask = _target_constants(n1)
             for j in range(m_s):
-                a, c = _col4(A, j), _col4(S, j)
+                a, c = _col4(A, j), _col4(Sq, j)
                 t = _dot4(x, a)
-                K, P, Q = _relu_pair(s1, r1, qmask, sq_s[j], r_s[j], t)
+                K, P, Q = _relu_pair(s1, r1, qmask, sqs[j], rs[j], t)
                 acc = _acc4(acc, K, P, Q, 0.0, _dot4(y, c), c, a)
         elif kind == ERF:
             A1 = 1.0 + 2.0 * n1
             for j in range(m_s):
-                a, c = _col4(A, j), _col4(S, j)
+                a, c = _col4(A, j), _col4(Sq, j)
                 t = _dot4(x, a)
-                K, P, Q = _erf_pair(A1, n_s[j], t)
+                K, P, Q = _erf_pair(A1, ns[j], t)
                 acc = _acc4(acc, K, P, Q, 0.0, _dot4(y, c), c, a)
         else:
             for j in range(m_s):
-                a, c = _col4(A, j), _col4(S, j)
-                K, P, Q, D = _bias_pair(kind, n1, n_s[j], _dot4(x, a), b1, b_s[j])
+                a, c = _col4(A, j), _col4(Sq, j)
+                K, P, Q, D = _bias_pair(kind, n1, ns[j], _dot4(x, a), b1, bs[j])
                 acc = _acc4(acc, K, P, Q, D, _dot4(y, c), c, a)
-        for l in range(gc.shape[1]):
-            gc[i, l] = acc[l]
-        for l in range(ga.shape[1]):
-            ga[i, l] = acc[4 + l] + acc[8] * x[l]
-        gb[i] = acc[9]
-        val[i] = acc[10]
+        for l in range(gc.shape[2]):
+            gc[s, i, l] = acc[l]
+        for l in range(ga.shape[2]):
+            ga[s, i, l] = acc[4 + l] + acc[8] * x[l]
+        gb[s, i] = acc[9]
+        val[s, i] = acc[10]
 
 
-@njit(parallel=True, **JIT_OPTIONS)
+_SMALL_PAIRS = _twin(_small_pairs)
+
+
 def _fused_pairs(kind, c_t, a_t, n_t, b_t, sT, aT, n_s, sq_s, r_s, b_s, gc, ga, gb, val):
-    """Fully fused pair reduction (small d): see the module docstring."""
-    m_t, k = c_t.shape
-    d = a_t.shape[1]
-    m_s = n_s.shape[0]
-    for i in prange(m_t):
+    """Fully fused pair reduction of S systems (small d), parallel over (member, target):
+    see the module docstring. Targets (S, m_t, .), sources transposed (S, ., m_s)."""
+    S, m_t, k = c_t.shape
+    d = a_t.shape[2]
+    m_s = n_s.shape[1]
+    for idx in prange(S * m_t):
+        s = idx // m_t
+        i = idx - s * m_t
         t = np.empty(CHUNK)
         e = np.empty(CHUNK)
         kb = np.empty(CHUNK)
@@ -190,37 +204,40 @@ def _fused_pairs(kind, c_t, a_t, n_t, b_t, sT, aT, n_s, sq_s, r_s, b_s, gc, ga, 
                 t[j] = 0.0
                 e[j] = 0.0
             for l in range(d):
-                x = a_t[i, l]
+                x = a_t[s, i, l]
                 for j in range(n):
-                    t[j] += x * aT[l, lo + j]
+                    t[j] += x * aT[s, l, lo + j]
             for l in range(k):
-                x = c_t[i, l]
+                x = c_t[s, i, l]
                 for j in range(n):
-                    e[j] += x * sT[l, lo + j]
-            p_, d_, v_ = _pair_row(kind, n_t[i], b_t[i], n_s[lo:lo + n], sq_s[lo:lo + n],
-                                   r_s[lo:lo + n], b_s[lo:lo + n], t[:n], e[:n], kb[:n])
+                    e[j] += x * sT[s, l, lo + j]
+            p_, d_, v_ = _pair_row(kind, n_t[s, i], b_t[s, i], n_s[s, lo:lo + n],
+                                   sq_s[s, lo:lo + n], r_s[s, lo:lo + n], b_s[s, lo:lo + n],
+                                   t[:n], e[:n], kb[:n])
             sp += p_
             sd += d_
             sv += v_
             for l in range(k):
                 acc = 0.0
                 for j in range(n):
-                    acc += kb[j] * sT[l, lo + j]
+                    acc += kb[j] * sT[s, l, lo + j]
                 acc_c[l] += acc
             for l in range(d):
                 acc = 0.0
                 for j in range(n):
-                    acc += t[j] * aT[l, lo + j]
+                    acc += t[j] * aT[s, l, lo + j]
                 acc_a[l] += acc
         for l in range(k):
-            gc[i, l] = acc_c[l]
+            gc[s, i, l] = acc_c[l]
         for l in range(d):
-            ga[i, l] = acc_a[l] + sp * a_t[i, l]
-        gb[i] = sd
-        val[i] = sv
+            ga[s, i, l] = acc_a[l] + sp * a_t[s, i, l]
+        gb[s, i] = sd
+        val[s, i] = sv
 
 
-@njit(parallel=True, **JIT_OPTIONS)
+_FUSED_PAIRS = _twin(_fused_pairs)
+
+
 def _tile_pairs(kind, c_t, n_t, b_t, sT, n_s, sq_s, r_s, b_s, T, gc, coef_p, gb, val, lanes):
     """One BLAS tile: T (rows, m_s) of dot products becomes e o Q in place; rows are
     dealt to ``lanes`` parallel lanes, each with its own buffers."""
@@ -246,6 +263,9 @@ def _tile_pairs(kind, c_t, n_t, b_t, sT, n_s, sq_s, r_s, b_s, T, gc, coef_p, gb,
             val[r] = sv
 
 
+_TILE_PAIRS = _twin(_tile_pairs)
+
+
 def _lanes(rows: int) -> int:
     """Parallel lanes for ``rows`` independent rows: a few per thread, for balance."""
     return max(1, min(rows, 4 * get_num_threads()))
@@ -262,44 +282,75 @@ def pair_reduce(kernel, layout, w_t, w_s, q_s, with_value=False):
         from . import numba_mixed  # compiled on first use
 
         return numba_mixed.pair_reduce(kernel, layout, w_t, w_s, q_s, with_value)
+    grad, value = pair_reduce_batch(kernel, layout, np.asarray(w_t)[None],
+                                    np.asarray(w_s)[None], np.asarray(q_s)[None], with_value)
+    return grad[0], (None if value is None else value[0])
+
+
+def pair_reduce_batch(kernel, layout, w_t, w_s, q_s, with_value=False):
+    """The pair reductions of S systems, w_t (S, m_t, p), w_s (S, m_s, p), q_s (S, m_s):
+    (grad (S, m_t, p), value (S, m_t) or None). The member axis is one more parallel
+    dimension of the fused loops (d < BLAS_MIN_D); tiled members run one after the other.
+    Member s equals :func:`pair_reduce` of member s bit for bit."""
+    w_t, w_s, q_s = np.asarray(w_t), np.asarray(w_s), np.asarray(q_s)
+    S = len(w_t)
+    if kernel.name.startswith("linear"):
+        out = [linear_pair_reduce(kernel, layout, w_t[s], w_s[s], q_s[s], with_value)
+               for s in range(S)]
+        return (np.stack([g for g, _ in out]),
+                np.stack([v for _, v in out]) if with_value else None)
+    if kernel.name in MIXED_NAMES:  # member by member: the mixed kernels' own loops
+        from . import numba_mixed  # compiled on first use
+
+        out = [numba_mixed.pair_reduce(kernel, layout, w_t[s], w_s[s], q_s[s], with_value)
+               for s in range(S)]
+        return (np.stack([g for g, _ in out]),
+                np.stack([v for _, v in out]) if with_value else None)
     if kernel.name not in KERNEL_IDS:
-        return _reference.pair_reduce(kernel, layout, w_t, w_s, q_s, with_value)
+        return _reference.pair_reduce_batch(kernel, layout, w_t, w_s, q_s, with_value)
     dtype = np.result_type(w_t, w_s)
-    c_t, a_t, b_t = layout.unpack(np.asarray(w_t, dtype=np.float64))
-    c_s, a_s, b_s = layout.unpack(np.asarray(w_s, dtype=np.float64))
-    m_t, m_s = len(a_t), len(a_s)
-    c_t, a_t, a_s = (np.ascontiguousarray(x) for x in (c_t, a_t, a_s))
-    sT = np.ascontiguousarray((np.asarray(q_s, dtype=np.float64)[:, None] * c_s).T)
-    n_t, n_s = np.einsum("ij,ij->i", a_t, a_t), np.einsum("ij,ij->i", a_s, a_s)
+    k, d = layout.k, layout.d
+    wt, ws = np.asarray(w_t, dtype=np.float64), np.asarray(w_s, dtype=np.float64)
+    c_t, a_t = np.ascontiguousarray(wt[..., :k]), np.ascontiguousarray(wt[..., k:k + d])
+    c_s, a_s = ws[..., :k], np.ascontiguousarray(ws[..., k:k + d])
+    m_t, m_s = a_t.shape[1], a_s.shape[1]
+    sT = np.ascontiguousarray((np.asarray(q_s, dtype=np.float64)[..., None] * c_s)
+                              .transpose(0, 2, 1))
+    n_t, n_s = np.einsum("sij,sij->si", a_t, a_t), np.einsum("sij,sij->si", a_s, a_s)
     sq_s = np.sqrt(n_s)
-    r_s = np.divide(1.0, sq_s, out=np.zeros(m_s), where=sq_s > 0)
-    b_t = np.zeros(m_t) if b_t is None else np.ascontiguousarray(b_t)
-    b_s = np.zeros(m_s) if b_s is None else np.ascontiguousarray(b_s)
+    r_s = np.divide(1.0, sq_s, out=np.zeros((S, m_s)), where=sq_s > 0)
+    b_t = np.ascontiguousarray(wt[..., k + d]) if layout.bias else np.zeros((S, m_t))
+    b_s = np.ascontiguousarray(ws[..., k + d]) if layout.bias else np.zeros((S, m_s))
     kind = KERNEL_IDS[kernel.name]
-    gc, ga = np.empty((m_t, layout.k)), np.empty((m_t, layout.d))
-    gb, val = np.empty(m_t), np.empty(m_t)
-    if layout.d <= 4 and layout.k <= 4:
-        _small_pairs(kind, _pad4(c_t), _pad4(a_t), n_t, b_t, _pad4(sT.T).T.copy(),
-                     _pad4(a_s).T.copy(), n_s, sq_s, r_s, b_s, gc, ga, gb, val)
-    elif layout.d < BLAS_MIN_D:
-        _fused_pairs(kind, c_t, a_t, n_t, b_t, sT, np.ascontiguousarray(a_s.T), n_s, sq_s,
-                     r_s, b_s, gc, ga, gb, val)
+    gc, ga = np.empty((S, m_t, k)), np.empty((S, m_t, d))
+    gb, val = np.empty((S, m_t)), np.empty((S, m_t))
+    work = S * m_t * m_s
+    if d <= 4 and k <= 4:
+        _pick(_SMALL_PAIRS, work)(kind, _pad4(c_t), _pad4(a_t), n_t, b_t, _pad4t(sT.transpose(0, 2, 1)),
+                                  _pad4t(a_s), n_s, sq_s, r_s, b_s, gc, ga, gb, val)
+    elif d < BLAS_MIN_D:
+        _pick(_FUSED_PAIRS, work)(kind, c_t, a_t, n_t, b_t, sT,
+                                  np.ascontiguousarray(a_s.transpose(0, 2, 1)), n_s, sq_s,
+                                  r_s, b_s, gc, ga, gb, val)
     else:
         rows = max(1, min(m_t, TILE // max(1, m_s)))
-        coef_p = np.empty(m_t)
+        coef_p = np.empty((S, m_t))
         with _tile_threads():
-            for lo in range(0, m_t, rows):
-                I = slice(lo, min(m_t, lo + rows))
-                T = a_t[I] @ a_s.T
-                _tile_pairs(kind, c_t[I], n_t[I], b_t[I], sT, n_s, sq_s, r_s, b_s, T, gc[I],
-                            coef_p[I], gb[I], val[I], _lanes(len(T)))
-                ga[I] = T @ a_s
-                ga[I] += coef_p[I, None] * a_t[I]
-    grad = np.empty((m_t, layout.p), dtype=dtype)
-    grad[:, layout.c] = kernel.scale * gc
-    grad[:, layout.a] = kernel.scale * ga
+            for s in range(S):
+                for lo in range(0, m_t, rows):
+                    I = slice(lo, min(m_t, lo + rows))
+                    T = a_t[s, I] @ a_s[s].T
+                    _pick(_TILE_PAIRS, T.size)(kind, c_t[s, I], n_t[s, I], b_t[s, I], sT[s],
+                                               n_s[s], sq_s[s], r_s[s], b_s[s], T, gc[s, I],
+                                               coef_p[s, I], gb[s, I], val[s, I],
+                                               _lanes(len(T)))
+                    ga[s, I] = T @ a_s[s]
+                    ga[s, I] += coef_p[s, I, None] * a_t[s, I]
+    grad = np.empty((S, m_t, layout.p), dtype=dtype)
+    grad[..., layout.c] = kernel.scale * gc
+    grad[..., layout.a] = kernel.scale * ga
     if layout.bias:
-        grad[:, layout.b.start] = kernel.scale * gb
+        grad[..., layout.b.start] = kernel.scale * gb
     value = (kernel.scale * val).astype(dtype) if with_value else None
     return grad, value
 

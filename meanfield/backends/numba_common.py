@@ -1,6 +1,7 @@
 """Tuning constants and thread control shared by the Numba pair and data reductions."""
 from __future__ import annotations
 
+import types
 from contextlib import contextmanager
 
 import numpy as np
@@ -17,6 +18,30 @@ SAMPLE_TILE = 1 << 20  # entries of a particles x samples tile in forward_and_gr
 TILE_THREADS = 1
 _FM = {"reassoc", "contract", "arcp"}  # no nnan/ninf: selects must see inf and nan
 JIT_OPTIONS = dict(cache=True, error_model="numpy", fastmath=_FM)
+#: inner iterations (pairs, or particles x samples) from which a reduction runs its
+#: parallel loop. Below it a parallel region costs more than it saves: at the demo size
+#: (16 particles x 15 samples) the two-thread loop took 38 us against 18 us for NumPy,
+#: and with another process keeping one core busy a region waits for the descheduled
+#: thread (5.5x slower than NumPy, 250x under heavier load). Chosen by measurement
+#: (docs/performance.md): on 2 cores the parallel loop wins from ~2e5 iterations idle
+#: and loses below ~1e6 with a busy core; 1e6 keeps both cases within a few percent.
+PARALLEL_MIN_WORK = 1 << 20
+
+
+def twin(fn):
+    """(parallel, sequential) compilations of one kernel; the sequential copy gets its own
+    name so that Numba's on-disk cache keeps the two apart."""
+    seq = types.FunctionType(fn.__code__, fn.__globals__, fn.__name__ + "_seq",
+                             fn.__defaults__, fn.__closure__)
+    seq.__qualname__ = fn.__qualname__ + "_seq"
+    seq.__doc__ = fn.__doc__
+    return njit(parallel=True, **JIT_OPTIONS)(fn), njit(**JIT_OPTIONS)(seq)
+
+
+def pick(kernels, work: int):
+    """The parallel kernel of a :func:`twin` pair when ``work`` reaches PARALLEL_MIN_WORK
+    and Numba has more than one thread, else the sequential one (same arithmetic)."""
+    return kernels[0] if work >= PARALLEL_MIN_WORK and get_num_threads() > 1 else kernels[1]
 
 
 @contextmanager
@@ -31,9 +56,16 @@ def tile_threads():
 
 
 def pad4(x):
-    """(m, <=4) -> (m, 4) float64 with zero columns appended."""
-    out = np.zeros((len(x), 4))
-    out[:, :x.shape[1]] = x
+    """(..., m, <=4) -> (..., m, 4) float64 with zero columns appended."""
+    out = np.zeros(x.shape[:-1] + (4,))
+    out[..., :x.shape[-1]] = x
+    return out
+
+
+def pad4t(x):
+    """(S, m, <=4) -> (S, 4, m) float64: transposed, zero rows appended."""
+    out = np.zeros((x.shape[0], 4, x.shape[1]))
+    out[:, :x.shape[2], :] = x.transpose(0, 2, 1)
     return out
 
 

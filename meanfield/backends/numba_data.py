@@ -12,11 +12,13 @@ from .numba_common import BLAS_MIN_D, CHUNK, JIT_OPTIONS, TILE
 from .numba_common import col4 as _col4
 from .numba_common import dot4 as _dot4
 from .numba_common import pad4 as _pad4
+from .numba_common import pad4t as _pad4t
+from .numba_common import pick as _pick
 from .numba_common import tile_threads as _tile_threads
+from .numba_common import twin as _twin
 from .numba_kernels import ACT_IDS, act, dact
 
 
-@njit(parallel=True, **JIT_OPTIONS)
 def _fused_forward(kind, cq, a, b, X, out):
     """out[n] = sum_i cq_i sigma(a_i . x_n + b_i), parallel over samples (small d)."""
     m, k = cq.shape
@@ -34,7 +36,9 @@ def _fused_forward(kind, cq, a, b, X, out):
             out[nn, l] = acc[l]
 
 
-@njit(parallel=True, **JIT_OPTIONS)
+_FUSED_FORWARD = _twin(_fused_forward)
+
+
 def _fused_data_grad(kind, c, a, b, X, R, gc, ga, gb):
     """grad of sum_n c_i.R_n sigma(a_i . x_n + b_i), parallel over particles (small d)."""
     m, k = c.shape
@@ -64,31 +68,42 @@ def _fused_data_grad(kind, c, a, b, X, R, gc, ga, gb):
         gb[i] = acc_b
 
 
-@njit(parallel=True, **JIT_OPTIONS)
+_FUSED_DATA_GRAD = _twin(_fused_data_grad)
+
+
 def _small_forward(kind, CQ, AT, b, X4, out):
-    """Forward pass for d <= 4 and k <= 4: CQ = (q_i c_i)^T and AT = a^T zero-padded to
-    4 rows, X4 the data padded to 4 columns; the relu loop vectorises."""
-    m = b.shape[0]
-    for nn in prange(X4.shape[0]):
-        x = (X4[nn, 0], X4[nn, 1], X4[nn, 2], X4[nn, 3])
+    """Forward pass of S networks for d <= 4 and k <= 4: CQ = (q_i c_i)^T and AT = a^T
+    zero-padded to (S, 4, m), X4 the data padded to 4 columns ((1, n, 4) shared or
+    (S, n, 4)); parallel over (member, sample); the relu loop vectorises."""
+    S, m, n = b.shape[0], b.shape[1], X4.shape[1]
+    shared = X4.shape[0] == 1
+    for idx in prange(S * n):
+        s = idx // n
+        nn = idx - s * n
+        sx = 0 if shared else s
+        x = (X4[sx, nn, 0], X4[sx, nn, 1], X4[sx, nn, 2], X4[sx, nn, 3])
+        AT_, CQ_, b_ = AT[s], CQ[s], b[s]
         o0 = o1 = o2 = o3 = 0.0
         if kind == 0:
             for i in range(m):
-                s = max(b[i] + _dot4(x, _col4(AT, i)), 0.0)
-                o0 += s * CQ[0, i]
-                o1 += s * CQ[1, i]
-                o2 += s * CQ[2, i]
-                o3 += s * CQ[3, i]
+                sg = max(b_[i] + _dot4(x, _col4(AT_, i)), 0.0)
+                o0 += sg * CQ_[0, i]
+                o1 += sg * CQ_[1, i]
+                o2 += sg * CQ_[2, i]
+                o3 += sg * CQ_[3, i]
         else:
             for i in range(m):
-                s = act(kind, b[i] + _dot4(x, _col4(AT, i)))
-                o0 += s * CQ[0, i]
-                o1 += s * CQ[1, i]
-                o2 += s * CQ[2, i]
-                o3 += s * CQ[3, i]
+                sg = act(kind, b_[i] + _dot4(x, _col4(AT_, i)))
+                o0 += sg * CQ_[0, i]
+                o1 += sg * CQ_[1, i]
+                o2 += sg * CQ_[2, i]
+                o3 += sg * CQ_[3, i]
         o = (o0, o1, o2, o3)
-        for l in range(out.shape[1]):
-            out[nn, l] = o[l]
+        for l in range(out.shape[2]):
+            out[s, nn, l] = o[l]
+
+
+_SMALL_FORWARD = _twin(_small_forward)
 
 
 @njit(inline="always", **JIT_OPTIONS)
@@ -98,35 +113,42 @@ def _acc_data(acc, s, e, r, x):
             acc[8] + e)
 
 
-@njit(parallel=True, **JIT_OPTIONS)
 def _small_data_grad(kind, C4, A4, b, XT, RT, gc, ga, gb):
-    """Data gradient for d <= 4 and k <= 4: C4, A4 padded to 4 columns, XT = X^T and
-    RT = R^T padded to 4 rows; one pass over the samples per particle."""
-    n = XT.shape[1]
-    for i in prange(C4.shape[0]):
-        a = (A4[i, 0], A4[i, 1], A4[i, 2], A4[i, 3])
-        c = (C4[i, 0], C4[i, 1], C4[i, 2], C4[i, 3])
+    """Data gradient of S networks for d <= 4 and k <= 4: C4, A4 padded to (S, m, 4),
+    XT = X^T padded to (1 or S, 4, n) and RT = R^T to (S, 4, n); parallel over (member,
+    particle), one pass over the samples each."""
+    S, m, n = C4.shape[0], C4.shape[1], XT.shape[2]
+    shared = XT.shape[0] == 1
+    for idx in prange(S * m):
+        s = idx // m
+        i = idx - s * m
+        XT_, RT_ = XT[0 if shared else s], RT[s]
+        a = (A4[s, i, 0], A4[s, i, 1], A4[s, i, 2], A4[s, i, 3])
+        c = (C4[s, i, 0], C4[s, i, 1], C4[s, i, 2], C4[s, i, 3])
+        bi = b[s, i]
         acc = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
         if kind == 0:
             for nn in range(n):
-                x, r = _col4(XT, nn), _col4(RT, nn)
-                z = b[i] + _dot4(a, x)
-                s = max(z, 0.0)
+                x, r = _col4(XT_, nn), _col4(RT_, nn)
+                z = bi + _dot4(a, x)
+                sg = max(z, 0.0)
                 e = _dot4(c, r) if z > 0 else 0.0
-                acc = _acc_data(acc, s, e, r, x)
+                acc = _acc_data(acc, sg, e, r, x)
         else:
             for nn in range(n):
-                x, r = _col4(XT, nn), _col4(RT, nn)
-                z = b[i] + _dot4(a, x)
+                x, r = _col4(XT_, nn), _col4(RT_, nn)
+                z = bi + _dot4(a, x)
                 acc = _acc_data(acc, act(kind, z), dact(kind, z) * _dot4(c, r), r, x)
-        for l in range(gc.shape[1]):
-            gc[i, l] = acc[l]
-        for l in range(ga.shape[1]):
-            ga[i, l] = acc[4 + l]
-        gb[i] = acc[8]
+        for l in range(gc.shape[2]):
+            gc[s, i, l] = acc[l]
+        for l in range(ga.shape[2]):
+            ga[s, i, l] = acc[4 + l]
+        gb[s, i] = acc[8]
 
 
-@njit(parallel=True, **JIT_OPTIONS)
+_SMALL_DATA_GRAD = _twin(_small_data_grad)
+
+
 def _tile_forward(kind, Z, b, CQ, out, zero):
     """out[n] = sum_i CQ[l, i] sigma(Z[n, i] + b[i]) for a tile Z of samples x particles.
     ``zero`` has the dtype of Z, so float32 tiles are computed in float32 (a float64
@@ -145,57 +167,66 @@ def _tile_forward(kind, Z, b, CQ, out, zero):
             out[nn, l] = acc
 
 
-@njit(parallel=True, **JIT_OPTIONS)
+_TILE_FORWARD = _twin(_tile_forward)
+
+
 def _tile_grad(kind, Z, b, c, RT, gc, gb, zero):
-    """For a tile Z (particles x samples) of a.x: gc = sum_n sigma(z) R_n, then
+    """For tiles Z (S, particles, samples) of a.x: gc = sum_n sigma(z) R_n, then
     Z <- sigma'(z) (c_i . R_n) in place and gb = its row sums (z = Z + b). One sweep
-    over each row; arithmetic in the dtype of ``zero`` (that of Z)."""
-    n = Z.shape[1]
-    k = RT.shape[0]
-    for r in prange(Z.shape[0]):
-        z = Z[r]
-        br = b[r]
+    over each row, parallel over (member, row); arithmetic in the dtype of ``zero``."""
+    S, rows, n = Z.shape
+    k = RT.shape[1]
+    for idx in prange(S * rows):
+        s = idx // rows
+        r = idx - s * rows
+        z = Z[s, r]
+        br = b[s, r]
         if kind == 0 and k == 1:
-            cr, accc, accb = c[r, 0], zero, zero
+            cr, accc, accb = c[s, r, 0], zero, zero
             for nn in range(n):
-                zz, rr = z[nn] + br, RT[0, nn]
+                zz, rr = z[nn] + br, RT[s, 0, nn]
                 positive = zz > zero
                 accc += (zz if positive else zero) * rr
                 e = cr * rr if positive else zero
                 z[nn] = e
                 accb += e
-            gc[r, 0] = accc
-            gb[r] = accb
+            gc[s, r, 0] = accc
+            gb[s, r] = accb
             continue
         for l in range(k):
-            gc[r, l] = zero
+            gc[s, r, l] = zero
         accb = zero
         for nn in range(n):
             zz = z[nn] + br
-            s, cr = act(kind, zz), zero
+            sg, cr = act(kind, zz), zero
             for l in range(k):
-                gc[r, l] += s * RT[l, nn]
-                cr += c[r, l] * RT[l, nn]
+                gc[s, r, l] += sg * RT[s, l, nn]
+                cr += c[s, r, l] * RT[s, l, nn]
             e = dact(kind, zz) * cr
             z[nn] = e
             accb += e
-        gb[r] = accb
+        gb[s, r] = accb
 
 
-@njit(parallel=True, **JIT_OPTIONS)
+_TILE_GRAD = _twin(_tile_grad)
+
+
 def _tile_forward_rows(kind, Z, b, CQ, out, zero):
-    """out[n] = sum_i CQ[l, i] sigma(Z[i, n] + b[i]) for a tile Z of particles x samples,
-    in parallel over chunks of samples; each chunk accumulates in a local contiguous
-    buffer, so the inner loop over samples vectorises (in the dtype of ``zero``)."""
-    m, n = Z.shape
+    """out[s, n] = sum_i CQ[s, l, i] sigma(Z[s, i, n] + b[s, i]) for tiles Z (S,
+    particles, samples), parallel over (member, chunk of samples); each chunk accumulates
+    in a local contiguous buffer, so the inner loop over samples vectorises (in the dtype
+    of ``zero``)."""
+    S, m, n = Z.shape
     chunks = (n + CHUNK - 1) // CHUNK
-    for ch in prange(chunks):
+    for idx in prange(S * chunks):
+        s = idx // chunks
+        ch = idx - s * chunks
         lo, hi = ch * CHUNK, min(n, (ch + 1) * CHUNK)
         acc = np.empty(hi - lo, dtype=Z.dtype)
-        for l in range(CQ.shape[0]):
+        for l in range(CQ.shape[1]):
             acc[:] = zero
             for i in range(m):
-                coef, bi, z = CQ[l, i], b[i], Z[i, lo:hi]
+                coef, bi, z = CQ[s, l, i], b[s, i], Z[s, i, lo:hi]
                 if kind == 0:
                     for j in range(hi - lo):
                         acc[j] += coef * max(z[j] + bi, zero)
@@ -203,7 +234,10 @@ def _tile_forward_rows(kind, Z, b, CQ, out, zero):
                     for j in range(hi - lo):
                         acc[j] += coef * act(kind, z[j] + bi)
             for j in range(hi - lo):
-                out[lo + j, l] = acc[j]
+                out[s, lo + j, l] = acc[j]
+
+
+_TILE_FORWARD_ROWS = _twin(_tile_forward_rows)
 
 
 def _parts(layout, w):
@@ -212,27 +246,51 @@ def _parts(layout, w):
     return np.ascontiguousarray(c), np.ascontiguousarray(a), b
 
 
+def _stack_parts(layout, w):
+    """Contiguous (c (S, m, k), a (S, m, d), b (S, m)) of a stack of packed arrays."""
+    k, d = layout.k, layout.d
+    b = np.ascontiguousarray(w[..., k + d]) if layout.bias else np.zeros(w.shape[:2], w.dtype)
+    return np.ascontiguousarray(w[..., :k]), np.ascontiguousarray(w[..., k:k + d]), b
+
+
+def _data3(X, dtype):
+    X = np.asarray(X, dtype=dtype)
+    return np.ascontiguousarray(X[None] if X.ndim == 2 else X)
+
+
 def forward(activation, layout, w, q, X):
     """f(x_n) = sum_i q_i c_i sigma(a_i . x_n + b_i), shape (n, k) (theory §1)."""
+    return forward_batch(activation, layout, np.asarray(w)[None], np.asarray(q)[None], X)[0]
+
+
+def forward_batch(activation, layout, w, q, X):
+    """Outputs (S, n, k) of S networks w (S, m, p), q (S, m) on X (n, d) shared or
+    (S, n, d); member s equals :func:`forward` of member s (same kernels)."""
     kind = ACT_IDS[activation.name]
     dtype = np.result_type(w, X)
     zero = dtype.type(0)
-    w, X = np.asarray(w, dtype=dtype), np.ascontiguousarray(X, dtype=dtype)
-    c, a, b = _parts(layout, w)
-    cq = np.ascontiguousarray(c * np.asarray(q, dtype=dtype)[:, None])
-    n = X.shape[0]
-    out = np.empty((n, layout.k), dtype=dtype)
+    w = np.asarray(w, dtype=dtype)
+    X3 = _data3(X, dtype)
+    S, m, n = w.shape[0], w.shape[1], X3.shape[1]
+    c, a, b = _stack_parts(layout, w)
+    cq = c * np.asarray(q, dtype=dtype)[..., None]
+    out = np.empty((S, n, layout.k), dtype=dtype)
     if layout.d <= 4 and layout.k <= 4:
-        _small_forward(kind, _pad4(cq).T.copy(), _pad4(a).T.copy(), b, _pad4(X), out)
+        _pick(_SMALL_FORWARD, S * m * n)(kind, _pad4t(cq), _pad4t(a), b, _pad4(X3), out)
         return out
-    if layout.d < BLAS_MIN_D:
-        _fused_forward(kind, cq, a, b, X, out)
-        return out
-    rows = max(1, min(n, TILE // max(1, len(w))))
-    with _tile_threads():
-        for lo in range(0, n, rows):
-            N = slice(lo, min(n, lo + rows))
-            _tile_forward(kind, X[N] @ a.T, b, np.ascontiguousarray(cq.T), out[N], zero)
+    for s in range(S):
+        Xs = X3[0 if len(X3) == 1 else s]
+        if layout.d < BLAS_MIN_D:
+            _pick(_FUSED_FORWARD, m * n)(kind, np.ascontiguousarray(cq[s]), a[s], b[s], Xs,
+                                         out[s])
+            continue
+        rows = max(1, min(n, TILE // max(1, m)))
+        with _tile_threads():
+            for lo in range(0, n, rows):
+                N = slice(lo, min(n, lo + rows))
+                _pick(_TILE_FORWARD, m * (N.stop - lo))(
+                    kind, Xs[N] @ a[s].T, b[s], np.ascontiguousarray(cq[s].T), out[s, N],
+                    zero)
     return out
 
 
@@ -249,10 +307,11 @@ def data_grad(activation, layout, w, X, R):
     gc, ga = np.empty((m, layout.k), dtype=dtype), np.empty((m, layout.d), dtype=dtype)
     gb = np.empty(m, dtype=dtype)
     if layout.d <= 4 and layout.k <= 4:
-        _small_data_grad(kind, _pad4(c), _pad4(a), b, _pad4(X).T.copy(), _pad4(R).T.copy(),
-                         gc, ga, gb)
+        _pick(_SMALL_DATA_GRAD, m * len(X))(
+            kind, _pad4(c)[None], _pad4(a)[None], b[None], _pad4t(X[None]), _pad4t(R[None]),
+            gc[None], ga[None], gb[None])
     elif layout.d < BLAS_MIN_D:
-        _fused_data_grad(kind, c, a, b, X, R, gc, ga, gb)
+        _pick(_FUSED_DATA_GRAD, m * len(X))(kind, c, a, b, X, R, gc, ga, gb)
     else:
         rows = max(1, min(m, TILE // max(1, len(X))))
         RT = np.ascontiguousarray(R.T)
@@ -260,7 +319,8 @@ def data_grad(activation, layout, w, X, R):
             for lo in range(0, m, rows):
                 I = slice(lo, min(m, lo + rows))
                 Z = a[I] @ X.T
-                _tile_grad(kind, Z, b[I], c[I], RT, gc[I], gb[I], zero)
+                _pick(_TILE_GRAD, Z.size)(kind, Z[None], b[None, I], c[None, I], RT[None],
+                                          gc[None, I], gb[None, I], zero)
                 ga[I] = Z @ X
     grad = np.empty((m, layout.p), dtype=dtype)
     grad[:, layout.c] = gc
@@ -275,36 +335,72 @@ def forward_and_grad(activation, layout, w, q, m_grad, X, residual):
     with R = residual(f_N, N) per block of samples (see the NumPy reference). For
     d >= BLAS_MIN_D one tile Z = A X_N^T from BLAS serves both: a pass sums f_N, a pass
     turns Z into sigma'(z) (c . R) in place, BLAS forms Z X_N: two products, not three."""
-    if layout.d < BLAS_MIN_D:
-        f = forward(activation, layout, w, q, X)
-        return f, data_grad(activation, layout, w[:m_grad], X, residual(f, slice(None)))
+    f, grad = forward_and_grad_batch(activation, layout, np.asarray(w)[None],
+                                     np.asarray(q)[None], m_grad, X,
+                                     lambda F, G, N: residual(F[0], N)[None])
+    return f[0], grad[0]
+
+
+def forward_and_grad_batch(activation, layout, w, q, m_grad, X, residual):
+    """:func:`forward_and_grad` for S networks w (S, M, p), q (S, M) on X (n, d) shared or
+    (S, n, d); ``residual(F, G, N)`` gives the residuals of members G on samples N.
+    Member s equals the single reduction of member s bit for bit (same kernels, same
+    tiles); the member axis is one more parallel dimension of every loop."""
     kind = ACT_IDS[activation.name]
     dtype = np.result_type(w, X)
     zero = dtype.type(0)
-    w, X = np.asarray(w, dtype=dtype), np.ascontiguousarray(X, dtype=dtype)
-    c, a, b = _parts(layout, w)
-    CQ = np.ascontiguousarray((c * np.asarray(q, dtype=dtype)[:, None]).T)
-    n, k = X.shape[0], layout.k
-    f = np.empty((n, k), dtype=dtype)
-    gc, ga = np.zeros((m_grad, k), dtype=dtype), np.zeros((m_grad, layout.d), dtype=dtype)
-    gb = np.zeros(m_grad, dtype=dtype)
-    gc_tile, gb_tile = np.empty_like(gc), np.empty_like(gb)
-    cg, bg = np.ascontiguousarray(c[:m_grad]), b[:m_grad]
-    rows = max(1, min(n, _common.SAMPLE_TILE // max(1, len(w))))
+    w = np.asarray(w, dtype=dtype)
+    X3 = _data3(X, dtype)
+    S, M, n, k = w.shape[0], w.shape[1], X3.shape[1], layout.k
+    c, a, b = _stack_parts(layout, w)
+    grad = np.empty((S, m_grad, layout.p), dtype=dtype)
+    if layout.d < BLAS_MIN_D:
+        f = forward_batch(activation, layout, w, q, X3)
+        R = np.ascontiguousarray(np.asarray(residual(f, slice(None), slice(None)),
+                                            dtype=dtype))
+        cg, ag, bg = c[:, :m_grad], a[:, :m_grad], b[:, :m_grad]
+        gc, ga = np.empty((S, m_grad, k), dtype=dtype), np.empty((S, m_grad, layout.d), dtype)
+        gb = np.empty((S, m_grad), dtype=dtype)
+        if layout.d <= 4 and k <= 4:
+            _pick(_SMALL_DATA_GRAD, S * m_grad * n)(
+                kind, _pad4(cg), _pad4(ag), np.ascontiguousarray(bg), _pad4t(X3), _pad4t(R),
+                gc, ga, gb)
+        else:
+            for s in range(S):
+                _pick(_FUSED_DATA_GRAD, m_grad * n)(
+                    kind, np.ascontiguousarray(cg[s]), np.ascontiguousarray(ag[s]),
+                    np.ascontiguousarray(bg[s]), X3[0 if len(X3) == 1 else s], R[s],
+                    gc[s], ga[s], gb[s])
+        grad[..., layout.c], grad[..., layout.a] = gc, ga
+        if layout.bias:
+            grad[..., layout.b.start] = gb
+        return f, grad
+    CQ = np.ascontiguousarray((c * np.asarray(q, dtype=dtype)[..., None]).transpose(0, 2, 1))
+    f = np.empty((S, n, k), dtype=dtype)
+    gc, ga = np.zeros((S, m_grad, k), dtype=dtype), np.zeros((S, m_grad, layout.d), dtype)
+    gb = np.zeros((S, m_grad), dtype=dtype)
+    cg, bg = np.ascontiguousarray(c[:, :m_grad]), np.ascontiguousarray(b[:, :m_grad])
+    rows = max(1, min(n, _common.SAMPLE_TILE // max(1, M)))
+    chunk = max(1, min(S, _common.SAMPLE_TILE // (M * n))) if rows == n else 1
+    XT = X3.transpose(0, 2, 1)
     with _tile_threads():
-        for lo in range(0, n, rows):
-            N = slice(lo, min(n, lo + rows))
-            Z = a @ X[N].T
-            _tile_forward_rows(kind, Z, b, CQ, f[N], zero)
-            RT = np.ascontiguousarray(np.asarray(residual(f[N], N), dtype=dtype).T)
-            Zg = Z[:m_grad]
-            _tile_grad(kind, Zg, bg, cg, RT, gc_tile, gb_tile, zero)
-            gc += gc_tile
-            gb += gb_tile
-            ga += Zg @ X[N]
-    grad = np.empty((m_grad, layout.p), dtype=dtype)
-    grad[:, layout.c] = gc
-    grad[:, layout.a] = ga
+        for g0 in range(0, S, chunk):
+            G = slice(g0, min(S, g0 + chunk))
+            xt, x = (XT, X3) if len(X3) == 1 else (XT[G], X3[G])
+            for lo in range(0, n, rows):
+                N = slice(lo, min(n, lo + rows))
+                Z = a[G] @ xt[..., N]
+                size = Z.size
+                _pick(_TILE_FORWARD_ROWS, size)(kind, Z, b[G], CQ[G], f[G, N], zero)
+                R = np.asarray(residual(f[G, N], G, N), dtype=dtype)
+                RT = np.ascontiguousarray(R.transpose(0, 2, 1))
+                Zg = Z[:, :m_grad]
+                gc_tile, gb_tile = np.empty_like(gc[G]), np.empty_like(gb[G])
+                _pick(_TILE_GRAD, size)(kind, Zg, bg[G], cg[G], RT, gc_tile, gb_tile, zero)
+                gc[G] += gc_tile
+                gb[G] += gb_tile
+                ga[G] += Zg @ x[:, N]
+    grad[..., layout.c], grad[..., layout.a] = gc, ga
     if layout.bias:
-        grad[:, layout.b.start] = gb
+        grad[..., layout.b.start] = gb
     return f, grad

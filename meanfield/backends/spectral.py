@@ -49,9 +49,6 @@ POINTS_PER_THREAD = 100_000
 #: the crossover measured on 2 cores at the default tolerance (one population velocity,
 #: 5 teachers: equal times near m = 6000-7000, idle or loaded); against KeOps on a GPU,
 #: an unmeasured guess (no GPU here)
-AUTO_MIN_PAIRS = {"numba": 40_000_000, "keops": 1_000_000_000}
-
-
 def unsupported(kernel, layout) -> str | None:
     """Why the spectral method cannot compute this pair reduction, or None if it can."""
     problems = []
@@ -217,25 +214,3 @@ class Spectral:
 
 DEFAULT = Spectral()
 pair_reduce = DEFAULT.pair_reduce
-
-
-class Auto:
-    """The "auto" backend: pair reductions by the spectral method where it applies and
-    pays off (at least ``AUTO_MIN_PAIRS[base.name]`` pairs), by ``base`` otherwise; data
-    reductions by ``base``."""
-
-    name = "auto"
-
-    def __init__(self, base, spectral: Spectral = DEFAULT):
-        self.base, self.spectral = base, spectral
-        self.min_pairs = AUTO_MIN_PAIRS.get(base.name, AUTO_MIN_PAIRS["numba"])
-        self.forward, self.data_grad = base.forward, base.data_grad
-        if hasattr(base, "forward_and_grad"):
-            self.forward_and_grad = base.forward_and_grad
-
-    def pair_reduce(self, kernel, layout, w_t, w_s, q_s, with_value=False):
-        """The spectral pair reduction when it applies to (kernel, layout) and
-        m_t m_s >= min_pairs, the base backend's otherwise."""
-        if len(w_t) * len(w_s) >= self.min_pairs and unsupported(kernel, layout) is None:
-            return self.spectral.pair_reduce(kernel, layout, w_t, w_s, q_s, with_value)
-        return self.base.pair_reduce(kernel, layout, w_t, w_s, q_s, with_value)

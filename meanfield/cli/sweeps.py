@@ -32,6 +32,8 @@ def configure_sweep(p) -> None:
                         "127.0.0.1:8787); without it there is none")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bar counting finished cells (default: only on a terminal)")
+    p.add_argument("--no-batch", dest="batch", action="store_false",
+                   help="one cell per task (default: compatible cells run as one ensemble)")
     p.epilog = ("Base config fields can be overridden with dotted keys, e.g. "
                 "--t_end 5 --backend numba. Rerunning skips finished cells and resumes "
                 "interrupted ones.")
@@ -47,7 +49,7 @@ def sweep_handler(args, extra) -> int:
     base = base.override(parse_overrides(extra))
     out = Path(args.out or Path("sweeps") / Path(args.sweep_file).stem)
     report = sweep(base, grid, out, scheduler=args.scheduler, workers=args.workers,
-                   progress=args.progress, dashboard=args.dashboard)
+                   progress=args.progress, dashboard=args.dashboard, batch=args.batch)
     for line in report.failure_lines():
         print(f"meanfield: {line}", file=sys.stderr)
     finished = len(report.cells) - len(report.failures)

@@ -9,7 +9,19 @@
 4. Peak memory of one population velocity at m = 32768, d = 100, in a subprocess
    (Linux high-water mark VmHWM, reset before the call, minus VmRSS before it).
 5. Population velocity time against m (should grow like m^2).
-6. Mixed pairs: population velocity of a ReLU student (m, d = 10, biases) against a tanh
+6. Many small runs (issue 15), each a ratio measured in the same process, runs
+   interleaved, median of several:
+   a. ``simulate`` at the demo size (m = 16, d = 2, n = 15, Euler, NumPy) per step against
+      a hand-written NumPy loop of the same math (target <= 1.5);
+   b. an ensemble of S = 64 demo-size runs (``simulate_many``), per member-step, against
+      serial ``simulate`` (target >= 30x);
+   c. an ensemble at the Chizat-Oyallon-Bach size (m = 50, d = 100, n = 1000), S = 18,
+      against serial ``simulate`` (target >= 2.5x);
+   d. an ensemble of population ReLU runs (d = 10, m = 100, 5 teacher neurons), S = 10,
+      against serial ``simulate`` (target >= 3x);
+   e. tiny sizes: one velocity on "auto" against "numpy", idle and while another process
+      keeps one core busy (target <= 1.2).
+7. Mixed pairs: population velocity of a ReLU student (m, d = 10, biases) against a tanh
    teacher of m units, and its ratio to the same with a ReLU teacher (closed form).
 
 Every backend runs once before it is timed (Numba and KeOps compile there, never inside
@@ -215,10 +227,186 @@ def run(backends, repeat: int = 5, quick: bool = False, log=print) -> list[dict]
             target="~ m^2")
     m_mix = 256 if quick else 1024
     mixed, same = mixed_pair_times(m_mix, 10, "numba", 3)
-    add(bench=f"6. mixed pairs: population velocity relu student x tanh teacher, bias, "
+    add(bench=f"7. mixed pairs: population velocity relu student x tanh teacher, bias, "
         f"d=10 m=m0={m_mix}", backend="numba", time=mixed,
         reference=f"relu teacher (closed form) {same:.3f} s", result=f"ratio {mixed / same:.1f}",
         target="small factor")
+    return rows
+
+
+def demo_problem(seed: int = 19):
+    """The demo's active run (m = 16, d = 2, n = 15, Euler dt = 0.08, NumPy)."""
+    from ..experiments.demo import demo_config
+    from ..runs.run import build
+
+    return build(demo_config(0.1, seed))
+
+
+def hand_loop(net, X, y, dt: float, steps: int) -> np.ndarray:
+    """Euler on the square loss of a relu network without bias, k = 1, written out in
+    NumPy: the same math as ``simulate`` on the demo problem, none of its machinery."""
+    w = net.w.copy()
+    m, alpha, n = len(w), net.alpha, len(X)
+    XT = np.ascontiguousarray(X.T)
+    for _ in range(steps):
+        c, a = w[:, :1], w[:, 1:]
+        Z = a @ XT
+        S = np.maximum(Z, 0.0)
+        R = (S.T @ (c * (alpha / m)) - y) / n
+        g = np.empty_like(w)
+        g[:, :1] = S @ R
+        g[:, 1:] = ((Z > 0) * (c @ R.T)) @ X
+        w = w - dt * g / alpha
+    return w
+
+
+def _interleaved(fns, repeat: int) -> list[float]:
+    """Median wall time of each function, the functions run in turn ``repeat`` times."""
+    times = [[] for _ in fns]
+    for fn in fns:
+        fn()
+    for _ in range(repeat):
+        for k, fn in enumerate(fns):
+            start = time.perf_counter()
+            fn()
+            times[k].append(time.perf_counter() - start)
+    return [float(np.median(t)) for t in times]
+
+
+def overhead_bench(steps: int, repeat: int) -> tuple[float, float]:
+    """(simulate, hand loop) seconds per step at the demo size, NumPy."""
+    from ..dynamics import euler
+    from ..trajectory import LogSchedule, simulate
+
+    p = demo_problem()
+    net, obj, dt = p.student, p.objective, p.integrator.params["dt"]
+    sim, hand = _interleaved(
+        [lambda: simulate(net, obj, euler(dt), dt * steps, record=LogSchedule(100)),
+         lambda: hand_loop(net, obj.X, obj.y, dt, steps)], repeat)
+    return sim / steps, hand / steps
+
+
+def _ensemble_ratio(nets, objectives, integrator, steps, repeat, record):
+    """(ensemble seconds per member-step, serial simulate seconds per step)."""
+    from ..trajectory import simulate, simulate_many
+
+    dt = integrator.params["dt"]
+    ens, one = _interleaved(
+        [lambda: simulate_many(nets, objectives, integrator, dt * steps, record=record),
+         lambda: simulate(nets[0], objectives[0], integrator, dt * steps, record=record)],
+        repeat)
+    return ens / (len(nets) * steps), one / steps
+
+
+def demo_ensemble_bench(S: int, steps: int, repeat: int, backend: str = "numpy"):
+    """S demo-size runs (different seeds: own teacher, data, init) as one ensemble."""
+    from ..dynamics import euler
+    from ..objectives import Empirical
+    from ..trajectory import LogSchedule
+
+    problems = [demo_problem(seed) for seed in range(S)]
+    objs = [Empirical(p.objective.X, p.objective.y, backend=backend) for p in problems]
+    return _ensemble_ratio([p.student for p in problems], objs, euler(0.08), steps, repeat,
+                           LogSchedule(100))
+
+
+def cob_ensemble_bench(S: int, steps: int, repeat: int, backend: str = "auto"):
+    """S Chizat-Oyallon-Bach runs (m = 50, d = 100, n = 1000, tau = 0.1) as one ensemble."""
+    from ..experiments import lazy_vs_scale as ls
+    from ..runs.config import Config
+    from ..runs.run import build
+    from ..trajectory import LogSchedule
+
+    config = ls.base_config(steps)
+    config["student"]["init"]["tau"], config["backend"] = 0.1, backend
+    config["integrator"]["dt"] = ls.M * ls.gd_step(0.1)
+    problems = [build(Config.from_dict({**config, "seed": s})) for s in range(S)]
+    return _ensemble_ratio([p.student for p in problems], [p.objective for p in problems],
+                           problems[0].integrator, steps, repeat, LogSchedule(20))
+
+
+def population_ensemble_bench(S: int, steps: int, repeat: int, backend: str = "auto"):
+    """S population ReLU runs (d = 10, m = 100, 5 teacher neurons, Euler) as one ensemble."""
+    from ..dynamics import euler
+    from ..trajectory import LogSchedule
+
+    nets, objs = [], []
+    for s in range(S):
+        teacher = Network.init(5, 10, "relu", seed=100 + s)
+        objs.append(GaussianPopulation(teacher, backend=backend))
+        nets.append(Network.init(100, 10, "relu", seed=s))
+    return _ensemble_ratio(nets, objs, euler(0.01), steps, repeat, LogSchedule(20))
+
+
+def _busy_core():
+    """A process that keeps one core busy until killed."""
+    return subprocess.Popen([sys.executable, "-c", "while True: pass"])
+
+
+def tiny_bench(repeat: int) -> list[tuple[str, float, float, float, float]]:
+    """Tiny velocities on "auto" and "numpy", idle and with a busy core: rows (size,
+    auto idle, numpy idle, auto busy, numpy busy), seconds per velocity."""
+    cases = []
+    p = demo_problem()
+    emp = {b: Empirical(p.objective.X, p.objective.y, backend=b) for b in ("auto", "numpy")}
+    cases.append(("empirical m=16 d=2 n=15", lambda b: emp[b].velocity(p.student)))
+    for m, d in ((16, 2), (64, 3)):
+        teacher = Network.init(5, d, "relu", seed=1)
+        pops = {b: GaussianPopulation(teacher, backend=b) for b in ("auto", "numpy")}
+        net = Network.init(m, d, "relu", seed=2)
+        cases.append((f"population m={m} d={d}",
+                       lambda b, pops=pops, net=net: pops[b].velocity(net)))
+    rows = []
+    for label, call in cases:
+        inner = 200
+
+        def timed(b, call=call):
+            return lambda: [call(b) for _ in range(inner)]
+
+        idle = _interleaved([timed("auto"), timed("numpy")], max(repeat, 9))
+        busy_proc = _busy_core()
+        try:
+            busy = _interleaved([timed("auto"), timed("numpy")], max(repeat, 9))
+        finally:
+            busy_proc.kill()
+            busy_proc.wait()
+        rows.append((label, *(t / inner for t in (*idle, *busy))))
+    return rows
+
+
+def run_small(repeat: int = 5, quick: bool = False, log=print) -> list[dict]:
+    """Benchmark group 6 (many small runs); rows as :func:`run`."""
+    rows = []
+
+    def add(**row):
+        rows.append(row)
+        log(" | ".join(str(v) for v in row.values()))
+
+    steps = 2000 if quick else 20_000
+    sim, hand = overhead_bench(steps, repeat)
+    add(bench="6a. simulate, demo size (m=16 d=2 n=15 Euler)", backend="numpy", time=sim,
+        reference=f"hand-written NumPy loop {hand * 1e6:.1f} us/step",
+        result=f"ratio {sim / hand:.2f}", target="ratio <= 1.5")
+    S = 64
+    ens, one = demo_ensemble_bench(S, 500 if quick else 5000, repeat)
+    add(bench=f"6b. ensemble S={S}, demo size", backend="numpy", time=ens,
+        reference=f"serial simulate {one * 1e6:.1f} us/step",
+        result=f"{one / ens:.1f}x per member-step", target=">= 30x")
+    S = 18
+    ens, one = cob_ensemble_bench(S, 20 if quick else 100, max(3, repeat // 2))
+    add(bench=f"6c. ensemble S={S}, COB size (m=50 d=100 n=1000)", backend="auto", time=ens,
+        reference=f"serial simulate {one * 1e3:.3f} ms/step",
+        result=f"{one / ens:.2f}x per member-step", target=">= 2.5x")
+    S = 10
+    ens, one = population_ensemble_bench(S, 20 if quick else 200, max(3, repeat // 2))
+    add(bench=f"6d. ensemble S={S}, population relu d=10 m=100", backend="auto", time=ens,
+        reference=f"serial simulate {one * 1e3:.3f} ms/step",
+        result=f"{one / ens:.2f}x per member-step", target=">= 3x")
+    for label, a_idle, n_idle, a_busy, n_busy in tiny_bench(repeat):
+        add(bench=f"6e. tiny: {label}", backend="auto", time=a_idle,
+            reference=f"numpy {n_idle * 1e6:.1f} us idle, {n_busy * 1e6:.1f} us busy core",
+            result=f"ratio {a_idle / n_idle:.2f} idle, {a_busy / n_busy:.2f} busy core",
+            target="ratio <= 1.2")
     return rows
 
 
@@ -244,6 +432,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true", help="small sizes (a smoke test)")
     parser.add_argument("--machine", default=None,
                         help="machine label above the table (default: cores, GPU, load)")
+    parser.add_argument("--only", choices=("backends", "small"), default=None,
+                        help="run only the backend benchmarks (1-5) or only the many-small-"
+                             "runs ones (6a-6e)")
 
 
 def handler(args: argparse.Namespace, extra=()) -> int:
@@ -260,8 +451,11 @@ def handler(args: argparse.Namespace, extra=()) -> int:
         return 2
     gpu = "GPU" if cuda_available() else "no GPU"
     load = os.getloadavg()[0]
-    rows = run(backends, repeat=args.repeat, quick=args.quick,
-               log=lambda s: print(s, file=sys.stderr, flush=True))
+    log = lambda s: print(s, file=sys.stderr, flush=True)  # noqa: E731
+    rows = [] if args.only == "small" else run(backends, repeat=args.repeat,
+                                                quick=args.quick, log=log)
+    if args.only != "backends":
+        rows += run_small(repeat=args.repeat, quick=args.quick, log=log)
     machine = args.machine or (f"{os.cpu_count()} cores, {gpu} (load average {load:.1f} at "
                                f"start, {os.getloadavg()[0]:.1f} at end)")
     print(markdown(rows, machine))

@@ -45,18 +45,20 @@ def null_risk(config: Config) -> float:
 
 def global_convergence(out_dir, d: int = 10, ms=(2, 5, 10, 20, 50), seeds=3,
                        activations=("relu", "erf"), t_end: float = 2000.0,
-                       threshold: float = 1e-4, m0: int = 5, workers=None) -> dict:
+                       threshold: float = 1e-4, m0: int = 5, workers=None,
+                       batch: bool = True) -> dict:
     """Run the sweep (one sub-sweep per activation under out_dir/<activation>) and
     reduce it: for each activation, per m the median excess risk over seeds, the
     fraction of seeds with relative risk < threshold, and the per-seed relative risks.
-    Resumable: finished cells are not rerun."""
+    Resumable: finished cells are not rerun. ``batch`` runs the seeds of each m as
+    ensembles (:mod:`meanfield.runs.batch`; the same numbers)."""
     summary = {"d": int(d), "m0": int(m0), "t_end": float(t_end), "threshold": threshold,
                "seeds": int(seeds) if np.isscalar(seeds) else len(seeds)}
     for act in activations:
         base = convergence_config(d, act, t_end, m0)
         target = Path(out_dir) / act
         sweep(base, {"product": {"student.m": [int(m) for m in ms]}, "seeds": seeds},
-              target, workers=workers, progress=False)
+              target, workers=workers, progress=False, batch=batch)
         table = collect(target)
         seed_list = sorted(table["seed"].unique())
         r0 = {s: null_risk(base.override({"seed": str(int(s))})) for s in seed_list}

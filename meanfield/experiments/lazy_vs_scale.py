@@ -38,7 +38,7 @@ from ..dynamics import euler
 from ..model import Network
 from ..objectives import Online
 from ..plots.figures import subplots
-from ..trajectory import LinearSchedule, simulate
+from ..trajectory import LinearSchedule, simulate_many
 from ..runs.sweep import map_cells, sweep
 
 D, N, M = 100, 1000, 50
@@ -74,14 +74,15 @@ def grid(taus, seeds, iterations: int, m: int = M) -> dict:
 
 
 def test_vs_scale(out_dir, taus, seeds, iterations: int = 10_000, d: int = D, n: int = N,
-                  m: int = M, workers: int | None = None) -> dict:
+                  m: int = M, workers: int | None = None, batch: bool = True) -> dict:
     """Run (or resume) the sweep into ``out_dir`` and reduce it: ``tau``, and mean and std
     over seeds of ``test_loss_end`` (last record), ``test_loss_best`` (min over records),
-    ``kappa`` (laziness criterion at w0) and ``kernel_change_end``."""
+    ``kappa`` (laziness criterion at w0) and ``kernel_change_end``. ``batch`` runs
+    compatible cells as ensembles (:mod:`meanfield.runs.batch`; the same numbers)."""
     from ..runs.collect import collect, collect_series
 
     report = sweep(base_config(iterations, d, n, m), grid(taus, seeds, iterations, m),
-                   out_dir, workers=workers)
+                   out_dir, workers=workers, batch=batch)
     if not report.ok:
         raise RuntimeError("; ".join(report.failure_lines()))
     series, table = collect_series(out_dir), collect(out_dir, save=False)
@@ -110,35 +111,52 @@ def sgd_step(tau: float) -> float:
     return min(0.25 / tau**2, 25.0)
 
 
-def population_sgd_cell(tau: float, seed: int, iterations: int, batch: int = 200,
-                        d: int = D, m: int = M, teacher_divisor: float = 1.0) -> float:
-    """One population-SGD run (module docstring) with teacher outputs divided by
-    ``teacher_divisor``; returns the mean exact population risk over the last 10% of the
-    iterations."""
+def _population_sgd_problem(tau, seed, batch, d, m, teacher_divisor):
     teacher_seed, student_seed, stream = np.random.SeedSequence(seed).spawn(3)
     scale = 1.0 / math.sqrt(d)
     teacher = Network.init(3, d, sphere=True, output="sign", alpha=3.0 / teacher_divisor,
                            tau={"a": scale}, seed=teacher_seed)
     student = Network.init(m, d, tau={"c": tau, "a": tau * scale}, symmetric=True,
                            alpha=1.0, seed=student_seed)
+    return student, Online(teacher, batch=batch, seed=stream, backend="numpy"), stream
+
+
+def population_sgd_cell(tau: float, seed: int, iterations: int, batch: int = 200,
+                        d: int = D, m: int = M, teacher_divisor: float = 1.0) -> float:
+    """One population-SGD run (module docstring) with teacher outputs divided by
+    ``teacher_divisor``; returns the mean exact population risk over the last 10% of the
+    iterations."""
+    return population_sgd_seeds(tau, [seed], iterations, batch, d, m, teacher_divisor)[0]
+
+
+def population_sgd_seeds(tau: float, seeds, iterations: int, batch: int = 200, d: int = D,
+                         m: int = M, teacher_divisor: float = 1.0) -> list[float]:
+    """:func:`population_sgd_cell` for several seeds as one ensemble
+    (:func:`meanfield.trajectory.simulate_many`: each seed keeps its own teacher and
+    random stream, so every value equals its single run's)."""
+    runs = [_population_sgd_problem(tau, s, batch, d, m, teacher_divisor) for s in seeds]
     dt = sgd_step(tau) / m
-    objective = Online(teacher, batch=batch, seed=stream, backend="numpy")
-    traj = simulate(student, objective, euler(dt), dt * iterations,
-                    record=LinearSchedule(51), seed=stream)
-    return float(np.mean(traj.risk[-6:]))
+    trajs = simulate_many([r[0] for r in runs], [r[1] for r in runs], euler(dt),
+                          dt * iterations, record=LinearSchedule(51),
+                          seeds=[r[2] for r in runs])
+    for traj in trajs:
+        if traj.divergence is not None:
+            raise traj.divergence
+    return [float(np.mean(traj.risk[-6:])) for traj in trajs]
 
 
 def population_sgd(taus, seeds, out_dir, iterations: int = 20_000,
                    workers: int | None = None, batch: int = 200, d: int = D, m: int = M,
                    teacher_divisor: float = 1.0) -> dict:
-    """Population SGD over ``taus`` x ``seeds``, one function cell of
-    :func:`meanfield.runs.sweep.map_cells` each (in ``out_dir``, resumable): ``tau`` and
-    the normalised loss at convergence (mean and std over seeds, divided by the max mean).
-    ``teacher_divisor = batch`` is the authors' code (see the module docstring)."""
-    calls = [dict(tau=float(t), seed=int(s), iterations=int(iterations), batch=int(batch),
-                  d=int(d), m=int(m), teacher_divisor=float(teacher_divisor))
-             for t in taus for s in seeds]
-    report = map_cells(population_sgd_cell, calls, out_dir, workers=workers, progress=False)
+    """Population SGD over ``taus`` x ``seeds``: one function cell of
+    :func:`meanfield.runs.sweep.map_cells` per tau (in ``out_dir``, resumable), its seeds
+    run as one ensemble (:func:`population_sgd_seeds`); ``tau`` and the normalised loss at
+    convergence (mean and std over seeds, divided by the max mean). ``teacher_divisor =
+    batch`` is the authors' code (see the module docstring)."""
+    calls = [dict(tau=float(t), seeds=[int(s) for s in seeds], iterations=int(iterations),
+                  batch=int(batch), d=int(d), m=int(m), teacher_divisor=float(teacher_divisor))
+             for t in taus]
+    report = map_cells(population_sgd_seeds, calls, out_dir, workers=workers, progress=False)
     if not report.ok:
         raise RuntimeError("; ".join(report.failure_lines()))
     values = np.array(report.results, dtype=float).reshape(len(taus), len(seeds))

@@ -67,8 +67,7 @@ def draw_neurons(ax, snapshots, student, teacher, title=None, upto=None) -> None
         segs = np.stack([pos[:-1], pos[1:]], axis=2).reshape(-1, 2, 2)  # (n-1)*m segments
         fade = np.repeat(np.linspace(0.15, 1.0, n - 1), pos.shape[1])
         sign = signs[1:].reshape(-1)
-        colors = np.array([to_rgba(POSITIVE if s >= 0 else NEGATIVE)
-                           for s in sign])
+        colors = np.where((sign >= 0)[:, None], to_rgba(POSITIVE), to_rgba(NEGATIVE))
         colors[:, 3] = fade
         ax.add_collection(LineCollection(segs, colors=colors, linewidths=1.6))
     last, last_sign = pos[-1], signs[-1]
@@ -93,8 +92,8 @@ def draw_neurons(ax, snapshots, student, teacher, title=None, upto=None) -> None
 def _legend(fig):
     handles = [Line2D([], [], color=POSITIVE, lw=2, label="$c_i>0$"),
                Line2D([], [], color=NEGATIVE, lw=2, label="$c_i<0$"),
-               Line2D([], [], color=TEACHER, lw=0, marker=r"$\rightarrow$",
-                          markersize=12, label="teacher $|c^*_j|a^*_j$"),
+               Line2D([], [], color=TEACHER, lw=1.8, marker=">", markersize=6,
+                      label="teacher $|c^*_j|a^*_j$"),
                Line2D([], [], color="0.6", ls="--", label="unit circle")]
     fig.legend(handles=handles, loc="lower center", ncol=4, frameon=False, fontsize=9)
 

@@ -25,7 +25,8 @@ def probe_set(objective, test, n: int, rng) -> tuple[np.ndarray, np.ndarray]:
 
 
 def along_run(problem, snapshots, t_end: float, probe: int, tangent: bool = False,
-              seed=0, start=None, on_step=None, progress: bool = False) -> dict:
+              seed=0, start=None, on_step=None, progress: bool = False,
+              callback_every: int | None = None) -> dict:
     """Diagnostics of a run (meanfield.runs Problem and its recorded snapshots; scalar
     output, k = 1, as the tangent kernel needs), as lists over the records: displacement,
     kernel_change, activation_stability on ``probe`` points (:func:`probe_set`), kappa at
@@ -43,7 +44,8 @@ def along_run(problem, snapshots, t_end: float, probe: int, tangent: bool = Fals
         lin = Tangent(problem.objective, net0)
         lin_snapshots = simulate(net0, lin, problem.integrator, t_end,
                                  record=problem.schedule, seed=seed, start=start,
-                                 on_step=on_step, progress=progress).snapshots
+                                 on_step=on_step, progress=progress,
+                                 callback_every=callback_every).snapshots
         if len(lin_snapshots) != len(snapshots):
             raise ValueError("the tangent model's records do not match the run's")
     out = {key: val.tolist() for key, val in

@@ -41,7 +41,8 @@ from .resources import check_memory
 from .segment import Interrupted, Segment, history, note, prior_wall
 from .store import Busy, DamagedRun
 
-__all__ = ["Interrupted", "Problem", "Result", "RunFailed", "build", "load", "resume", "run"]
+__all__ = ["Interrupted", "Problem", "Result", "RunFailed", "begin", "build", "complete", "load",
+           "locked", "prepare", "resume", "run", "start_new", "stopping"]
 
 
 class RunFailed(RuntimeError):
@@ -162,8 +163,16 @@ def _prepare_out(out: Path) -> None:
         raise ConfigError("out", f"{out} already holds a run; use `meanfield resume {out}`")
 
 
+def prepare(out: Path) -> None:
+    """Check ``out`` for a new run (:func:`_prepare_out`) and create it."""
+    _prepare_out(out)
+    _make_dir(out)
+
+
 @contextlib.contextmanager
-def _locked(directory: Path, command: str):
+def locked(directory: Path, command: str):
+    """Hold the run directory's lock (a second writer gets a ConfigError naming the
+    holder)."""
     try:
         with store.lock(directory, command):
             yield
@@ -192,14 +201,10 @@ def run(config: Config, out_dir, progress: bool | None = None) -> Result:
         raise TypeError("run needs a meanfield.Config")
     problem = build(config)
     out = Path(out_dir)
-    _prepare_out(out)
-    _make_dir(out)
+    prepare(out)
     try:
-        with _locked(out, "run"):
-            _prepare_out(out)  # again, now that no other writer can get in between
-            store.write_marker(out)
-            _write_config(out, config)
-            book = _segment(out, config, "run", (config.t_end,), 0.0, [], progress)
+        with locked(out, "run"):
+            book = start_new(config, out, problem, progress)
             return _execute(book, problem, None)
     except OSError as err:  # before the run started: a read-only or full file system
         raise ConfigError("out", f"cannot write into {out}: {err.strerror}") from None
@@ -219,7 +224,7 @@ def resume(run_dir, progress: bool | None = None, t_end: float | None = None) ->
     done = _finished(run_dir)  # read-only: a finished run is not locked nor written
     if done is not None and t_end is None:
         return done
-    with _locked(run_dir, "resume"):
+    with locked(run_dir, "resume"):
         done = _finished(run_dir)
         if done is not None and t_end is None:
             return done
@@ -332,60 +337,96 @@ def _trajectory_arrays(recorder: Recorder, final_w, teacher) -> dict:
 
 
 def _execute(book: Segment, problem: Problem, start) -> Result:
-    config, out = book.config, book.out
+    """Simulate one run from ``start`` (None: t = 0) to t_end under ``book``'s bookkeeping."""
+    state, recorder = begin(book, problem, start)
+    phase = {"phase": "run"}
+    with book.catching_signals(), stopping(book, problem, recorder, phase):
+        traj = simulate(problem.student, problem.objective, problem.integrator,
+                        book.config.t_end, record=problem.schedule, test=problem.test,
+                        progress=book.bar, start=(state, recorder),
+                        on_step=book.on_step("run"),
+                        callback_every=book.config.checkpoint.every_steps or None)
+        return complete(book, problem, traj, recorder, phase)
+
+
+def begin(book: Segment, problem: Problem, start):
+    """The (state, recorder) a run starts from (a fresh one is checkpointed first), with
+    metrics.json saying "running"."""
     if start is None:
-        state0 = _template(problem)
-        start = (state0, Recorder())
+        start = (_template(problem), Recorder())
         book.save(*start, "run")
     state, recorder = start
     book.main_state = state
     book.last_save["step"] = state.step
     book.metrics("running", state, recorder)
-    phase = "run"
-    with book.catching_signals():
-        try:
-            traj = simulate(problem.student, problem.objective, problem.integrator,
-                            config.t_end, record=problem.schedule, test=problem.test,
-                            progress=book.bar, start=start, on_step=book.on_step("run"))
-            state = book.main_state = traj.state
-            if state.t != config.t_end:  # simulate lands on t_end; anything else is a bug
-                raise RuntimeError(f"the run stopped at t={state.t:.17g}, not at t_end")
-            book.save(state, recorder, "run")
-            store.write_npz(out / store.TRAJECTORY,
-                            **_trajectory_arrays(recorder, traj.final.w, problem.teacher))
-            extra = {"final_risk": float(traj.risk[-1])}
-            if config.diagnostics.probe:
-                phase = "tangent" if config.diagnostics.tangent else "diagnostics"
-                book.metrics("running", state, recorder, phase, **extra)
-                extra["diagnostics"] = _diagnostics(book, problem, traj)
-            book.metrics("done", state, recorder, "done", **extra)
-        except Divergence as err:
-            if phase != "run":
-                err = Divergence(err.step, err.t, f"the tangent model: {err.what}", err.cause)
-            else:  # the records so far are good: a diverged run can be plotted
-                last = recorder.snapshots[-1] if recorder.snapshots else problem.student.w
-                store.write_npz(out / store.TRAJECTORY,
-                                **_trajectory_arrays(recorder, last, problem.teacher))
-            book.metrics("diverged", book.main_state, recorder, phase, message=str(err))
-            err.run_dir = out
-            raise err from None
-        except Interrupted:
-            raise
-        except KeyboardInterrupt:
-            with contextlib.suppress(Exception):
-                book.metrics("interrupted", book.main_state, recorder, phase,
-                             message=f"interrupted; resumes from t={book.saved_t:.6g}")
-            raise Interrupted(signal.SIGINT, book.saved_t, out) from None
-        except Exception as err:
-            what = f"cannot write {err.filename}: {err.strerror}" \
-                if isinstance(err, OSError) and err.filename else \
-                f"{type(err).__name__}: {(str(err).splitlines() or [''])[0]}"
-            with contextlib.suppress(Exception):
-                book.metrics("failed", book.main_state, recorder, phase, message=what)
-            raise RunFailed(f"{out}: failed at t={book.main_state.t:.6g} ({what}); the last "
-                            f"checkpoint (t={book.saved_t:.6g}) is kept: fix the cause and "
-                            f"`meanfield resume {out}`") from err
+    return state, recorder
+
+
+def complete(book: Segment, problem: Problem, traj: Trajectory, recorder: Recorder,
+             phase: dict, **extra) -> Result:
+    """Write a run that reached t_end: its last checkpoint, trajectory.npz, the
+    diagnostics (``phase["phase"]`` says which part is running) and metrics "done" (with
+    the ``extra`` fields)."""
+    config, out = book.config, book.out
+    state = book.main_state = traj.state
+    if state.t != config.t_end:  # simulate lands on t_end; anything else is a bug
+        raise RuntimeError(f"the run stopped at t={state.t:.17g}, not at t_end")
+    book.save(state, recorder, "run")
+    store.write_npz(out / store.TRAJECTORY,
+                    **_trajectory_arrays(recorder, traj.final.w, problem.teacher))
+    extra = {"final_risk": float(traj.risk[-1]), **extra}
+    if config.diagnostics.probe:
+        phase["phase"] = "tangent" if config.diagnostics.tangent else "diagnostics"
+        book.metrics("running", state, recorder, phase["phase"], **extra)
+        extra["diagnostics"] = _diagnostics(book, problem, traj)
+    book.metrics("done", state, recorder, "done", **extra)
     return Result(out, config, traj, problem.teacher, "done", book.written_wall)
+
+
+@contextlib.contextmanager
+def stopping(book: Segment, problem: Problem, recorder: Recorder, phase: dict):
+    """Turn what stops a run early into its status in metrics.json and one exception:
+    Divergence (records so far kept in trajectory.npz, so it can be plotted), Interrupted
+    (after a checkpoint), RunFailed (anything else; the last checkpoint kept)."""
+    out = book.out
+    try:
+        yield
+    except Divergence as err:
+        if phase["phase"] != "run":
+            err = Divergence(err.step, err.t, f"the tangent model: {err.what}", err.cause)
+        else:  # the records so far are good: a diverged run can be plotted
+            last = recorder.snapshots[-1] if recorder.snapshots else problem.student.w
+            store.write_npz(out / store.TRAJECTORY,
+                            **_trajectory_arrays(recorder, last, problem.teacher))
+        book.metrics("diverged", book.main_state, recorder, phase["phase"], message=str(err))
+        err.run_dir = out
+        raise err from None
+    except Interrupted:
+        raise
+    except KeyboardInterrupt:
+        with contextlib.suppress(Exception):
+            book.metrics("interrupted", book.main_state, recorder, phase["phase"],
+                         message=f"interrupted; resumes from t={book.saved_t:.6g}")
+        raise Interrupted(signal.SIGINT, book.saved_t, out) from None
+    except Exception as err:
+        what = f"cannot write {err.filename}: {err.strerror}" \
+            if isinstance(err, OSError) and err.filename else \
+            f"{type(err).__name__}: {(str(err).splitlines() or [''])[0]}"
+        with contextlib.suppress(Exception):
+            book.metrics("failed", book.main_state, recorder, phase["phase"], message=what)
+        raise RunFailed(f"{out}: failed at t={book.main_state.t:.6g} ({what}); the last "
+                        f"checkpoint (t={book.saved_t:.6g}) is kept: fix the cause and "
+                        f"`meanfield resume {out}`") from err
+
+
+def start_new(config: Config, out: Path, problem: Problem, progress=False) -> Segment:
+    """Create the run directory ``out`` of a new run (refused, naming why, when it is a
+    file, foreign or holds a run) and its bookkeeping; the caller holds ``out``'s lock
+    (:func:`locked`)."""
+    _prepare_out(out)  # again, now that no other writer can get in between
+    store.write_marker(out)
+    _write_config(out, config)
+    return _segment(out, config, "run", (config.t_end,), 0.0, [], progress)
 
 
 def _diagnostics(book: Segment, problem: Problem, traj: Trajectory) -> dict:
@@ -398,7 +439,8 @@ def _diagnostics(book: Segment, problem: Problem, traj: Trajectory) -> dict:
     return along_run(problem, traj.snapshots, config.t_end, config.diagnostics.probe,
                      config.diagnostics.tangent, problem.dynamics_seed,
                      start=start, on_step=book.on_step("tangent", traj_recorder(traj)),
-                     progress=book.bar)
+                     progress=book.bar,
+                     callback_every=config.checkpoint.every_steps or None)
 
 
 def traj_recorder(traj: Trajectory) -> Recorder:

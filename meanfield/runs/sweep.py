@@ -27,20 +27,17 @@ import contextlib
 import hashlib
 import importlib
 import json
-import os
-import socket
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 
 import numpy as np
 
-from ..trajectory import Divergence
 from . import run as runner
 from . import store
-from .cells import FINAL, cell_state, log_attempt, read_manifest, read_result
+from .cell_tasks import crash_outcome, finish_attempt, run_cell, start_attempt
+from .cells import FINAL, cell_state, read_manifest, read_result
 from .cluster import client as dask_client
 from .cluster import connect
 from .config import Config, ConfigError
@@ -57,62 +54,6 @@ class Call:
     def label(self) -> str:
         """The arguments on one line, e.g. ``tau=0.1 seed=0``."""
         return " ".join(f"{k}={v}" for k, v in self.values.items())
-
-
-def _crash(err: BaseException) -> dict:
-    first = (str(err).splitlines() or [""])[0]
-    kind = "damaged" if isinstance(err, DamagedRun) else type(err).__name__
-    return {"status": "failed", "message": f"{kind}: {first}"}
-
-
-def _start(cell: Path, mode: str, **extra) -> None:
-    log_attempt(cell, mode=mode, started=time.time(), host=socket.gethostname(),
-                 pid=os.getpid(), **extra)
-
-
-def _finish(cell: Path, outcome: dict) -> dict:
-    log_attempt(cell, outcome=outcome["status"], message=outcome["message"],
-                 ended=time.time())
-    return outcome
-
-
-def run_cell(cell_dir: str, config_json: str) -> dict:
-    """The task a worker runs for a config cell: start the cell's run, or resume it from
-    its checkpoint, and return {"status", "message"}; never raises for a failed run. Every
-    start is logged in the cell's attempts.json (mode, first step, host, pid, outcome)."""
-    from .checkpoint import load_checkpoint
-    from .rundir import read_metrics
-
-    cell = Path(cell_dir)
-    try:
-        if cell_state(cell) in FINAL:
-            metrics = read_metrics(cell)
-            return {"status": metrics["status"], "message": metrics.get("message")}
-        cell.mkdir(parents=True, exist_ok=True)
-        fresh = not (cell / store.CONFIG).exists()
-        if fresh and not store.has_marker(cell):  # a run directory before attempts.json
-            store.write_marker(cell)
-        step = 0
-        if not fresh and (cell / store.CHECKPOINT).exists():
-            step = int(load_checkpoint(cell)[0].step)
-        _start(cell, "run" if fresh else "resume", from_step=step)
-    except (DamagedRun, OSError) as err:  # reported as this cell's failure
-        return _crash(err)
-    try:
-        if fresh:
-            runner.run(Config.from_json(config_json), cell, progress=False)
-        else:
-            runner.resume(cell, progress=False)
-    except Divergence as err:
-        outcome = {"status": "diverged", "message": str(err)}
-    except Exception as err:  # a crashed cell is reported; the others carry on
-        outcome = _crash(err)
-    else:
-        outcome = {"status": "done", "message": None}
-    try:
-        return _finish(cell, outcome)
-    except (DamagedRun, OSError):  # attempts.json unusable: the outcome still counts
-        return outcome
 
 
 def function_name(function) -> str:
@@ -155,16 +96,16 @@ def run_call(cell_dir: str, function: str, kwargs_json: str) -> dict:
         kwargs = json.loads(kwargs_json)
         if not (cell / store.TASK).exists():
             store.write_json(cell / store.TASK, {"function": function, "kwargs": kwargs})
-        _start(cell, "call")
+        start_attempt(cell, "call")
     except (DamagedRun, OSError) as err:  # reported as this cell's failure
-        return _crash(err)
+        return crash_outcome(err)
     try:
         value = resolve(function)(**kwargs)
         store.write_text(cell / store.RESULT,
                          json.dumps({"value": value}, default=_plain, indent=1) + "\n")
     except Exception as err:  # reported; the other cells carry on
-        return _finish(cell, _crash(err))
-    return _finish(cell, {"status": "done", "message": None})
+        return finish_attempt(cell, crash_outcome(err))
+    return finish_attempt(cell, {"status": "done", "message": None})
 
 
 def keops_warmups(configs) -> list[dict]:
@@ -270,11 +211,15 @@ def write_manifest(out_dir: Path, base: Config, grid: Grid, cells) -> None:
                     grid=grid.to_dict(), axes=grid.axes, groups=grid.groups)
 
 
-def _fan_out(out: Path, cells, task, remote, workers, progress, dashboard=None) -> dict:
-    """Run ``task(cell) -> (function, *args)`` on Dask (the ``remote`` client, or a local
-    cluster started here) for every cell not final yet; returns each cell's outcome. One
-    progress bar counts finished cells. A cell whose files are damaged is reported as
-    failed, naming the file, and not run."""
+def _fan_out(out: Path, cells, task, remote, workers, progress, dashboard=None,
+             units=None) -> dict:
+    """Run the cells not final yet on Dask (the ``remote`` client, or a local cluster
+    started here); returns each cell's outcome. ``units(todo, n_workers)`` splits the
+    pending cells into units of work, one Dask task each (default: one cell per task);
+    ``task(unit) -> (function, *args)`` is the task of a unit, whose result is one
+    outcome per cell of the unit (a bare outcome for a single cell). One progress bar
+    counts finished cells. A cell whose files are damaged is reported as failed, naming
+    the file, and not run."""
     from dask.distributed import as_completed
     from tqdm.auto import tqdm
 
@@ -292,7 +237,7 @@ def _fan_out(out: Path, cells, task, remote, workers, progress, dashboard=None) 
             else:
                 todo.append(cell)
         except DamagedRun as err:
-            outcomes[cell.id] = _crash(err)
+            outcomes[cell.id] = crash_outcome(err)
     todo = [c for c in todo if c.id not in outcomes]
     if not todo:
         return outcomes
@@ -302,14 +247,20 @@ def _fan_out(out: Path, cells, task, remote, workers, progress, dashboard=None) 
           dask_client(None, workers, dashboard=dashboard)) as client, \
             tqdm(total=len(cells), initial=len(cells) - len(todo), unit="cell",
                  desc="sweep", disable=not progress) as bar:
-        futures = {client.submit(*task(c), key=f"meanfield-cell-{c.id}"): c for c in todo}
+        n_workers = max(1, len(client.scheduler_info().get("workers", {})))
+        plan = units(todo, n_workers) if units else [[c] for c in todo]
+        futures = {client.submit(*task(unit), key=f"meanfield-cell-{unit[0].id}-{len(unit)}"):
+                   unit for unit in plan}
         for future in as_completed(futures):
-            cell = futures[future]
+            unit = futures[future]
             try:
-                outcomes[cell.id] = future.result()
-            except Exception as err:  # the worker died (e.g. killed) on this cell
-                outcomes[cell.id] = _crash(err)
-            bar.update(1)
+                result = future.result()
+                results = [result] if isinstance(result, dict) else list(result)
+            except Exception as err:  # the worker died (e.g. killed) on this unit
+                results = [crash_outcome(err)] * len(unit)
+            for cell, outcome in zip(unit, results):
+                outcomes[cell.id] = outcome
+            bar.update(len(unit))
             failed = sum(o["status"] != "done" for o in outcomes.values())
             if failed:
                 bar.set_postfix(failed=failed)
@@ -322,7 +273,7 @@ def _check_workers(workers) -> None:
 
 
 def sweep(base_config, grid, out_dir, scheduler=None, workers=None,
-          progress=None, dashboard=None) -> SweepReport:
+          progress=None, dashboard=None, batch: bool = True) -> SweepReport:
     """Run every cell of ``grid`` over ``base_config`` (a Config or a dict) into
     ``out_dir``/cells/<id> on Dask, then write the results table.
 
@@ -332,6 +283,9 @@ def sweep(base_config, grid, out_dir, scheduler=None, workers=None,
     reported in the returned :class:`SweepReport` while the other cells carry on. All
     cells are validated before anything is written (ConfigError on bad input).
     ``progress`` shows a bar counting finished cells (default: only on a terminal).
+    ``batch`` (default) runs compatible cells as one ensemble per worker task
+    (:mod:`meanfield.runs.batch`; same run directories and results); ``batch=False`` runs
+    one cell per task.
     """
     from .collect import collect
 
@@ -356,9 +310,17 @@ def sweep(base_config, grid, out_dir, scheduler=None, workers=None,
         for plan in keops_warmups(c.config for c in pending):
             from ..backends import keops
             keops.warmup(**plan)
-        outcomes = _fan_out(out, cells, lambda c: (run_cell, str(out / store.CELLS / c.id),
-                                                   c.config.to_json()),
-                            remote, workers, progress, dashboard)
+        if batch:
+            from .batch import groups, run_group
+
+            outcomes = _fan_out(out, cells, lambda unit: (
+                run_group, [str(out / store.CELLS / c.id) for c in unit],
+                [c.config.to_json() for c in unit]), remote, workers, progress, dashboard,
+                units=groups)
+        else:
+            outcomes = _fan_out(out, cells, lambda unit: (
+                run_cell, str(out / store.CELLS / unit[0].id), unit[0].config.to_json()),
+                remote, workers, progress, dashboard)
         return SweepReport(out, tuple(cells), MappingProxyType(outcomes), collect(out))
 
 
@@ -403,9 +365,9 @@ def map_cells(function, kwargs_list, out_dir, scheduler=None, workers=None,
     out = Path(out_dir)
     with _writing(out, scheduler) as remote:
         _write_manifest(out, "calls", calls, function=name)
-        outcomes = _fan_out(out, calls, lambda c: (run_call, str(out / store.CELLS / c.id),
-                                                   name, json.dumps(dict(c.values))),
-                            remote, workers, progress, dashboard)
+        outcomes = _fan_out(out, calls, lambda unit: (
+            run_call, str(out / store.CELLS / unit[0].id), name,
+            json.dumps(dict(unit[0].values))), remote, workers, progress, dashboard)
     results = tuple(read_result(out / store.CELLS / c.id)
                     if outcomes[c.id]["status"] == "done" else None for c in calls)
     return SweepReport(out, tuple(calls), MappingProxyType(outcomes), None, results)

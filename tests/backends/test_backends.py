@@ -240,8 +240,16 @@ def test_dtype_is_kept(backend):
 
 
 def test_auto_backend():
-    auto = get_backend("auto")
-    assert auto is get_backend("auto")
-    assert auto.base is get_backend("keops" if cuda_available() else "numba")
+    from meanfield.backends import auto, numba_common
+    from meanfield.layout import Layout
+
+    compiled = get_backend("keops" if cuda_available() else "numba")
+    assert get_backend("auto") is auto and auto.BLAS_MIN_D == numba_common.BLAS_MIN_D
+    assert auto.pair_backend(16, 19) is compiled
+    if not cuda_available():  # tiny data reductions and 4 < d < 24 stay on NumPy
+        assert auto.data_backend(Layout(1, 2), 16, 15) is get_backend("numpy")
+        assert auto.data_backend(Layout(1, 2), 1000, 10_000) is compiled
+        assert auto.data_backend(Layout(1, 10), 1000, 10_000) is get_backend("numpy")
+        assert auto.data_backend(Layout(1, 100), 50, 1000) is compiled
     with pytest.raises(ValueError):
         get_backend("no-such-backend")

@@ -12,7 +12,7 @@ from scipy.integrate import quad
 
 import meanfield as mf
 from meanfield import circle_kernel as ck
-from meanfield.backends import cuda_available, get_backend, spectral
+from meanfield.backends import cuda_available, spectral
 from meanfield.backends import numpy as ref
 from meanfield.gaussian import pair_kernel
 from meanfield.model import Layout
@@ -193,15 +193,16 @@ def test_euler_run_equals_numpy_run():
 
 # --------------------------------------------------------------------------- auto
 def test_auto_picks_spectral_only_where_it_applies_and_pays(monkeypatch):
-    auto = get_backend("auto")
+    from meanfield.backends import auto
+
     calls = []
-    monkeypatch.setattr(auto.spectral, "pair_reduce",
+    monkeypatch.setattr(spectral, "pair_reduce",
                         lambda *args: calls.append(args) or ref.pair_reduce(*args))
     teacher = mf.Network.init(3, 2, "relu", seed=1)
     small, large = (mf.Network.init(m, 2, "relu", seed=2) for m in (50, 4000))
     mf.GaussianPopulation(teacher, backend="auto").velocity(small)
     assert not calls
-    monkeypatch.setattr(auto, "min_pairs", 4000 * 4003)
+    monkeypatch.setitem(auto.SPECTRAL_MIN_PAIRS, "numba", 4000 * 4003)
     mf.GaussianPopulation(teacher, backend="auto").velocity(large)
     assert len(calls) == 1
     mf.GaussianPopulation(mf.Network.init(3, 3, "relu", seed=1),

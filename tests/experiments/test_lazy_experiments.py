@@ -47,26 +47,26 @@ def test_lazy_vs_scale_fields(tmp_path):
 
 
 def test_population_sgd_resumes_from_its_cells(tmp_path):
-    """Population SGD is one function cell per (tau, seed) (meanfield.runs.sweep.map_cells):
-    each cell's value is the direct call's, and a rerun reads the cells instead of
-    recomputing them (a doctored cell comes back doctored)."""
+    """Population SGD is one function cell per tau (meanfield.runs.sweep.map_cells), its
+    seeds one ensemble: each seed's value is the direct single run's, and a rerun reads
+    the cells instead of recomputing them (a doctored cell comes back doctored)."""
     from meanfield.experiments import lazy_vs_scale as ls
     from meanfield.runs import store
 
     kwargs = dict(iterations=3, batch=10, d=5, m=4, workers=1)
     first = ls.population_sgd([0.1, 1.0], [0, 1], tmp_path / "sgd", **kwargs)
     results = sorted((tmp_path / "sgd" / store.CELLS).glob(f"*/{store.RESULT}"))
-    assert len(results) == 4
+    assert len(results) == 2
     tasks = [store.read_json(r.parent / store.TASK)["kwargs"] for r in results]
     values = [store.read_json(r)["value"] for r in results]
     direct = ls.population_sgd_cell(1.0, 1, iterations=3, batch=10, d=5, m=4)
-    assert any(t["tau"] == 1.0 and t["seed"] == 1 and v == direct
+    assert any(t["tau"] == 1.0 and t["seeds"] == [0, 1] and v[1] == direct
                for t, v in zip(tasks, values))
-    store.write_json(results[0], {"value": 0.0})
+    store.write_json(results[0], {"value": [0.0, values[0][1]]})
     again = ls.population_sgd([0.1, 1.0], [0, 1], tmp_path / "sgd", **kwargs)
     i = [0.1, 1.0].index(tasks[0]["tau"])
     means = [np.asarray(r["loss"]) * r["raw_max"] for r in (first, again)]
-    assert means[1][i] == pytest.approx(means[0][i] - values[0] / 2, rel=1e-12)
+    assert means[1][i] == pytest.approx(means[0][i] - values[0][0] / 2, rel=1e-12)
     assert means[1][1 - i] == pytest.approx(means[0][1 - i], rel=1e-12)
 
 

@@ -94,23 +94,31 @@ def run_group(cell_dirs: list, config_jsons: list) -> list:
         if not new:
             outcomes[cell_dir] = run_cell(cell_dir, config_json)
             continue
-        try:
-            cell.mkdir(parents=True, exist_ok=True)
-            if not store.has_marker(cell):  # a run directory before attempts.json
-                store.write_marker(cell)
-            start_attempt(cell, "run", from_step=0, batched=True)
-        except (DamagedRun, OSError) as err:
-            outcomes[cell_dir] = crash_outcome(err)
-            continue
         fresh.append((cell_dir, Config.from_json(config_json)))
+    started = set()
+
+    def on_start(out: Path) -> None:  # once its config is written, as for a single cell
+        start_attempt(out, "run", from_step=0, batched=True)
+        started.add(str(out))
+
     if fresh:
+        logged = {}  # outcomes whose attempt run_cell has logged and completed itself
         try:
-            results = run_fresh([(Path(d), config) for d, config in fresh])
+            results = run_fresh([(Path(d), config) for d, config in fresh], on_start)
         except Exception as err:  # noqa: BLE001 - fall back to one run per cell
             print(f"meanfield: ensemble of {len(fresh)} cells failed "
                   f"({type(err).__name__}: {err}); running them one by one", file=sys.stderr)
-            results = [_single(Path(d), config) for d, config in fresh]
+            results = []
+            for cell_dir, config in fresh:
+                if cell_dir in started:
+                    results.append(_single(Path(cell_dir), config))
+                else:
+                    logged[cell_dir] = run_cell(cell_dir, config.to_json())
+                    results.append(logged[cell_dir])
         for (cell_dir, _), outcome in zip(fresh, results):
+            if cell_dir in logged:
+                outcomes[cell_dir] = outcome
+                continue
             try:
                 outcomes[cell_dir] = finish_attempt(Path(cell_dir), outcome)
             except (DamagedRun, OSError):  # attempts.json unusable: the outcome counts
@@ -143,10 +151,11 @@ def _single(cell: Path, config: Config) -> dict:
     return {"status": "done", "message": None}
 
 
-def run_fresh(members) -> list:
+def run_fresh(members, on_start=None) -> list:
     """Run new cells [(directory, config)] as one ensemble: each directory is prepared,
-    locked and written exactly as :func:`meanfield.runs.run.run` does it; returns each
-    member's outcome {"status", "message"} in order."""
+    locked and written exactly as :func:`meanfield.runs.run.run` does it (then
+    ``on_start(directory)`` is called); returns each member's outcome {"status",
+    "message"} in order."""
     problems = [runner.build(config) for _, config in members]
     with contextlib.ExitStack() as stack:
         books, starts = [], []
@@ -154,6 +163,8 @@ def run_fresh(members) -> list:
             runner.prepare(out)
             stack.enter_context(runner.locked(out, "run"))
             book = runner.start_new(config, out, problem, progress=False)
+            if on_start is not None:
+                on_start(out)
             books.append(book)
             starts.append(runner.begin(book, problem, None))
         leader = books[0]

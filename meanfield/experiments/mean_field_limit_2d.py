@@ -436,8 +436,8 @@ def _clean(value):
         return {k: _clean(v) for k, v in value.items()}
     if isinstance(value, (list, tuple, np.ndarray)):
         return [_clean(v) for v in value]
-    if isinstance(value, (float, np.floating)):
-        return None if not np.isfinite(value) else float(value)
+    if isinstance(value, (float, np.floating)):  # six significant digits, NaN as null
+        return None if not np.isfinite(value) else float(f"{value:.6g}")
     if isinstance(value, np.integer):
         return int(value)
     return value
@@ -461,9 +461,10 @@ def aggregate(study: dict) -> dict:
 
 
 def summary(study: dict) -> dict:
-    """The summary.json fields. The ``slope_*`` keys are the final-time slopes of the
-    coupled systems; "slopes" holds them at every time for both kinds of systems, the
-    tables the seed means (rows m, columns times)."""
+    """The summary.json fields (numbers to six significant digits, NaN as null). The
+    ``slope_*`` keys are the final-time slopes of the coupled systems; "slopes" holds them
+    at every time for both kinds of systems, the tables the seed means (rows m, columns
+    times)."""
     setting, agg = study["setting"], aggregate(study)
     final = -1
     refs = study["references"]
@@ -489,10 +490,17 @@ def summary(study: dict) -> dict:
                                            "coupled_deviation")}
                        for label in agg},
         "reference_risk": np.mean([refs[s]["risk"] for s in setting.seeds], axis=0),
+        "reference_mass": {part: np.mean([study["systems"][(s, setting.ms[0], True)]
+                                          ["mass_" + part + "_reference"]
+                                          for s in setting.seeds], axis=0)
+                           for part in ("positive", "negative")},
         "reference_wall_seconds": [refs[s]["wall_seconds"] for s in setting.seeds],
         "reference_load_average": [refs[s]["load_average"] for s in setting.seeds],
         "system_wall_seconds": float(sum(r["wall_seconds"]
                                          for r in study["systems"].values())),
+        "study_wall_seconds": float(sum(r["wall_seconds"] for r in refs.values())
+                                    + sum(r["wall_seconds"]
+                                          for r in study["systems"].values())),
     }
     for label in agg:
         out[label] = {key[:-5]: agg[label][key] for key in agg[label]

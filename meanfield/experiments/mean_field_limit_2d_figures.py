@@ -96,10 +96,11 @@ _PANELS = (("circle_w", "circle $W_1$ (turns), mean of $\\nu_+$ and $\\nu_-$"),
            ("coupled_deviation", "coupled deviation"))
 
 
-def slopes_figure(study: dict, label: str = "coupled"):
-    """Each distance against m (log-log) at the recorded times t > 0 (seed means and
-    standard errors; dashed: same-distribution baselines; dotted: m^-1/2), the prefactors
-    sqrt(m) D(t) against t, and the reference's risk and masses against t."""
+def slopes_figure(study: dict, label: str = "coupled", n_shown: int = 5):
+    """Each distance against m (log-log) at ``n_shown`` of the recorded times, evenly
+    spread (seed means and standard errors; dashed: same-distribution baselines; dotted:
+    m^-1/2), the prefactors sqrt(m) D(t) against t, and the reference's risk and masses
+    against t."""
     setting = study["setting"]
     agg = aggregate(study)[label]
     ms, times = np.asarray(setting.ms), np.asarray(setting.times)
@@ -113,9 +114,11 @@ def slopes_figure(study: dict, label: str = "coupled"):
                     va="center", transform=ax.transAxes)
             ax.set(title=title, xticks=[], yticks=[])
             continue
-        for k, t in enumerate(times):
-            if t == 0 and key == "coupled_deviation":
-                continue
+        shown = np.unique(np.rint(np.linspace(0, len(times) - 1, n_shown)).astype(int))
+        if key == "coupled_deviation" and times[shown[0]] == 0:
+            shown[0] = 1  # zero at t = 0
+        for k in shown:
+            t = times[k]
             mean, sem = agg[key + "_mean"][:, k], agg[key + "_sem"][:, k]
             ok = np.isfinite(mean)
             slope = agg["slope_" + key][k]
@@ -154,7 +157,7 @@ def slopes_figure(study: dict, label: str = "coupled"):
     risk = np.mean([refs[s]["risk"] for s in setting.seeds], axis=0)
     ok = times > 0
     ax.plot(times[ok], risk[ok], "k.-", label="risk $R(f_M)$")
-    ref_mass = [np.mean([study["systems"][(s, setting.ms[-1], True)]
+    ref_mass = [np.mean([study["systems"][(s, setting.ms[0], True)]
                          [f"mass_{part}_reference"] for s in setting.seeds], axis=0)
                 for part in ("positive", "negative")]
     ax.plot(times[ok], ref_mass[0][ok], "o-", color="#d62728", ms=3.5,
@@ -165,7 +168,8 @@ def slopes_figure(study: dict, label: str = "coupled"):
     ax.plot(times[ok], diff[list(setting.ms).index(setting.kymograph_m), ok], "s--",
             color="#d62728", ms=3, lw=1,
             label=f"$|$mass $\\nu_{{m,+}}-\\nu_{{M,+}}|$, m = {setting.kymograph_m}")
-    ax.set(xscale="log", yscale="log", xlabel="time $t$", title="reference (seed mean)")
+    ax.set(xscale="log", yscale="log", xlabel="time $t$",
+           title="reference: risk and masses (seed mean)")
     ax.xaxis.set_minor_formatter(NullFormatter())
     ax.legend(fontsize=7)
     fig.suptitle(f"2-D teacher-student, {label} systems against the reference "

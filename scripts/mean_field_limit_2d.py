@@ -7,7 +7,7 @@ with the reference by circle W1, ||f_m - f_M||, W2 in R^3 and the coupled deviat
 (meanfield.experiments.mean_field_limit_2d). --quick: M = 65 536, m = 16 ... 1024,
 2 seeds, t <= 8; default: M = 10^6, m = 16 ... 65 536, 5 seeds, t <= 64.
 Writes DIR/kymograph.png, DIR/slopes.png, DIR/slopes_independent.png and
-DIR/summary.json; the study's files (reference snapshots, one JSON per system) are
+DIR/summary.json; the study's files (reference snapshots, one result per cell) are in
 DIR/study (function cells of the sweep machinery), and a rerun with the same
 arguments resumes from them.
 """

@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .backends import forward_and_grad_batch, forward_batch, pair_reduce_batch
+from .backends import (bound_forward_and_grad, forward_and_grad_batch, forward_batch,
+                       pair_reduce_batch)
 from .layout import Layout
 from .losses import loss_derivative, loss_value
 
@@ -84,6 +85,8 @@ class Members:
     def velocity_from_grad(self, grad):
         """v = -grad / alpha per member (in the particles' dtype, like a single network;
         grad / (-alpha) is the same IEEE number)."""
+        if grad.dtype == np.result_type(grad, self._neg):  # a fresh array: in place
+            return np.divide(grad, self._neg, out=grad)
         return grad / self._neg
 
 
@@ -99,11 +102,6 @@ def _velocity_function(members: Members, backend, X, Y, loss="square", beta=20.0
     dtype, m, act, layout = members.dtype, members.m, members.activation, members.layout
     X = np.asarray(X, dtype=dtype)
     n = X.shape[-2]
-    fused = getattr(backend, "forward_and_grad_batch", None)
-    if fused is None:
-        def fused(*args):
-            return forward_and_grad_batch(backend, *args)
-
     if loss == "square" and Y.ndim == 2:
         def residual(F, G, N):
             return (F - Y[N]).astype(dtype, copy=False) / n
@@ -111,10 +109,15 @@ def _velocity_function(members: Members, backend, X, Y, loss="square", beta=20.0
         def residual(F, G, N):
             y = Y[N] if Y.ndim == 2 else Y[G, N]
             return loss_derivative(loss, F, y, beta).astype(dtype, copy=False) / n
+    if loss == "square":  # backends may form (F - labels)/divisor inside their kernels
+        residual.labels = np.ascontiguousarray(Y[None] if Y.ndim == 2 else Y, dtype=dtype)
+        residual.divisor = n
+    rows = 2 * m if members.centered else m
+    bound = bound_forward_and_grad(backend, act, layout, rows, dtype, m, X, residual)
 
     def velocity(W):
         Wf, Q = members.signed(W)
-        return members.velocity_from_grad(fused(act, layout, Wf, Q, m, X, residual)[1])
+        return members.velocity_from_grad(bound(Wf, Q)[1])
 
     return velocity
 
@@ -175,9 +178,14 @@ class StackedEmpirical:
                              Wf, Q, self.X)
 
     def risk(self, W) -> np.ndarray:
+        """Every member's risk from one loss evaluation over the stack; member s's mean
+        over its samples is the same reduction as a single network's (one contiguous
+        row each)."""
         f = self.probe_outputs(W)
-        return np.array([float(np.mean(loss_value(self.loss, f[s], self._y(s), self.beta)))
-                         for s in range(len(f))])
+        S, n, k = f.shape
+        y = np.broadcast_to(self.Y, f.shape).reshape(S * n, k)
+        return np.mean(loss_value(self.loss, f.reshape(S * n, k), y, self.beta)
+                       .reshape(S, n), axis=1)
 
 
 class StackedPopulation:

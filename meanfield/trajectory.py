@@ -89,14 +89,15 @@ class Recorder:
     def add(self, state: State, risk: float, test_risk: float | None) -> None:
         self.append(state.t, state.step, state.dt, risk, test_risk, state.w)
 
-    def append(self, t, step, dt, risk, test_risk, w) -> None:
-        """One record: time, step, step size, risk, test risk (None: NaN), particles."""
+    def append(self, t, step, dt, risk, test_risk, w, copy: bool = True) -> None:
+        """One record: time, step, step size, risk, test risk (None: NaN), particles
+        (copied, unless ``copy`` is False: the caller hands over an array of its own)."""
         self.times.append(t)
         self.steps.append(step)
         self.dts.append(dt)
         self.risk.append(risk)
         self.test_risk.append(np.nan if test_risk is None else test_risk)
-        self.snapshots.append(np.array(w, copy=True))
+        self.snapshots.append(np.array(w, copy=True) if copy else w)
 
     def arrays(self) -> dict[str, np.ndarray]:
         """The records as arrays (snapshots stacked to (n_records, m, p))."""

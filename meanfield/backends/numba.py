@@ -43,8 +43,8 @@ from .numba_common import pad4t as _pad4t
 from .numba_common import pick as _pick
 from .numba_common import tile_threads as _tile_threads
 from .numba_common import twin as _twin
-from .numba_data import (data_grad, forward, forward_and_grad,  # noqa: F401 (interface)
-                         forward_and_grad_batch, forward_batch)
+from .numba_data import (bind_forward_and_grad, data_grad, forward,  # noqa: F401
+                         forward_and_grad, forward_and_grad_batch, forward_batch)
 from .numpy import linear_pair_reduce
 
 name = "numba"
@@ -181,58 +181,73 @@ def _small_pairs(kind, c_t, a_t, n_t, b_t, S4, A4, n_s, sq_s, r_s, b_s, gc, ga, 
 _SMALL_PAIRS = _twin(_small_pairs)
 
 
-def _fused_pairs(kind, c_t, a_t, n_t, b_t, sT, aT, n_s, sq_s, r_s, b_s, gc, ga, gb, val):
-    """Fully fused pair reduction of S systems (small d), parallel over (member, target):
-    see the module docstring. Targets (S, m_t, .), sources transposed (S, ., m_s)."""
+def _fused_pairs(kind, c_t, a_t, n_t, b_t, sT, aT, n_s, sq_s, r_s, b_s, gc, ga, gb, val,
+                 block):
+    """Fully fused pair reduction of S systems (small d), parallel over blocks of
+    ``block`` targets of one member (buffers allocated once per block): see the module
+    docstring. Targets (S, m_t, .), sources transposed (S, ., m_s). The inner loops run
+    over one-dimensional rows (``A[l, lo:hi]``), which LLVM vectorises; indexing the 3-D
+    arrays inside them cost 2.7x in time (d = 10, m = 100)."""
     S, m_t, k = c_t.shape
     d = a_t.shape[2]
     m_s = n_s.shape[1]
-    for idx in prange(S * m_t):
-        s = idx // m_t
-        i = idx - s * m_t
-        t = np.empty(CHUNK)
-        e = np.empty(CHUNK)
-        kb = np.empty(CHUNK)
-        acc_c = np.zeros(k)
-        acc_a = np.zeros(d)
-        sp = 0.0
-        sd = 0.0
-        sv = 0.0
-        for lo in range(0, m_s, CHUNK):
-            n = min(m_s, lo + CHUNK) - lo
-            for j in range(n):
-                t[j] = 0.0
-                e[j] = 0.0
-            for l in range(d):
-                x = a_t[s, i, l]
+    per = (m_t + block - 1) // block
+    size = min(CHUNK, m_s)
+    for blk in prange(S * per):
+        s = blk // per
+        i0 = (blk - s * per) * block
+        t = np.empty(size)
+        e = np.empty(size)
+        kb = np.empty(size)
+        acc_c = np.empty(k)
+        acc_a = np.empty(d)
+        A, Sq = aT[s], sT[s]
+        for i in range(i0, min(m_t, i0 + block)):
+            ai, ci = a_t[s, i], c_t[s, i]
+            acc_c[:] = 0.0
+            acc_a[:] = 0.0
+            sp = 0.0
+            sd = 0.0
+            sv = 0.0
+            for lo in range(0, m_s, CHUNK):
+                hi = min(m_s, lo + CHUNK)
+                n = hi - lo
+                tt, ee, kk = t[:n], e[:n], kb[:n]
                 for j in range(n):
-                    t[j] += x * aT[s, l, lo + j]
+                    tt[j] = 0.0
+                    ee[j] = 0.0
+                for l in range(d):
+                    x, row = ai[l], A[l, lo:hi]
+                    for j in range(n):
+                        tt[j] += x * row[j]
+                for l in range(k):
+                    x, row = ci[l], Sq[l, lo:hi]
+                    for j in range(n):
+                        ee[j] += x * row[j]
+                p_, d_, v_ = _pair_row(kind, n_t[s, i], b_t[s, i], n_s[s, lo:hi],
+                                       sq_s[s, lo:hi], r_s[s, lo:hi], b_s[s, lo:hi],
+                                       tt, ee, kk)
+                sp += p_
+                sd += d_
+                sv += v_
+                for l in range(k):
+                    acc = 0.0
+                    row = Sq[l, lo:hi]
+                    for j in range(n):
+                        acc += kk[j] * row[j]
+                    acc_c[l] += acc
+                for l in range(d):
+                    acc = 0.0
+                    row = A[l, lo:hi]
+                    for j in range(n):
+                        acc += tt[j] * row[j]
+                    acc_a[l] += acc
             for l in range(k):
-                x = c_t[s, i, l]
-                for j in range(n):
-                    e[j] += x * sT[s, l, lo + j]
-            p_, d_, v_ = _pair_row(kind, n_t[s, i], b_t[s, i], n_s[s, lo:lo + n],
-                                   sq_s[s, lo:lo + n], r_s[s, lo:lo + n], b_s[s, lo:lo + n],
-                                   t[:n], e[:n], kb[:n])
-            sp += p_
-            sd += d_
-            sv += v_
-            for l in range(k):
-                acc = 0.0
-                for j in range(n):
-                    acc += kb[j] * sT[s, l, lo + j]
-                acc_c[l] += acc
+                gc[s, i, l] = acc_c[l]
             for l in range(d):
-                acc = 0.0
-                for j in range(n):
-                    acc += t[j] * aT[s, l, lo + j]
-                acc_a[l] += acc
-        for l in range(k):
-            gc[s, i, l] = acc_c[l]
-        for l in range(d):
-            ga[s, i, l] = acc_a[l] + sp * a_t[s, i, l]
-        gb[s, i] = sd
-        val[s, i] = sv
+                ga[s, i, l] = acc_a[l] + sp * ai[l]
+            gb[s, i] = sd
+            val[s, i] = sv
 
 
 _FUSED_PAIRS = _twin(_fused_pairs)
@@ -264,6 +279,11 @@ def _tile_pairs(kind, c_t, n_t, b_t, sT, n_s, sq_s, r_s, b_s, T, gc, coef_p, gb,
 
 
 _TILE_PAIRS = _twin(_tile_pairs)
+
+
+def _block(S: int, m_t: int) -> int:
+    """Targets per parallel block of the fused loop: a few blocks per thread."""
+    return max(1, min(64, -(-S * m_t // (4 * get_num_threads()))))
 
 
 def _lanes(rows: int) -> int:
@@ -331,11 +351,11 @@ def pair_reduce_batch(kernel, layout, w_t, w_s, q_s, with_value=False):
     elif d < BLAS_MIN_D:
         _pick(_FUSED_PAIRS, work)(kind, c_t, a_t, n_t, b_t, sT,
                                   np.ascontiguousarray(a_s.transpose(0, 2, 1)), n_s, sq_s,
-                                  r_s, b_s, gc, ga, gb, val)
+                                  r_s, b_s, gc, ga, gb, val, _block(S, m_t))
     else:
         rows = max(1, min(m_t, TILE // max(1, m_s)))
         coef_p = np.empty((S, m_t))
-        with _tile_threads():
+        with _tile_threads(rows * d * m_s):
             for s in range(S):
                 for lo in range(0, m_t, rows):
                     I = slice(lo, min(m_t, lo + rows))

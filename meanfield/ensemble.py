@@ -13,7 +13,11 @@ One batched backend reduction serves all members (``pair_reduce_batch``,
 Members may differ in everything that is data: particles, alpha, the centring
 reference, the teacher, the training set, the label noise. Member s of every result
 equals what objective s gives for network s alone, bit for bit: batched reductions use
-the tiles of the single ones, and the elementwise arithmetic is the same.
+the tiles of the single ones, and the elementwise arithmetic is the same. (One exception:
+members sharing one data array at d >= 24 on Numba go through one stacked product, equal
+to rounding; :mod:`meanfield.backends.numba_data`.) Velocities on fixed data are bound
+once (``bound_forward_and_grad``: data converted, kernel arguments prepared), so a small
+ensemble's step costs one backend call.
 """
 from __future__ import annotations
 

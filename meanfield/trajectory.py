@@ -220,7 +220,8 @@ def simulate_many(nets, objectives, integrator, t_end, record=LogSchedule(200),
     """Simulate an ensemble of S runs as one computation; returns one :class:`Trajectory`
     per member, equal to ``simulate(nets[s], objectives[s], integrator[s], t_end[s],
     record, seeds[s], tests[s])`` (same records, steps and times; particles equal to
-    rounding, bit for bit on the NumPy and Numba backends).
+    rounding, bit for bit on the NumPy and Numba backends except for members sharing one
+    data array at d >= 24 on Numba, whose stacked products agree to rounding).
 
     ``objectives``, ``integrator``, ``t_end`` and ``tests`` are one shared value or a list
     of S (per-member data, teachers, dt, temperature, tau, horizon; an ``Empirical`` built

@@ -23,8 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .backends import (bound_forward_and_grad, forward_and_grad_batch, forward_batch,
-                       pair_reduce_batch)
+from .backends import bound_forward_and_grad, forward_batch, pair_reduce_batch
 from .layout import Layout
 from .losses import loss_derivative, loss_value
 
@@ -89,8 +88,6 @@ class Members:
     def velocity_from_grad(self, grad):
         """v = -grad / alpha per member (in the particles' dtype, like a single network;
         grad / (-alpha) is the same IEEE number)."""
-        if grad.dtype == np.result_type(grad, self._neg):  # a fresh array: in place
-            return np.divide(grad, self._neg, out=grad)
         return grad / self._neg
 
 

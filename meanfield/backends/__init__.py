@@ -145,5 +145,8 @@ def bound_forward_and_grad(backend, activation, layout, M, dtype, m_grad, X, res
     bind = getattr(backend, "bind_forward_and_grad", None)
     if bind is not None:
         return bind(activation, layout, M, dtype, m_grad, X, residual)
+    batched = getattr(backend, "forward_and_grad_batch", None)
+    if batched is not None:
+        return lambda w, q: batched(activation, layout, w, q, m_grad, X, residual)
     return lambda w, q: forward_and_grad_batch(backend, activation, layout, w, q, m_grad, X,
                                                residual)

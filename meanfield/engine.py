@@ -129,6 +129,14 @@ class Ensemble:
                                zip(self.t_end, self.dt)], dtype=np.int64) if self.fixed else None
         self.params = {k: np.array([i.params[k] for i in self.integrators]) for k in first.params}
         self._subsets = {}
+        #: records taken and record targets per member; the targets padded (never reached)
+        self.n_rec = np.array([len(r) for r in self.recorders], dtype=np.int64)
+        self.n_targets = np.array([len(t) for t in targets], dtype=np.int64)
+        pad = np.iinfo(np.int64).max if self.fixed else np.inf
+        self._targets = np.full((self.S, int(self.n_targets.max()) + 1), pad,
+                                dtype=np.int64 if self.fixed else float)
+        for s, t in enumerate(targets):
+            self._targets[s, :len(t)] = t
 
     # -- members ----------------------------------------------------------------------
     def state(self, s: int) -> State:
@@ -168,6 +176,7 @@ class Ensemble:
         fields = self._fields(members)
         risk = fields[0].risk(W)
         test = None if fields[1] is None else fields[1].risk(W)
+        snaps = np.array(W, copy=True)  # one copy for all members, each keeps a view
         for j, s in enumerate(members):
             rec = self.recorders[s]
             r = float(risk[j])
@@ -175,7 +184,8 @@ class Ensemble:
                 self._diverge(s, self.step[s], self.t[s], f"the risk blew up to {r:.3g}")
                 continue
             rec.append(float(self.t[s]), int(self.step[s]), float(self.dt[s]), r,
-                       None if test is None else float(test[j]), W[j])
+                       None if test is None else float(test[j]), snaps[j], copy=False)
+            self.n_rec[s] += 1
 
     def _callbacks(self, members):
         if self.on_step is not None:
@@ -187,10 +197,10 @@ class Ensemble:
         return self.targets[s][len(self.recorders[s])]
 
     def run(self):
-        for s in range(self.S):
-            if len(self.recorders[s]) == 0:
-                self._record([s], self.W[s:s + 1])
-            self.done[s] |= len(self.recorders[s]) >= len(self.targets[s])
+        first = [s for s in range(self.S) if len(self.recorders[s]) == 0]
+        if first:
+            self._record(first, self.W[first])
+        self.done |= self.n_rec >= self.n_targets
         batched = self.integrators[0].batched
         same = all(i.name == self.integrators[0].name for i in self.integrators)
         if same and isinstance(batched, Lockstep) and self.fixed:
@@ -208,6 +218,7 @@ class Ensemble:
     def _lockstep(self, stepper: Lockstep):
         block, careful = 1, 0
         skip = self.integrators[0].name == "euler" and not self.field.stochastic
+        rewind = not skip  # Euler on a deterministic objective draws nothing
         short = np.array([T - (n - 1) * d < d * (1 - 1e-9)
                           for T, n, d in zip(self.t_end, self.n_end, self.dt)])
         while not self.done.all():
@@ -217,7 +228,7 @@ class Ensemble:
             if last.any():
                 n, h = 1, np.where(last, self.t_end[A] - self.t[A], self.dt[A])
             else:
-                limit = np.array([self._next_target(s) for s in A], dtype=np.int64)
+                limit = self._targets[A, self.n_rec[A]]
                 limit = np.where(short[A], np.minimum(limit, n_end - 1), limit)
                 n = max(1, int(min((limit - step).min(), block, 1 if careful else MAX_BLOCK)))
                 if self.every:
@@ -226,8 +237,8 @@ class Ensemble:
             full = len(A) == self.S
             W = self.W if full else self.W[A]
             aux = self.aux if full else {k: v[A] for k, v in self.aux.items()}
-            gens = [self.gens[s] for s in A]
-            saved = [g.bit_generator.state for g in gens]
+            gens = self.gens if full else [self.gens[s] for s in A]
+            saved = [g.bit_generator.state for g in gens] if rewind else None
             field = self._fields(A)[0]
             P = {k: v[A] for k, v in self.params.items()}
             began = time.perf_counter()
@@ -235,7 +246,7 @@ class Ensemble:
             elapsed = time.perf_counter() - began
             bad = ~np.isfinite(W_new).reshape(len(A), -1).all(axis=1)
             if bad.any() and n > 1:  # replay the block one step at a time
-                for g, st in zip(gens, saved):
+                for g, st in zip(gens, saved or ()):
                     g.bit_generator.state = st
                 careful = n
                 continue
@@ -249,7 +260,8 @@ class Ensemble:
                 self._diverge(s, self.step[s], t_bad, "particles became NaN or Inf")
                 self.step[s] -= n
             Ag = A[good]
-            self.t[Ag] = [self._grid_time(s, self.step[s]) for s in Ag]
+            at = self.step[Ag]
+            self.t[Ag] = np.where(at == self.n_end[Ag], self.t_end[Ag], at * self.dt[Ag])
             if full and good.all():
                 self.W, self.aux = W_new, dict(aux_new)
             else:
@@ -258,17 +270,16 @@ class Ensemble:
                     self.aux[k][Ag] = aux_new[k][good]
             if self.bar is not None:
                 self.bar.update(float(np.sum(n * h[good])))
-            reach = [j for j in np.flatnonzero(good) if self.step[A[j]] >= self._next_target(A[j])]
-            if reach:
+            reach = np.flatnonzero(good & (self.step[A] >= self._targets[A, self.n_rec[A]]))
+            if len(reach):
                 self._record(A[reach], W_new[reach])
-            for j in np.flatnonzero(good):
-                s = A[j]
-                if self.done[s]:
-                    continue
-                left = len(self.targets[s]) - len(self.recorders[s])
-                if skip and left and np.array_equal(W_new[j], prev[j]):
-                    self._fast_forward(s, W_new[j:j + 1])
-                self.done[s] |= len(self.recorders[s]) >= len(self.targets[s])
+            if skip:
+                still = good & (W_new == prev).reshape(len(A), -1).all(axis=1)
+                for j in np.flatnonzero(still):
+                    s = A[j]
+                    if not self.done[s] and self.n_rec[s] < self.n_targets[s]:
+                        self._fast_forward(s, W_new[j:j + 1])
+            self.done[A] |= self.n_rec[A] >= self.n_targets[A]
             self._callbacks(Ag)
 
     def _fast_forward(self, s, W):
@@ -287,7 +298,7 @@ class Ensemble:
         ctrl, tries = self.dt.copy(), np.zeros(self.S, dtype=int)
         while not self.done.all():
             A = np.flatnonzero(~self.done)
-            caps = np.array([self._next_target(s) - self.t[s] for s in A])
+            caps = self._targets[A, self.n_rec[A]] - self.t[A]
             full = len(A) == self.S
             W = self.W if full else self.W[A]
             aux = self.aux if full else {k: v[A] for k, v in self.aux.items()}

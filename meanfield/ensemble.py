@@ -13,13 +13,17 @@ One batched backend reduction serves all members (``pair_reduce_batch``,
 Members may differ in everything that is data: particles, alpha, the centring
 reference, the teacher, the training set, the label noise. Member s of every result
 equals what objective s gives for network s alone, bit for bit: batched reductions use
-the tiles of the single ones, and the elementwise arithmetic is the same.
+the tiles of the single ones, and the elementwise arithmetic is the same. (One exception:
+members sharing one data array at d >= 24 on Numba go through one stacked product, equal
+to rounding; :mod:`meanfield.backends.numba_data`.) Velocities on fixed data are bound
+once (``bound_forward_and_grad``: data converted, kernel arguments prepared), so a small
+ensemble's step costs one backend call.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from .backends import forward_and_grad_batch, forward_batch, pair_reduce_batch
+from .backends import bound_forward_and_grad, forward_batch, pair_reduce_batch
 from .layout import Layout
 from .losses import loss_derivative, loss_value
 
@@ -99,11 +103,6 @@ def _velocity_function(members: Members, backend, X, Y, loss="square", beta=20.0
     dtype, m, act, layout = members.dtype, members.m, members.activation, members.layout
     X = np.asarray(X, dtype=dtype)
     n = X.shape[-2]
-    fused = getattr(backend, "forward_and_grad_batch", None)
-    if fused is None:
-        def fused(*args):
-            return forward_and_grad_batch(backend, *args)
-
     if loss == "square" and Y.ndim == 2:
         def residual(F, G, N):
             return (F - Y[N]).astype(dtype, copy=False) / n
@@ -111,10 +110,15 @@ def _velocity_function(members: Members, backend, X, Y, loss="square", beta=20.0
         def residual(F, G, N):
             y = Y[N] if Y.ndim == 2 else Y[G, N]
             return loss_derivative(loss, F, y, beta).astype(dtype, copy=False) / n
+    if loss == "square":  # backends may form (F - labels)/divisor inside their kernels
+        residual.labels = np.ascontiguousarray(Y[None] if Y.ndim == 2 else Y, dtype=dtype)
+        residual.divisor = n
+    rows = 2 * m if members.centered else m
+    bound = bound_forward_and_grad(backend, act, layout, rows, dtype, m, X, residual)
 
     def velocity(W):
         Wf, Q = members.signed(W)
-        return members.velocity_from_grad(fused(act, layout, Wf, Q, m, X, residual)[1])
+        return members.velocity_from_grad(bound(Wf, Q)[1])
 
     return velocity
 
@@ -175,9 +179,14 @@ class StackedEmpirical:
                              Wf, Q, self.X)
 
     def risk(self, W) -> np.ndarray:
+        """Every member's risk from one loss evaluation over the stack; member s's mean
+        over its samples is the same reduction as a single network's (one contiguous
+        row each)."""
         f = self.probe_outputs(W)
-        return np.array([float(np.mean(loss_value(self.loss, f[s], self._y(s), self.beta)))
-                         for s in range(len(f))])
+        S, n, k = f.shape
+        y = np.broadcast_to(self.Y, f.shape).reshape(S * n, k)
+        return np.mean(loss_value(self.loss, f.reshape(S * n, k), y, self.beta)
+                       .reshape(S, n), axis=1)
 
 
 class StackedPopulation:

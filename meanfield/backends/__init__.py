@@ -135,3 +135,18 @@ def forward_and_grad_batch(backend, activation, layout, w, q, m_grad, X, residua
         fs.append(f)
         grads.append(g)
     return _np.stack(fs), _np.stack(grads)
+
+
+def bound_forward_and_grad(backend, activation, layout, M, dtype, m_grad, X, residual):
+    """``forward_and_grad_batch`` of ``backend`` on fixed data X, for members of M rows in
+    ``dtype``, as a function (w, q) -> (f, grad): the backend's own binding
+    (``bind_forward_and_grad``: data converted once, kernel arguments prepared) when it
+    offers one, else a call of the batched reduction."""
+    bind = getattr(backend, "bind_forward_and_grad", None)
+    if bind is not None:
+        return bind(activation, layout, M, dtype, m_grad, X, residual)
+    batched = getattr(backend, "forward_and_grad_batch", None)
+    if batched is not None:
+        return lambda w, q: batched(activation, layout, w, q, m_grad, X, residual)
+    return lambda w, q: forward_and_grad_batch(backend, activation, layout, w, q, m_grad, X,
+                                               residual)

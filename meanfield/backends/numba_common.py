@@ -11,6 +11,9 @@ BLAS_MIN_D = 24      # input dimension from which dot products go through BLAS
 TILE = 1 << 22       # entries of a BLAS tile (32 MB in float64)
 CHUNK = 512          # sources per register chunk of the fused path
 SAMPLE_TILE = 1 << 20  # entries of a particles x samples tile in forward_and_grad
+#: entries of the tiles of the members an ensemble's forward_and_grad takes together (its
+#: passes over them stay in a 1 MB cache)
+MEMBER_TILE = 1 << 17
 #: Numba threads for the scalar pass between two BLAS products. OpenBLAS's threads keep
 #: spinning for a while after a product, so a parallel pass fights them for the cores:
 #: on 2 cores one Numba thread was faster (m = 4096, d = 100 population velocity
@@ -28,14 +31,16 @@ JIT_OPTIONS = dict(cache=True, error_model="numpy", fastmath=_FM)
 PARALLEL_MIN_WORK = 1 << 20
 
 
-def twin(fn):
-    """(parallel, sequential) compilations of one kernel; the sequential copy gets its own
-    name so that Numba's on-disk cache keeps the two apart."""
+def twin(fn, options=None):
+    """(parallel, sequential) compilations of one kernel (with ``options``, default
+    JIT_OPTIONS); the sequential copy gets its own name so that Numba's on-disk cache
+    keeps the two apart."""
+    options = JIT_OPTIONS if options is None else options
     seq = types.FunctionType(fn.__code__, fn.__globals__, fn.__name__ + "_seq",
                              fn.__defaults__, fn.__closure__)
     seq.__qualname__ = fn.__qualname__ + "_seq"
     seq.__doc__ = fn.__doc__
-    return njit(parallel=True, **JIT_OPTIONS)(fn), njit(**JIT_OPTIONS)(seq)
+    return njit(parallel=True, **options)(fn), njit(**options)(seq)
 
 
 def pick(kernels, work: int):
@@ -44,14 +49,47 @@ def pick(kernels, work: int):
     return kernels[0] if work >= PARALLEL_MIN_WORK and get_num_threads() > 1 else kernels[1]
 
 
+#: multiply-adds of a BLAS product below which the tiled paths run it on one BLAS thread.
+#: OpenBLAS's threads on small products lose badly when a core is busy: a COB-size
+#: serial step (two 50 x 100 x 1000 products) took 5 ms with two BLAS threads and
+#: 0.5-0.6 ms with one while another process kept a core busy (docs/performance.md).
+SMALL_PRODUCT = 1 << 27
+_BLAS: list | None = None
+
+
+def _blas_controllers() -> list:
+    """threadpoolctl's controllers of the loaded BLAS libraries ([] without threadpoolctl),
+    looked up once."""
+    global _BLAS
+    if _BLAS is None:
+        try:
+            from threadpoolctl import ThreadpoolController
+
+            _BLAS = [c for c in ThreadpoolController().lib_controllers
+                     if c.user_api == "blas"]
+        except Exception:  # noqa: BLE001 - no control: BLAS keeps its threads
+            _BLAS = []
+    return _BLAS
+
+
 @contextmanager
-def tile_threads():
-    """Run the enclosed tiled (BLAS) loop with at most TILE_THREADS Numba threads."""
+def tile_threads(product: int | None = None):
+    """Run the enclosed tiled (BLAS) loop with at most TILE_THREADS Numba threads, and on
+    one BLAS thread when its largest product has fewer than SMALL_PRODUCT multiply-adds
+    (``product``; None leaves BLAS alone). Results do not depend on it: BLAS splits a
+    product between threads by rows and columns, never along the summed dimension."""
     n = get_num_threads()
     set_num_threads(max(1, min(n, TILE_THREADS)))
+    blas = [c for c in (_blas_controllers() if product is not None and
+                        product < SMALL_PRODUCT else ()) if c.get_num_threads() > 1]
+    before = [c.get_num_threads() for c in blas]
+    for c in blas:
+        c.set_num_threads(1)
     try:
         yield
     finally:
+        for c, k in zip(blas, before):
+            c.set_num_threads(k)
         set_num_threads(n)
 
 

@@ -8,6 +8,7 @@ import numpy as np
 from numba import njit, prange
 
 from . import numba_common as _common
+from . import numba_lanes as _lanes
 from .numba_common import BLAS_MIN_D, CHUNK, JIT_OPTIONS, TILE
 from .numba_common import col4 as _col4
 from .numba_common import dot4 as _dot4
@@ -266,6 +267,9 @@ def forward(activation, layout, w, q, X):
 def forward_batch(activation, layout, w, q, X):
     """Outputs (S, n, k) of S networks w (S, m, p), q (S, m) on X (n, d) shared or
     (S, n, d); member s equals :func:`forward` of member s (same kernels)."""
+    w, X = np.asarray(w), np.asarray(X)
+    if _lanes.applies(activation, layout, w.shape[1], X.shape[-2], np.result_type(w, X)):
+        return _lanes.forward_batch(activation, layout, w, q, X)
     kind = ACT_IDS[activation.name]
     dtype = np.result_type(w, X)
     zero = dtype.type(0)
@@ -285,7 +289,7 @@ def forward_batch(activation, layout, w, q, X):
                                          out[s])
             continue
         rows = max(1, min(n, TILE // max(1, m)))
-        with _tile_threads():
+        with _tile_threads(rows * layout.d * m):
             for lo in range(0, n, rows):
                 N = slice(lo, min(n, lo + rows))
                 _pick(_TILE_FORWARD, m * (N.stop - lo))(
@@ -315,7 +319,7 @@ def data_grad(activation, layout, w, X, R):
     else:
         rows = max(1, min(m, TILE // max(1, len(X))))
         RT = np.ascontiguousarray(R.T)
-        with _tile_threads():
+        with _tile_threads(rows * layout.d * len(X)):
             for lo in range(0, m, rows):
                 I = slice(lo, min(m, lo + rows))
                 Z = a[I] @ X.T
@@ -341,11 +345,24 @@ def forward_and_grad(activation, layout, w, q, m_grad, X, residual):
     return f[0], grad[0]
 
 
+def bind_forward_and_grad(activation, layout, M, dtype, m_grad, X, residual):
+    """:func:`forward_and_grad_batch` on fixed data X for members of M rows in ``dtype``,
+    as a function (w, q) -> (f, grad) with what does not depend on w prepared once."""
+    X = np.asarray(X)
+    if _lanes.applies(activation, layout, M, X.shape[-2], np.result_type(dtype, X)):
+        return _lanes.bind_forward_and_grad(activation, layout, m_grad, X, residual)
+    return lambda w, q: forward_and_grad_batch(activation, layout, w, q, m_grad, X, residual)
+
+
 def forward_and_grad_batch(activation, layout, w, q, m_grad, X, residual):
     """:func:`forward_and_grad` for S networks w (S, M, p), q (S, M) on X (n, d) shared or
     (S, n, d); ``residual(F, G, N)`` gives the residuals of members G on samples N.
     Member s equals the single reduction of member s bit for bit (same kernels, same
-    tiles); the member axis is one more parallel dimension of every loop."""
+    tiles); the member axis is one more parallel dimension of every loop. Small float64
+    members with d <= 4 take the lanes kernels (:mod:`meanfield.backends.numba_lanes`)."""
+    w, X = np.asarray(w), np.asarray(X)
+    if _lanes.applies(activation, layout, w.shape[1], X.shape[-2], np.result_type(w, X)):
+        return _lanes.forward_and_grad_batch(activation, layout, w, q, m_grad, X, residual)
     kind = ACT_IDS[activation.name]
     dtype = np.result_type(w, X)
     zero = dtype.type(0)
@@ -381,15 +398,19 @@ def forward_and_grad_batch(activation, layout, w, q, m_grad, X, residual):
     gb = np.zeros((S, m_grad), dtype=dtype)
     cg, bg = np.ascontiguousarray(c[:, :m_grad]), np.ascontiguousarray(b[:, :m_grad])
     rows = max(1, min(n, _common.SAMPLE_TILE // max(1, M)))
-    chunk = max(1, min(S, _common.SAMPLE_TILE // (M * n))) if rows == n else 1
+    chunk = max(1, min(S, _common.MEMBER_TILE // (M * n))) if rows == n else 1
     XT = X3.transpose(0, 2, 1)
-    with _tile_threads():
+    with _tile_threads(chunk * M * layout.d * rows):
         for g0 in range(0, S, chunk):
             G = slice(g0, min(S, g0 + chunk))
             xt, x = (XT, X3) if len(X3) == 1 else (XT[G], X3[G])
+            members = G.stop - G.start
             for lo in range(0, n, rows):
                 N = slice(lo, min(n, lo + rows))
-                Z = a[G] @ xt[..., N]
+                if len(X3) == 1:  # shared data: one product for every member of the chunk
+                    Z = (a[G].reshape(-1, layout.d) @ XT[0, :, N]).reshape(members, M, -1)
+                else:
+                    Z = a[G] @ xt[..., N]
                 size = Z.size
                 _pick(_TILE_FORWARD_ROWS, size)(kind, Z, b[G], CQ[G], f[G, N], zero)
                 R = np.asarray(residual(f[G, N], G, N), dtype=dtype)
@@ -399,7 +420,10 @@ def forward_and_grad_batch(activation, layout, w, q, m_grad, X, residual):
                 _pick(_TILE_GRAD, size)(kind, Zg, bg[G], cg[G], RT, gc_tile, gb_tile, zero)
                 gc[G] += gc_tile
                 gb[G] += gb_tile
-                ga[G] += Zg @ x[:, N]
+                if len(X3) == 1:
+                    ga[G] += (Zg.reshape(-1, Zg.shape[2]) @ X3[0, N]).reshape(members, m_grad, -1)
+                else:
+                    ga[G] += Zg @ x[:, N]
     grad[..., layout.c], grad[..., layout.a] = gc, ga
     if layout.bias:
         grad[..., layout.b.start] = gb

@@ -1,0 +1,119 @@
+"""The lanes kernels (small ReLU data reductions, member axis innermost) against the
+NumPy reference, member by member (an ensemble member equals its own S = 1 call bit for
+bit), sequential against parallel; the auto choice; shared-data stacked products; the
+BLAS thread limit of the tiled paths."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from meanfield import backends
+from meanfield.activations import get_activation
+from meanfield.backends import auto, get_backend, numba_common, numba_lanes
+from meanfield.backends import numpy as ref
+from meanfield.model import Layout
+
+RELU = get_activation("relu")
+
+
+def rel_err(x, y):
+    return np.max(np.abs(x - y)) / max(np.max(np.abs(y)), 1e-300)
+
+
+def problem(S, m, n, d, k, bias, shared, M=None, seed=0):
+    rng = np.random.default_rng(seed)
+    layout = Layout(k, d, bias)
+    w = rng.standard_normal((S, M or m, layout.p))
+    q = rng.standard_normal((S, M or m)) / m
+    X = rng.standard_normal((n, d) if shared else (S, n, d))
+    Y = rng.standard_normal((1 if shared else S, n, k))
+    return layout, w, q, X, Y
+
+
+def square(Y, n):
+    """The square-loss residual as the ensemble builds it (labels formed in the kernel)."""
+    def residual(F, G, N):
+        return (F - Y[G if len(Y) > 1 else slice(None), N]) / n
+    residual.labels, residual.divisor = Y, n
+    return residual
+
+
+@pytest.mark.parametrize("d,k,bias", [(1, 1, False), (2, 1, False), (2, 3, True),
+                                      (3, 2, False), (4, 1, True)])
+@pytest.mark.parametrize("shared", [True, False])
+def test_lanes_match_the_reference_and_each_member_its_own_call(d, k, bias, shared):
+    S, m, n, M = 5, 7, 11, 14  # M > m: centred networks carry their reference rows
+    layout, w, q, X, Y = problem(S, m, n, d, k, bias, shared, M)
+    assert numba_lanes.applies(RELU, layout, M, n, np.float64)
+    residual = square(Y, n)
+
+    def plain(F, G, N):  # the same residual, computed outside the kernel (two calls)
+        return residual(F, G, N)
+
+    f, g = numba_lanes.forward_and_grad_batch(RELU, layout, w, q, m, X, residual)
+    f_ref, g_ref = ref.forward_and_grad_batch(RELU, layout, w, q, m, X, residual)
+    assert g.shape == (S, m, layout.p) and rel_err(f, f_ref) < 1e-13
+    assert rel_err(g, g_ref) < 1e-12
+    f2, g2 = numba_lanes.forward_and_grad_batch(RELU, layout, w, q, m, X, plain)
+    assert np.array_equal(f, f2) and np.array_equal(g, g2)
+    assert np.array_equal(numba_lanes.forward_batch(RELU, layout, w, q, X), f)
+    bound = numba_lanes.bind_forward_and_grad(RELU, layout, m, X, residual)
+    assert np.array_equal(bound(w, q)[1], g)
+    for s in range(S):
+        Xs, Ys = (X, Y) if shared else (X[s:s + 1], Y[s:s + 1])
+        fs, gs = numba_lanes.forward_and_grad_batch(RELU, layout, w[s:s + 1], q[s:s + 1],
+                                                    m, Xs, square(Ys, n))
+        assert np.array_equal(fs[0], f[s]) and np.array_equal(gs[0], g[s])
+
+
+def test_parallel_chunks_give_the_sequential_numbers(monkeypatch):
+    layout, w, q, X, Y = problem(70, 6, 9, 2, 1, False, True)  # two sequential chunks
+    residual = square(Y, 9)
+    seq = numba_lanes.forward_and_grad_batch(RELU, layout, w, q, 6, X, residual)
+    monkeypatch.setattr(numba_common, "PARALLEL_MIN_WORK", 1)
+    par = numba_lanes.forward_and_grad_batch(RELU, layout, w, q, 6, X, residual)
+    assert np.array_equal(seq[0], par[0]) and np.array_equal(seq[1], par[1])
+
+
+def test_the_numba_backend_and_auto_take_the_lanes_at_small_float64_relu_sizes():
+    assert (auto.LANES_MAX_D, auto.LANES_MAX_K, auto.LANES_MAX_WORK) == \
+        (numba_lanes.MAX_D, numba_lanes.MAX_K, numba_lanes.MAX_WORK)
+    layout = Layout(1, 2)
+    if not backends.cuda_available():
+        assert auto.data_backend(layout, 16, 15, np.dtype(np.float64)) is get_backend("numba")
+        assert auto.data_backend(layout, 16, 15, np.dtype(np.float32)) is get_backend("numpy")
+        assert auto.data_backend(layout, 16, 15) is get_backend("numpy")  # data_grad
+    assert not numba_lanes.applies(get_activation("tanh"), layout, 16, 15, np.float64)
+    assert not numba_lanes.applies(RELU, layout, 64, 64, np.float64)
+    layout, w, q, X, Y = problem(3, 16, 15, 2, 1, False, True)
+    via = backends.forward_and_grad_batch(get_backend("numba"), RELU, layout, w, q, 16, X,
+                                          square(Y, 15))
+    direct = numba_lanes.forward_and_grad_batch(RELU, layout, w, q, 16, X, square(Y, 15))
+    assert np.array_equal(via[1], direct[1])
+
+
+def test_shared_data_stacked_products_agree_with_single_members():
+    """Tiled path (d >= 24) with one data set for all members: one product for the chunk;
+    each member agrees with its own call to rounding."""
+    layout, w, q, X, Y = problem(6, 20, 300, 30, 1, True, True)
+    numba = get_backend("numba")
+    residual = square(Y, 300)
+    f, g = numba.forward_and_grad_batch(RELU, layout, w, q, 20, X, residual)
+    f_ref, g_ref = ref.forward_and_grad_batch(RELU, layout, w, q, 20, X, residual)
+    assert rel_err(g, g_ref) < 1e-12
+    for s in range(6):
+        gs = numba.forward_and_grad_batch(RELU, layout, w[s:s + 1], q[s:s + 1], 20, X,
+                                          residual)[1][0]
+        assert rel_err(g[s], gs) < 1e-13
+
+
+def test_tile_threads_limits_blas_for_small_products_and_restores_it():
+    controllers = numba_common._blas_controllers()
+    if not controllers or controllers[0].get_num_threads() < 2:
+        pytest.skip("no BLAS with more than one thread to limit")
+    before = controllers[0].get_num_threads()
+    with numba_common.tile_threads(1000):
+        assert controllers[0].get_num_threads() == 1
+    assert controllers[0].get_num_threads() == before
+    with numba_common.tile_threads(numba_common.SMALL_PRODUCT):
+        assert controllers[0].get_num_threads() == before

@@ -16,9 +16,11 @@ callbacks and checkpoints work as for every integrator:
   is rebuilt from the state. Explicit Runge-Kutta continues bit-for-bit: the state's
   auxiliary arrays hold the solver's time, the start of its last step and its next step
   size, so the rebuilt solver takes the same steps (a state read from the dense output
-  is restored by re-taking the step it lies in). Radau, BDF and LSODA restart from
-  (t, w) with the state's dt as first step: their Jacobian, history and order are
-  rebuilt, and a continued run agrees with an uninterrupted one within the tolerances;
+  is restored by re-taking the step it lies in; float32 states hold rounded copies of
+  the solver's float64 vector, so bit for bit needs float64 particles). Radau, BDF and
+  LSODA restart from (t, w) with the state's dt as first step: their Jacobian, history
+  and order are rebuilt, and a continued run agrees with an uninterrupted one within
+  the tolerances;
 * implicit methods get the exact Jacobian of the velocity, -H with H the Hessian of
   :mod:`meanfield.hessian`, from ``objective.hessian_operator(net).dense()`` when the
   objective offers it and m p <= DENSE_MAX; otherwise scipy estimates it by finite
@@ -79,10 +81,10 @@ def ode(method: str = "DOP853", rtol: float = 1e-8, atol: float = 1e-10,
         params["dt_max"] = _positive("dt_max", dt_max)
     runs: dict[str, _Live] = {}
 
-    def build(field, t, w, first_step, counts) -> _Live:
+    def build(field, t, w, first_step, counts, dtype) -> _Live:
         from scipy import integrate
 
-        shape, dtype = w.shape, w.dtype
+        shape = w.shape
 
         def velocity(_, y):
             counts["evaluations"] += 1
@@ -126,7 +128,7 @@ def ode(method: str = "DOP853", rtol: float = 1e-8, atol: float = 1e-10,
         w = np.asarray(w)
         state = initial_state(w, params.get("dt", 0.0), seed)
         live = build(field, 0.0, state.w, params.get("dt"),
-                     {"evaluations": 0, "jacobians": 0})
+                     {"evaluations": 0, "jacobians": 0}, state.w.dtype)
         return emit(state, live, 0.0, live.solver.y, 0)
 
     def restore(state: State, field) -> _Live:
@@ -139,14 +141,14 @@ def ode(method: str = "DOP853", rtol: float = 1e-8, atol: float = 1e-10,
             t_solver, t_old = float(aux["ode_t"]), float(aux["ode_t_old"])
             h_abs = float(aux["ode_h_abs"])
             if state.t == t_solver:
-                return build(field, state.t, w, h_abs, counts)
+                return build(field, state.t, w, h_abs, counts, w.dtype)
             if t_old < state.t < t_solver:   # inside a step: take that step again
-                w_old = np.asarray(aux["ode_w_old"], dtype=w.dtype)
-                live = build(field, t_old, w_old, t_solver - t_old, counts)
+                live = build(field, t_old, np.asarray(aux["ode_w_old"]), t_solver - t_old,
+                             counts, w.dtype)
                 live.solver.step()
                 live.solver.h_abs = h_abs
                 return live
-        return build(field, state.t, w, state.dt if state.dt > 0 else None, counts)
+        return build(field, state.t, w, state.dt if state.dt > 0 else None, counts, w.dtype)
 
     def step(state, field, cap=None):
         live = runs.get("live")

@@ -63,9 +63,7 @@ def main(argv=None):
                                             "drop_at_m")} if isinstance(v, dict) and "m" in v
                       else v for k, v in summary.items()}, indent=1))
     if args.certify:
-        for act in ("relu", "erf"):
-            rows = summary[act]["certified"]
-            print(act, json.dumps({k: rows[k] for k in ("m", *tx.KINDS)}))
+        print(tx.certified_markdown(summary))
 
 
 if __name__ == "__main__":

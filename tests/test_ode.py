@@ -1,5 +1,8 @@
 """ODE integrators (scipy's solvers inside simulate): accuracy against Euler, records from
 dense output, exact Jacobians, bit-for-bit resume of explicit Runge-Kutta."""
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -135,3 +138,11 @@ def test_registered_with_annotated_parameters():
     assert params["jacobian"] == (bool, False) and params["dt_max"] == (float, False)
     integ = dynamics.make("ode", method="Radau", atol=1e-9)
     assert integ.name == "ode" and not integ.fixed_dt and integ.params["method"] == "Radau"
+
+
+def test_public_integrators_know_ode_without_loading_the_solvers():
+    code = ("import sys, meanfield as mf; i = mf.integrators.make('ode', method='BDF'); "
+            "print(i.name, i.params['method'], 'scipy.integrate' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out == ["ode", "BDF", "False"]

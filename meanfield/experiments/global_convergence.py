@@ -302,3 +302,38 @@ def certified_figure(summary: dict, title: str = ""):
                  f"t = {summary['t_end']:g}, then refine and classify")
     fig.tight_layout()
     return fig
+
+
+def certified_markdown(summary: dict) -> str:
+    """Markdown tables of a certified summary: per activation the fraction of seeds
+    whose end point is each of KINDS per m, then per method the seeds reaching
+    R/R0 < 1e-10 and the medians of velocity evaluations and wall time over them."""
+    out = []
+    for act in ("relu", "erf"):
+        if act not in summary or "certified" not in summary[act]:
+            continue
+        rows = summary[act]["certified"]
+        ms = rows["m"]
+        out += [f"**{act}**: certified end points (fraction of seeds)", "",
+                "| m | " + " | ".join(map(str, ms)) + " |",
+                "|---|" + "---|" * len(ms)]
+        for kind in KINDS:
+            out.append(f"| {kind} | " + " | ".join(f"{v:.2g}" for v in rows[kind]) + " |")
+        out.append("| degenerate | " + " | ".join(map(str, rows["degenerate"])) + " |")
+        out += ["", f"**{act}**: seeds reaching $R/R_0<10^{{-10}}$; median velocity "
+                    "evaluations / wall time over them", "",
+                "| method | " + " | ".join(str(m) for m in ms if m >= summary["m0"]) + " |",
+                "|---|" + "---|" * sum(m >= summary["m0"] for m in ms)]
+        for method in METHODS:
+            t = rows["time_to_tolerance"][method]
+            cells = []
+            for i, m in enumerate(ms):
+                if m < summary["m0"]:
+                    continue
+                n, frac = t["compared"][i], t["reached"][i]
+                hits = round(frac * n) if frac is not None else 0
+                cells.append(f"{hits}/{n}" + (f": {t['velocity_evaluations'][i]:.3g} / "
+                                              f"{t['seconds'][i]:.2g} s" if hits else ""))
+            out.append(f"| {method} | " + " | ".join(cells) + " |")
+        out.append("")
+    return "\n".join(out)

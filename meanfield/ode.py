@@ -11,9 +11,11 @@ callbacks and checkpoints work as for every integrator:
 * ``step(state, field, cap)`` takes one solver step unless the solver is already past
   t + cap, and returns the state at min(solver time, t + cap): record times (and t_end)
   are read from the solver's dense output, never by shortening its steps;
-* the live solver is kept in the integrator's closure and reused while the incoming
-  state is the one returned last (the same particle array, the same field); otherwise it
-  is rebuilt from the state. Explicit Runge-Kutta continues bit-for-bit: the state's
+* the live solver is kept in the integrator's closure (one per network and objective
+  stepped, so ensemble members stepped in turn keep theirs) and reused while the
+  incoming state is the one it returned last (the same particle array, or an equal copy
+  at the same time, as a caller that copies states hands back); otherwise it is rebuilt
+  from the state. Explicit Runge-Kutta continues bit-for-bit: the state's
   auxiliary arrays hold the solver's time, the start of its last step and its next step
   size, so the rebuilt solver takes the same steps (a state read from the dense output
   is restored by re-taking the step it lies in; float32 states hold rounded copies of
@@ -48,15 +50,37 @@ IMPLICIT = ("Radau", "BDF", "LSODA")
 METHODS = EXPLICIT + IMPLICIT
 
 
+#: live solvers kept per integrator (one per network and objective pair stepped)
+LIVE_MAX = 64
+
+
+def _key(field):
+    """What a live solver integrates: the field's network and objective (a Field built
+    again for the same pair continues the same flow)."""
+    return (id(getattr(field, "net", field)), id(getattr(field, "objective", field)))
+
+
 class _Live:
-    """A running solver: the field it integrates, the particle array it returned last,
-    its counters and the dense output of its current step (computed once per step)."""
+    """A running solver: the field it integrates, the state it returned last (time and
+    particles), its counters and the dense output of its current step (computed once)."""
 
     def __init__(self, solver, field, shape, dtype, counts):
         self.solver, self.field, self.shape, self.dtype = solver, field, shape, dtype
         self.counts = counts
-        self.w = None
+        self.t, self.w = None, None
         self.interpolant = None
+
+    def continues(self, state, field) -> bool:
+        """Whether ``state`` is the one this solver returned last, for the same network
+        and objective: the same array, or an equal copy at the same time."""
+        if getattr(self.field, "net", self.field) is not getattr(field, "net", field) or \
+                getattr(self.field, "objective", self.field) is not \
+                getattr(field, "objective", field):
+            return False
+        self.field = field
+        return state.w is self.w or (state.t == self.t and state.w.shape == self.w.shape
+                                     and state.w.dtype == self.w.dtype
+                                     and np.array_equal(state.w, self.w))
 
 
 def ode(method: str = "DOP853", rtol: float = 1e-8, atol: float = 1e-10,
@@ -79,7 +103,7 @@ def ode(method: str = "DOP853", rtol: float = 1e-8, atol: float = 1e-10,
         params["dt"] = _positive("dt", dt)
     if dt_max is not None:
         params["dt_max"] = _positive("dt_max", dt_max)
-    runs: dict[str, _Live] = {}
+    lives: dict[tuple, _Live] = {}
 
     def build(field, t, w, first_step, counts, dtype) -> _Live:
         from scipy import integrate
@@ -102,7 +126,10 @@ def ode(method: str = "DOP853", rtol: float = 1e-8, atol: float = 1e-10,
         y0 = np.array(w, dtype=np.float64).ravel()
         solver = getattr(integrate, method)(velocity, float(t), y0, np.inf, **options)
         live = _Live(solver, field, shape, dtype, counts)
-        runs["live"] = live
+        lives.pop(_key(field), None)
+        while len(lives) >= LIVE_MAX:
+            lives.pop(next(iter(lives)))
+        lives[_key(field)] = live
         return live
 
     def emit(state: State, live: _Live, t: float, y, steps: int) -> State:
@@ -117,7 +144,7 @@ def ode(method: str = "DOP853", rtol: float = 1e-8, atol: float = 1e-10,
             aux["ode_w_old"] = np.array((solver.y_old if started else solver.y)
                                         .reshape(live.shape))
             aux["ode_h_abs"] = np.array(float(solver.h_abs))
-        live.w = w
+        live.t, live.w = float(t), w
         return replace(state, w=w, t=float(t), step=int(steps), dt=_next_step(solver, state.dt),
                        aux=MappingProxyType(aux))
 
@@ -151,8 +178,8 @@ def ode(method: str = "DOP853", rtol: float = 1e-8, atol: float = 1e-10,
         return build(field, state.t, w, state.dt if state.dt > 0 else None, counts, w.dtype)
 
     def step(state, field, cap=None):
-        live = runs.get("live")
-        if live is None or live.field is not field or live.w is not state.w:
+        live = lives.get(_key(field))
+        if live is None or not live.continues(state, field):
             if field.stochastic:
                 raise ValueError("the ode integrators need a deterministic objective")
             live = restore(state, field)

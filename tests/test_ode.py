@@ -146,3 +146,32 @@ def test_public_integrators_know_ode_without_loading_the_solvers():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.split()
     assert out == ["ode", "BDF", "False"]
+
+
+def _copy(state):
+    from dataclasses import replace
+    from types import MappingProxyType
+    return replace(state, w=state.w.copy(),
+                   aux=MappingProxyType({k: np.array(v) for k, v in state.aux.items()}))
+
+
+@pytest.mark.parametrize("method", ["DOP853", "Radau", "BDF"])
+def test_copied_states_and_interleaved_members_keep_their_solvers(problem, method):
+    """A caller that copies every state, and steps two members in turn with fields built
+    again for the same network and objective (as an ensemble does), continues each
+    member's live solver: the same steps and evaluations as one member stepped alone."""
+    net, pop = problem
+    other = mf.GaussianPopulation(mf.Network.init(2, 3, sphere=True, seed=9), backend="numpy")
+    integ = ode(method, rtol=1e-7)
+    alone = [mf.simulate(net, obj, ode(method, rtol=1e-7), 5.0, record=mf.LinearSchedule(2))
+             for obj in (pop, other)]
+    fields = [dynamics.Field(net, pop), dynamics.Field(net, other)]
+    states = [integ.init(net.w, dynamics.Field(net, obj), 0) for obj in (pop, other)]
+    while any(s.t < 5.0 for s in states):
+        for i in (0, 1):
+            if states[i].t < 5.0:
+                states[i] = _copy(integ.step(_copy(states[i]), fields[i], 5.0 - states[i].t))
+    for state, traj in zip(states, alone):
+        assert state.step == traj.steps[-1]
+        assert int(state.aux["evaluations"]) == int(traj.state.aux["evaluations"])
+        assert np.array_equal(state.w, traj.final.w)

@@ -28,7 +28,7 @@ population risk on the NumPy backend.
 from __future__ import annotations
 
 import argparse
-import math
+import inspect
 import time
 
 import numpy as np
@@ -68,6 +68,8 @@ class Counting:
         return self.objective.hessian_operator(net, backend)
 
     def __getattr__(self, name):
+        if name == "ensemble":   # no stacked form: every velocity goes through velocity()
+            raise AttributeError(name)
         return getattr(self.objective, name)
 
 
@@ -84,9 +86,12 @@ def _flow(net, objective, integrator, r0, tol, t_max, counting, budget, every=1)
     reached)."""
     checking = [0.0]
     hit = {}
+    options = {}
+    if "callback_every" in inspect.signature(simulate).parameters:
+        options["callback_every"] = every   # a simulate that calls back once per block
 
     def check(state, recorder):
-        if state.step % every:
+        if every > 1 and state.step % every:
             return
         start = time.perf_counter()
         relative = objective.risk(net.with_w(state.w)) / r0
@@ -99,7 +104,7 @@ def _flow(net, objective, integrator, r0, tol, t_max, counting, budget, every=1)
             raise _OutOfBudget
     try:
         traj = simulate(net, counting, integrator, t_max, record=LinearSchedule(2),
-                        on_step=check)
+                        on_step=check, **options)
         return traj.final, float(traj.state.t), checking[0], False
     except Divergence as err:
         return net, err.t, checking[0], False

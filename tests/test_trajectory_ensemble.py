@@ -213,3 +213,14 @@ def test_demo_ensemble_on_the_lanes_kernels_matches_serial_numpy_over_the_whole_
                            p.integrator, t_end, record=p.schedule, seeds=[0, 0])
     check(ens, [mf.simulate(q.student, q.objective, q.integrator, t_end, record=q.schedule)
                 for q in reference])
+
+
+@pytest.mark.parametrize("method", ["DOP853", "Radau"])
+def test_ode_members_keep_their_own_solvers(method):
+    """ODE members are stepped one after another, each by its own live solver: the
+    ensemble equals the serial runs (one integrator shared, and one per member)."""
+    objs = [mf.GaussianPopulation(teacher(s), backend="numpy") for s in range(3)]
+    shared = integrators.make("ode", method=method, rtol=1e-8, dt=0.01)
+    both(students(3), objs, shared, 2.0)
+    own = [integrators.make("ode", method=method, rtol=r, dt=0.01) for r in (1e-6, 1e-8, 1e-9)]
+    both(students(3), objs, own, 2.0)

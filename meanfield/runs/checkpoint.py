@@ -123,7 +123,7 @@ def read(path, template: State | None = None) -> Checkpoint:
     times, steps = records["times"], records["steps"]
     if n and not (np.all(np.isfinite(times)) and np.all(np.diff(times) > 0)
                   and times[0] == 0 and times[-1] <= t and steps.dtype.kind == "i"
-                  and np.all(np.diff(steps) > 0) and steps[-1] <= step
+                  and np.all(np.diff(steps) >= 0) and steps[-1] <= step
                   and np.all(np.isfinite(records["risk"]))
                   and np.all(np.isfinite(records["snapshots"]))):
         raise DamagedRun(path, "its recorded times, steps or risks are inconsistent; "

@@ -21,7 +21,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-from .. import backends, dynamics
+from .. import backends, dynamics, ode  # noqa: F401  (ode registers the "ode" integrator)
 from ..activations import ACTIVATIONS
 from ..gaussian import INPUT_LAWS, pair_kernel
 from ..losses import LOSSES

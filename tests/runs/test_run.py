@@ -156,3 +156,35 @@ def test_every_integrator_and_objective_kind_runs_from_a_config(tmp_path):
         data["integrator"] = case["integrator"]
         result = mf.run(mf.Config.from_dict(data), tmp_path / str(k))
         assert result.trajectory.risk[-1] < result.trajectory.risk[0], case
+
+
+@pytest.mark.parametrize("method", ["DOP853", "Radau"])
+def test_ode_runs_resume_from_their_checkpoints(tmp_path, monkeypatch, method):
+    """An ODE run in a config: several records fall inside one solver step (equal step
+    counts), the checkpoint is accepted on resume, and DOP853 resumes bit for bit
+    (Radau restarts its Jacobian and history: within its tolerances)."""
+    config = small_config(integrator={"name": "ode", "method": method, "rtol": 1e-9,
+                                      "atol": 1e-11, "dt": 0.01, "temperature": None,
+                                      "weight_decay": None},
+                          checkpoint={"every_steps": 5}, t_end=6.0)
+    reference = mf.run(config, tmp_path / "ref").trajectory
+    assert np.any(np.diff(reference.steps) == 0) and reference.times[-1] == 6.0
+    original, calls = checkpoint.save_checkpoint, []
+
+    def crash_after_second(*args):
+        original(*args)
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(run_module, "save_checkpoint", crash_after_second)
+    with pytest.raises(KeyboardInterrupt):
+        mf.run(config, tmp_path / "crashed")
+    monkeypatch.setattr(run_module, "save_checkpoint", original)
+    resumed = mf.resume(tmp_path / "crashed").trajectory
+    assert np.array_equal(resumed.times, reference.times)
+    if method == "DOP853":
+        assert np.array_equal(resumed.final.w, reference.final.w)
+        assert np.array_equal(resumed.risk, reference.risk)
+    else:
+        np.testing.assert_allclose(resumed.final.w, reference.final.w, rtol=0, atol=1e-5)

@@ -17,8 +17,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..backends import spectral
-from .bench import _median_time, _population, population_time, row_adder
 from ..circle_kernel import modes_for_tolerance
+from .bench import _median_time, _population, population_time, row_adder
 
 
 def accuracy(m: int = 1000, tol: float = spectral.TOLERANCE) -> float:

@@ -44,7 +44,7 @@ def test_groups_are_one_list_named_in_help():
     text = parser.format_help()
     for name, group in bench_groups.GROUPS.items():
         star = r" \*" if group.default else ""
-        assert re.search(rf"^  {name}{star} +{group.lines}, ", text, re.M), name
+        assert re.search(rf"^  {name}{star} +{group.lines}, ", text, re.MULTILINE), name
 
 
 @pytest.mark.parametrize("argv", [["--only", "nope"], ["--only", "spectral,nope"],

@@ -9,6 +9,7 @@ target}, printed by :func:`meanfield.experiments.bench.markdown` under the machi
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import textwrap
@@ -54,21 +55,53 @@ def _spectral(backends, repeat, quick, log):
     return bench_spectral.run(repeat=min(repeat, 3), log=log, **sizes)
 
 
+@contextlib.contextmanager
+def one_thread():
+    """One Numba thread and one BLAS thread (through threadpoolctl, when it is installed)
+    inside the block. Small dense linear algebra (220 x 220 SVDs and solves in refine,
+    Radau's Jacobians) is many times slower with two BLAS threads on a loaded machine
+    (a refine took 13 s instead of 0.5 s at load average 5 on 2 cores)."""
+    from numba import get_num_threads, set_num_threads
+
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        blas = contextlib.nullcontext()
+    else:
+        blas = threadpool_limits(limits=1)
+    n = get_num_threads()
+    set_num_threads(1)
+    try:
+        with blas:
+            yield
+    finally:
+        set_num_threads(n)
+
+
+def _single_threaded(rows):
+    for row in rows:
+        row["backend"] += ", 1 thread"
+    return rows
+
+
 def _hessian(backends, repeat, quick, log):
     from . import bench_hessian
 
-    return bench_hessian.run(repeat=repeat, quick=quick, log=log)
+    with one_thread():
+        return _single_threaded(bench_hessian.run(repeat=repeat, quick=quick, log=log))
 
 
 def _ode(backends, repeat, quick, log):
     from . import bench_ode
 
-    return bench_ode.run(quick=quick, log=log)
+    with one_thread():
+        return _single_threaded(bench_ode.run(quick=quick, log=log))
 
 
 GROUPS: dict[str, Group] = {
     "backends": Group("population and empirical velocities of each --backends against BLAS "
-                      "and PyTorch, peak memory, time against m", "lines 1-5", "~1 min", True,
+                      "and PyTorch, peak memory, time against m", "lines 1-5",
+                      "~1 min on numba,numpy (KeOps on a CPU adds several min)", True,
                       _backends),
     "small": Group("many small runs: per-step overhead, ensembles against serial runs, tiny "
                    "velocities", "lines 6a-6e", "a few min", True, _small),
@@ -76,20 +109,18 @@ GROUPS: dict[str, Group] = {
                    "line 7", "~30 s", True, _mixed),
     "spectral": Group("2-D spectral velocity at M = 10^6 against Numba, and its accuracy",
                       "line 8", "~15 s", True, _spectral),
-    "hessian": Group("exact Hessians and Hessian-vector products, refine, classify", "line 9",
-                     "~30 s", True, _hessian),
-    "ode": Group("time to R/R0 < 1e-10 per integrator (d = 10, m = 20), one run per method; "
-                 "only with --only (its times mean something with OPENBLAS_NUM_THREADS=1 "
-                 "NUMBA_NUM_THREADS=1, unlike the other groups')", "line 10",
-                 "~20 s alone and single-threaded, minutes under load with threaded BLAS",
-                 False, _ode),
+    "hessian": Group("exact Hessians and Hessian-vector products, refine, classify, on one "
+                     "thread", "line 9", "~30 s", True, _hessian),
+    "ode": Group("time to R/R0 < 1e-10 per integrator (d = 10, m = 20), one run per method, "
+                 "on one thread", "line 10", "~20 s", True, _ode),
 }
 
 HELP = "time the backends, ensembles, kernels, Hessians and integrators; print a Markdown table"
 
 
 def _epilog() -> str:
-    lines = ["groups (* = run by default; rough wall time at full size on 2 cores):"]
+    lines = ["groups (* = run by default; rough wall time at full size on 2 idle cores, "
+             + "from docs/performance.md):"]
     for name, g in GROUPS.items():
         lines += textwrap.wrap(f"{name + (' *' if g.default else ''):<10} {g.lines}, "
                                f"{g.duration}: {g.description}", 88,

@@ -101,7 +101,7 @@ def _ode(backends, repeat, quick, log):
 GROUPS: dict[str, Group] = {
     "backends": Group("population and empirical velocities of each --backends against BLAS "
                       "and PyTorch, peak memory, time against m", "lines 1-5",
-                      "~1 min on numba,numpy (KeOps on a CPU adds several min)", True,
+                      "~1 min on numba,numpy (KeOps on a CPU adds ~8 min)", True,
                       _backends),
     "small": Group("many small runs: per-step overhead, ensembles against serial runs, tiny "
                    "velocities", "lines 6a-6e", "a few min", True, _small),

@@ -1,10 +1,11 @@
-"""Benchmark the backends (issue 4) and print the Markdown table of README "Performance".
+"""The same as ``meanfield bench``: every benchmark group, one Markdown table.
 
-Usage: python scripts/bench.py [--backends numba,keops,numpy] [--repeat 5] [--quick]
+Usage: python scripts/bench.py [--only GROUP[,GROUP...]] [--backends numba,keops,numpy]
+       [--repeat 5] [--quick]
 """
 import sys
 
-from meanfield.experiments.bench import main
+from meanfield.experiments.bench_groups import main
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))

@@ -26,20 +26,21 @@ def _demo(args, extra) -> int:
 
 
 def _configure_bench(p):
-    from ..experiments import bench
+    from ..experiments import bench_groups
 
-    bench.configure(p)
+    bench_groups.configure(p)
 
 
 def _bench(args, extra) -> int:
-    from ..experiments import bench
+    from ..experiments import bench_groups
 
-    return bench.handler(args, extra)
+    return bench_groups.handler(args, extra)
 
 
 COMMANDS = [
     Command("demo", "the Chizat-Oyallon-Bach 2-D illustration, active vs lazy",
             _configure_demo, _demo),
-    Command("bench", "time the backends against limits measured in the same run",
+    Command("bench", "time every benchmark group (backends, ensembles, kernels, Hessians, "
+            "integrators) against limits measured in the same run",
             _configure_bench, _bench),
 ]

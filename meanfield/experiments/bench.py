@@ -1,4 +1,6 @@
-"""Benchmarks of the backends (issue 4), each against a limit measured in the same run.
+"""Benchmark groups "backends" (lines 1-5), "small" (6a-6e) and "mixed" (7) of ``meanfield
+bench``, each line against a limit measured in the same run (the groups, their command
+line and the other groups' modules: :mod:`meanfield.experiments.bench_groups`).
 
 1. Population ReLU velocity, float64, d = 100, m students + 5 teachers: median time of
    one ``GaussianPopulation.velocity`` and its ratio to the two BLAS products that bound
@@ -27,24 +29,31 @@
    teacher of m units, and its ratio to the same with a ReLU teacher (closed form).
 
 Every backend runs once before it is timed (Numba and KeOps compile there, never inside
-the timed loop). ``main`` prints a Markdown table.
+the timed loop). Each group's function returns rows {bench, backend, time, reference,
+result, target}; :func:`markdown` prints them as the one table of every group.
 """
 from __future__ import annotations
 
-import argparse
 import json
-import os
 import subprocess
 import sys
 import time
 
 import numpy as np
 
-from ..backends import cuda_available, get_backend
+from ..backends import get_backend
 from ..model import Network
 from ..objectives import Empirical, GaussianPopulation
 
-COMMAND = "python scripts/bench.py"
+COMMAND = "meanfield bench"
+
+
+def row_adder(rows: list, log):
+    """``add(**row)``: append ``row`` to ``rows`` and ``log`` it as one line."""
+    def add(**row):
+        rows.append(row)
+        log(" | ".join(str(v) for v in row.values()))
+    return add
 
 
 def _median_time(fn, repeat: int, budget: float = 20.0) -> float:
@@ -182,16 +191,13 @@ def _warm(backends):
 
 
 def run(backends, repeat: int = 5, quick: bool = False, log=print) -> list[dict]:
-    """Run all benchmarks; returns rows {bench, backend, time, reference, result, target}."""
+    """Group "backends" (lines 1-5); rows {bench, backend, time, reference, result, target}."""
     m, n_emp, sizes, m_mem = 4096, 10000, [1024, 2048, 4096, 8192, 16384, 32768], 32768
     if quick:
         m, n_emp, sizes, m_mem = 1024, 2000, [256, 512, 1024, 2048], 4096
     _warm(backends)
     rows = []
-
-    def add(**row):
-        rows.append(row)
-        log(" | ".join(str(v) for v in row.values()))
+    add = row_adder(rows, log)
 
     limit = blas_limit(m, 100, repeat)
     for b in backends:
@@ -227,10 +233,18 @@ def run(backends, repeat: int = 5, quick: bool = False, log=print) -> list[dict]
         add(bench=f"5. time vs m, population relu f64 d=100 m={size}", backend=auto, time=t,
             reference="-", result=f"t/m^2 = {t / size**2 / base:.2f} x (m={sizes[0]})",
             target="~ m^2")
+    return rows
+
+
+def run_mixed(repeat: int = 3, quick: bool = False, log=print) -> list[dict]:
+    """Group "mixed" (line 7), on Numba, median of at most 3 runs (a velocity takes
+    seconds at full size); rows as :func:`run`."""
+    rows = []
     m_mix = 256 if quick else 1024
-    mixed, same = mixed_pair_times(m_mix, 10, "numba", 3)
-    add(bench=f"7. mixed pairs: population velocity relu student x tanh teacher, bias, "
-        f"d=10 m=m0={m_mix}", backend="numba", time=mixed,
+    mixed, same = mixed_pair_times(m_mix, 10, "numba", min(repeat, 3))
+    row_adder(rows, log)(
+        bench=f"7. mixed pairs: population velocity relu student x tanh teacher, bias, "
+              f"d=10 m=m0={m_mix}", backend="numba", time=mixed,
         reference=f"relu teacher (closed form) {same:.3f} s", result=f"ratio {mixed / same:.1f}",
         target="small factor")
     return rows
@@ -436,60 +450,15 @@ def run_small(repeat: int = 5, quick: bool = False, log=print) -> list[dict]:
     return rows
 
 
-def markdown(rows, machine: str) -> str:
-    """The rows as a Markdown table headed by the machine label and the command."""
-    lines = [f"Machine: {machine}. Regenerate with `{COMMAND}` (or `meanfield bench`).", "",
+def markdown(rows, machine: str, command: str = COMMAND) -> str:
+    """The rows as a Markdown table headed by the machine label and the command that
+    regenerates them; times to 4 significant digits ("-" for a time that is not a number,
+    as on an accuracy line)."""
+    lines = [f"Machine: {machine}. Regenerate with `{command}`.", "",
              "| benchmark | backend | median time (s) | reference | result | target |",
              "|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r['bench']} | {r['backend']} | {r['time']:.4f} | {r['reference']} "
+        time_ = f"{r['time']:.4g}" if np.isfinite(r["time"]) else "-"
+        lines.append(f"| {r['bench']} | {r['backend']} | {time_} | {r['reference']} "
                      f"| {r['result']} | {r['target']} |")
     return "\n".join(lines)
-
-
-HELP = "time the backends against their limits (issue 4) and print a Markdown table"
-
-
-def configure(parser: argparse.ArgumentParser) -> None:
-    """Add the ``bench`` arguments to ``parser`` (used by ``meanfield bench`` too)."""
-    parser.add_argument("--backends", default="numba,keops,numpy",
-                        help="comma-separated backends to time (default: %(default)s)")
-    parser.add_argument("--repeat", type=int, default=5, help="runs per median")
-    parser.add_argument("--quick", action="store_true", help="small sizes (a smoke test)")
-    parser.add_argument("--machine", default=None,
-                        help="machine label above the table (default: cores, GPU, load)")
-    parser.add_argument("--only", choices=("backends", "small"), default=None,
-                        help="run only the backend benchmarks (1-5) or only the many-small-"
-                             "runs ones (6a-6e)")
-
-
-def handler(args: argparse.Namespace, extra=()) -> int:
-    """Run the benchmarks for parsed ``args``; one-line error and status 2 on bad input."""
-    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
-    for b in backends:
-        try:
-            get_backend(b)
-        except (ValueError, ImportError) as exc:
-            print(f"meanfield: error: backend {b!r} unavailable: {exc}", file=sys.stderr)
-            return 2
-    if args.repeat < 1 or not backends:
-        print("meanfield: error: need --repeat >= 1 and at least one backend", file=sys.stderr)
-        return 2
-    gpu = "GPU" if cuda_available() else "no GPU"
-    load = os.getloadavg()[0]
-    log = lambda s: print(s, file=sys.stderr, flush=True)  # noqa: E731
-    rows = [] if args.only == "small" else run(backends, repeat=args.repeat,
-                                                quick=args.quick, log=log)
-    if args.only != "backends":
-        rows += run_small(repeat=args.repeat, quick=args.quick, log=log)
-    machine = args.machine or (f"{os.cpu_count()} cores, {gpu} (load average {load:.1f} at "
-                               f"start, {os.getloadavg()[0]:.1f} at end)")
-    print(markdown(rows, machine))
-    return 0
-
-
-def main(argv=None) -> int:
-    """``python scripts/bench.py [args]``: the same as ``meanfield bench [args]``."""
-    parser = argparse.ArgumentParser(prog="meanfield bench", description=HELP)
-    configure(parser)
-    return handler(parser.parse_args(argv))

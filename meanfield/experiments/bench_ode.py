@@ -20,14 +20,15 @@ EULER_CHECK steps for Euler); the time spent checking is not counted.
 A method that reaches neither ``tol`` by T_MAX nor within MAX_EVALUATIONS velocity
 evaluations reports ``reached = False`` and the risk where it stopped.
 
-``python -m meanfield.experiments.bench_ode`` prints the Markdown table of the bench
-problem: d = 10, a relu teacher of 5 units (unit input weights, output weights +-1), a
-relu student of m = 20 in the mean-field scaling (Gaussian init of scale 0.5), exact
-population risk on the NumPy backend.
+The bench problem: d = 10, a relu teacher of 5 units (unit input weights, output weights
++-1), a relu student of m = 20 in the mean-field scaling (Gaussian init of scale 0.5),
+exact population risk on the NumPy backend. Group "ode" (line 10) of ``meanfield bench``:
+``meanfield bench --only ode`` prints one row per method (``--quick``: a student of m = 5,
+the teacher's width, whose flow converges exponentially, and at most QUICK_EVALUATIONS
+velocity evaluations per method); :func:`run` takes another problem.
 """
 from __future__ import annotations
 
-import argparse
 import inspect
 import time
 
@@ -39,6 +40,7 @@ from ..ode import ode
 from ..runs.config import Config
 from ..runs.run import build
 from ..trajectory import Divergence, LinearSchedule, simulate
+from .bench import row_adder
 
 METHODS = ("euler", "adaptive", "DOP853", "Radau", "flow+refine")
 TOL = 1e-10
@@ -48,6 +50,7 @@ RTOL, ATOL = 1e-8, 1e-10
 SWITCH = 1e-2
 T_MAX = 1e6
 MAX_EVALUATIONS = 500_000
+QUICK_M, QUICK_EVALUATIONS = 5, 20_000
 
 
 class Counting:
@@ -174,40 +177,22 @@ def bench_problem(d: int = 10, m: int = 20, activation: str = "relu", seed: int 
 
 
 def run(d: int = 10, m: int = 20, activation: str = "relu", seed: int = 0,
-        methods=METHODS, log=print) -> list[dict]:
-    """One row per method (:func:`time_to_tolerance`) on :func:`bench_problem`."""
+        methods=METHODS, quick: bool = False, log=print) -> list[dict]:
+    """The rows of group "ode": one per method (:func:`time_to_tolerance`) on
+    :func:`bench_problem`, in the format of :func:`meanfield.experiments.bench.run`;
+    ``quick`` takes m = QUICK_M and at most QUICK_EVALUATIONS velocity evaluations."""
+    if quick:
+        m = QUICK_M
     net, objective, r0 = bench_problem(d, m, activation, seed)
     rows = []
+    add = row_adder(rows, log)
     for method in methods:
-        row = time_to_tolerance(net, objective, method, r0)
-        rows.append(row)
-        log(markdown([row]).splitlines()[-1])
+        r = time_to_tolerance(net, objective, method, r0, max_evaluations=QUICK_EVALUATIONS
+                              if quick else MAX_EVALUATIONS)
+        add(bench=f"10. ode: {method} to R/R0 < {TOL:g}, {activation} d={d} m={m}",
+            backend="numpy",
+            time=r["seconds"], reference=f"t = {r['t']:.3g}, {r['velocity_evaluations']} "
+            f"velocities, {r['hessians']} Hessians (one run)",
+            result=f"{'reached' if r['reached'] else 'not reached'}, R/R0 = "
+                   f"{r['relative_risk']:.2g}", target=f"R/R0 < {TOL:g}")
     return rows
-
-
-def markdown(rows) -> str:
-    lines = ["| method | reached R/R0 < 1e-10 | t | velocity evaluations | Hessians | "
-             "wall time | R/R0 at the end |", "|---|---|---|---|---|---|---|"]
-    for r in rows:
-        lines.append(f"| {r['method']} | {'yes' if r['reached'] else 'no'} | {r['t']:.3g} | "
-                     f"{r['velocity_evaluations']} | {r['hessians']} | "
-                     f"{r['seconds']:.3g} s | {r['relative_risk']:.2g} |")
-    return "\n".join(lines)
-
-
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--m", type=int, default=20, help="student width (default 20)")
-    parser.add_argument("--activation", default="relu", help="relu or erf")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--methods", default=",".join(METHODS),
-                        help=f"comma-separated subset of {','.join(METHODS)}")
-    args = parser.parse_args(argv)
-    rows = run(m=args.m, activation=args.activation, seed=args.seed,
-               methods=args.methods.split(","), log=lambda *_: None)
-    print(markdown(rows))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -67,7 +67,7 @@ def global_convergence(out_dir, d: int = 10, ms=(2, 5, 10, 20, 50), seeds=3,
     ``certify``: also certify the end points with m <= ``certify_max_m`` and, with
     ``compare``, time the methods to R/R0 < 1e-10 for m0 <= m <= certify_max_m (each
     giving up after ``max_evaluations`` velocity evaluations); function cells under
-    out_dir/certify/<activation>, resumable. Adds summary[activation]["certified"]
+    out_dir/certify/<activation>, resumable. Adds ``summary[activation]["certified"]``
     (:func:`reduce_certificates`)."""
     summary = {"d": int(d), "m0": int(m0), "t_end": float(t_end), "threshold": threshold,
                "seeds": int(seeds) if np.isscalar(seeds) else len(seeds), "backend": backend}

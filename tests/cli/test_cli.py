@@ -29,6 +29,7 @@ MALFORMED = [
     *[["run", name] for name in BAD_TOML],
     ["fly"], [], ["resume", "nowhere"], ["show", "nowhere"], ["plot"],
     ["demo", "--backend", "gpu"], ["show", "nowhere", "--verbose"],
+    ["bench", "--only", "nope"], ["bench", "--only", "ode", "--repeat", "0"],
 ]
 
 
@@ -63,7 +64,7 @@ def test_error_names_the_field(tmp_path):
 
 
 def test_help_everywhere(tmp_path):
-    for args in ([], ["run"], ["resume"], ["plot"], ["show"], ["demo"]):
+    for args in ([], ["run"], ["resume"], ["plot"], ["show"], ["demo"], ["bench"]):
         proc = meanfield(*args, "--help", cwd=tmp_path)
         assert proc.returncode == 0 and "usage: meanfield" in proc.stdout, args
 

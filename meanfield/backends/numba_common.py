@@ -15,8 +15,8 @@ BLAS_MIN_D = 24      # input dimension from which dot products go through BLAS
 TILE = 1 << 22       # entries of a BLAS tile (32 MB in float64)
 CHUNK = 512          # sources per register chunk of the fused path
 SAMPLE_TILE = 1 << 20  # entries of a particles x samples tile in forward_and_grad
-#: entries of the tiles of the members an ensemble's forward_and_grad takes together (its
-#: passes over them stay in a 1 MB cache)
+#: entries of the tiles (and per-member data) of the members an ensemble's
+#: forward_and_grad takes together (its passes over them stay in a 1 MB cache)
 MEMBER_TILE = 1 << 17
 #: Numba threads for the scalar pass between two BLAS products. OpenBLAS's threads keep
 #: spinning for a while after a product, so a parallel pass fights them for the cores:

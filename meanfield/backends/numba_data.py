@@ -419,7 +419,10 @@ def forward_and_grad_batch(activation, layout, w, q, m_grad, X, residual):
     gb = np.zeros((S, m_grad), dtype=dtype)
     cg, bg = np.ascontiguousarray(c[:, :m_grad]), np.ascontiguousarray(b[:, :m_grad])
     rows = max(1, min(n, _common.SAMPLE_TILE // max(1, M)))
-    chunk = max(1, min(S, _common.MEMBER_TILE // (M * n))) if rows == n else 1
+    # members taken together: their tiles (and their data, when it is per member) stay
+    # in a 1 MB cache between the two products
+    per_member = M * n + (0 if len(X3) == 1 else n * layout.d)
+    chunk = max(1, min(S, _common.MEMBER_TILE // per_member)) if rows == n else 1
     groups = _member_groups(S, chunk, S * M * n)
     XT = X3.transpose(0, 2, 1)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import itertools
 import os
 import threading
+import time
 import types
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -73,13 +74,39 @@ def _pool(workers: int) -> ThreadPoolExecutor:
     return _POOL[1]
 
 
+_IDLE = [-1.0, 0]  # [time of the last look, idle cores then]
+#: seconds for which :func:`idle_cores` reuses its last look
+IDLE_CHECK_SECONDS = 0.1
+
+
+def idle_cores() -> int:
+    """Cores that no thread is running on right now besides the caller: the cores this
+    process may use minus the runnable threads of the whole machine (Linux
+    /proc/loadavg, which counts the caller), looked at most every IDLE_CHECK_SECONDS;
+    every other core when /proc/loadavg cannot be read."""
+    now = time.monotonic()
+    if now - _IDLE[0] > IDLE_CHECK_SECONDS:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") \
+            else os.cpu_count() or 1
+        try:
+            with open("/proc/loadavg") as f:
+                running = int(f.read().split()[3].split("/")[0])
+        except (OSError, ValueError, IndexError):
+            running = 1
+        _IDLE[:] = [now, max(0, cores - max(1, running))]
+    return _IDLE[1]
+
+
 def share_threads(work: int, parts: int) -> int:
-    """Threads :func:`share` would use for ``parts`` independent parts of ``work`` inner
-    iterations in total: 1 below SHARE_MIN_WORK or with one Numba thread, else up to
+    """Threads :func:`share` should use for ``parts`` independent parts of ``work`` inner
+    iterations in total: 1 below SHARE_MIN_WORK, with one Numba thread, or when no
+    other core is idle right now (:func:`idle_cores`; sharing then only adds thread
+    switches: +3% CPU at the COB size, +15-25% for 10 x 100 x 105 pairs, measured with
+    the cores taken by other processes), else one per idle core and the caller, up to
     Numba's thread count."""
     if work < SHARE_MIN_WORK or parts < 2:
         return 1
-    return min(get_num_threads(), parts)
+    return max(1, min(get_num_threads(), parts, 1 + idle_cores()))
 
 
 def share(fn, n: int, threads: int) -> None:

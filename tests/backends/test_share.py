@@ -36,11 +36,16 @@ def test_share_calls_each_part_once_and_reraises():
     numba_common.share(part, 0, 2)  # nothing to do
 
 
-def test_share_threads_follows_the_threshold_and_numba_threads(monkeypatch):
+def test_share_threads_follows_the_threshold_numba_threads_and_idle_cores(monkeypatch):
+    monkeypatch.setattr(numba_common, "idle_cores", lambda: 8)
     assert numba_common.share_threads(numba_common.SHARE_MIN_WORK - 1, 10) == 1
     assert numba_common.share_threads(numba_common.SHARE_MIN_WORK, 1) == 1
     assert numba_common.share_threads(numba_common.SHARE_MIN_WORK, 10) == \
         min(get_num_threads(), 10)
+    monkeypatch.setattr(numba_common, "idle_cores", lambda: 0)  # every core busy
+    assert numba_common.share_threads(numba_common.SHARE_MIN_WORK, 10) == 1
+    monkeypatch.undo()
+    assert 0 <= numba_common.idle_cores() < (numba_common.os.cpu_count() or 1)
 
 
 def _both(monkeypatch, fn):
@@ -49,6 +54,7 @@ def _both(monkeypatch, fn):
     monkeypatch.setattr(numba_common, "PARALLEL_MIN_WORK", 1 << 62)
     seq = fn()
     monkeypatch.setattr(numba_common, "SHARE_MIN_WORK", 1)
+    monkeypatch.setattr(numba_common, "idle_cores", lambda: 8)  # share on a busy machine
     return seq, fn()
 
 
@@ -105,6 +111,7 @@ def test_ensembles_sharing_members_between_threads_equal_serial_runs(monkeypatch
     import meanfield as mf
 
     monkeypatch.setattr(numba_common, "SHARE_MIN_WORK", 1)
+    monkeypatch.setattr(numba_common, "idle_cores", lambda: 8)
     d = 10 if kind == "population" else 30
     nets = [mf.Network.init(12, d, "relu", seed=10 + s, tau=0.7) for s in range(3)]
     teachers = [mf.Network.init(3, d, "relu", seed=s) for s in range(3)]

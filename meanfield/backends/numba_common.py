@@ -70,6 +70,8 @@ def _pool(workers: int) -> ThreadPoolExecutor:
     """The helper threads of :func:`share` (made again after a fork, where the parent's
     threads do not exist)."""
     if _POOL[0] != os.getpid() or _POOL[2] < workers:
+        if _POOL[0] == os.getpid():
+            _POOL[1].shutdown(wait=False)
         _POOL[:] = [os.getpid(), ThreadPoolExecutor(workers, "meanfield-share"), workers]
     return _POOL[1]
 

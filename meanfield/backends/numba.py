@@ -14,6 +14,9 @@ Two strategies, chosen by the input dimension d:
   accumulating grad_c, sum e P, grad_b and value, and BLAS forms (e o Q) A_s. Tiles
   hold at most ``TILE`` entries.
 
+An ensemble's fused loop below ``PARALLEL_MIN_WORK`` shares its blocks between threads
+while another core is idle (``numba_common.share``; same arithmetic, same results).
+
 Kernel arithmetic is always float64 (the reference's precision: the angle of nearly
 coincident particles needs it); float32 particles are converted on entry and the
 result cast back. The linear kernel uses the O(m p k) :func:`linear_pair_reduce`; a ReLU

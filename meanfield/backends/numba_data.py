@@ -379,7 +379,9 @@ def forward_and_grad_batch(activation, layout, w, q, m_grad, X, residual):
     """:func:`forward_and_grad` for S networks w (S, M, p), q (S, M) on X (n, d) shared or
     (S, n, d); ``residual(F, G, N)`` gives the residuals of members G on samples N.
     Member s equals the single reduction of member s bit for bit (same kernels, same
-    tiles); the member axis is one more parallel dimension of every loop. Small float64
+    tiles); the member axis is one more parallel dimension of every loop, and for
+    d >= BLAS_MIN_D the member groups are shared between threads while another core is
+    idle (``numba_common.share``, each BLAS product on one thread). Small float64
     members with d <= 4 take the lanes kernels (:mod:`meanfield.backends.numba_lanes`)."""
     w, X = np.asarray(w), np.asarray(X)
     if _lanes.applies(activation, layout, w.shape[1], X.shape[-2], np.result_type(w, X)):

@@ -36,6 +36,19 @@ def test_share_calls_each_part_once_and_reraises():
     numba_common.share(part, 0, 2)  # nothing to do
 
 
+def test_share_runs_parts_at_the_same_time_on_two_threads():
+    """Two parts that can only finish together (a barrier of 2): share must run them on
+    two threads at once."""
+    barrier, threads = threading.Barrier(2, timeout=30), set()
+
+    def part(i):
+        threads.add(threading.get_ident())
+        barrier.wait()
+
+    numba_common.share(part, 2, 2)
+    assert len(threads) == 2
+
+
 def test_share_threads_follows_the_threshold_numba_threads_and_idle_cores(monkeypatch):
     monkeypatch.setattr(numba_common, "idle_cores", lambda: 8)
     assert numba_common.share_threads(numba_common.SHARE_MIN_WORK - 1, 10) == 1

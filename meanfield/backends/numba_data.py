@@ -263,14 +263,15 @@ def _data3(X, dtype):
     return np.ascontiguousarray(X[None] if X.ndim == 2 else X)
 
 
-def _member_groups(S: int, chunk: int, work: int) -> list[slice]:
-    """Consecutive groups of at most ``chunk`` of the S members, one tiled pass each;
-    when threads share the groups (``work`` inner iterations, :func:`share_threads`),
-    as many groups as a multiple of the threads allows, of sizes differing by at most one,
-    so that the threads get equal shares."""
+def _member_groups(S: int, chunk: int, threads: int, balance: bool) -> list[slice]:
+    """Consecutive groups of at most ``chunk`` of the S members, one tiled pass each.
+    With ``balance`` (allowed when the grouping cannot change the numbers: members with
+    their own data) and several ``threads``, as many groups as a multiple of the threads
+    allows, of sizes differing by at most one, so that the threads get equal shares.
+    (Members sharing one data set are stacked into one product per group, whose rounding
+    may depend on the group: their groups depend on the sizes only, never on the load.)"""
     count = -(-S // chunk)
-    threads = _share_threads(work, S)
-    if threads > 1:
+    if balance and threads > 1:
         count = min(S, -(-count // threads) * threads)
     bounds = np.linspace(0, S, count + 1).round().astype(int)
     return [slice(int(lo), int(hi)) for lo, hi in itertools.pairwise(bounds)]
@@ -425,7 +426,9 @@ def forward_and_grad_batch(activation, layout, w, q, m_grad, X, residual):
     # in a 1 MB cache between the two products
     per_member = M * n + (0 if len(X3) == 1 else n * layout.d)
     chunk = max(1, min(S, _common.MEMBER_TILE // per_member)) if rows == n else 1
-    groups = _member_groups(S, chunk, S * M * n)
+    threads = _share_threads(S * M * n, S)
+    groups = _member_groups(S, chunk, threads, balance=len(X3) > 1)
+    threads = min(threads, len(groups))
     XT = X3.transpose(0, 2, 1)
 
     def group(g):
@@ -454,7 +457,6 @@ def forward_and_grad_batch(activation, layout, w, q, m_grad, X, residual):
             else:
                 ga[G] += Zg @ x[:, N]
 
-    threads = _share_threads(S * M * n, len(groups))
     # shared groups: one BLAS thread each (product 0), the threads are the groups'
     with _tile_threads(chunk * M * layout.d * rows if threads == 1 else 0):
         _share(group, len(groups), threads)

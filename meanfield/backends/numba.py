@@ -14,6 +14,9 @@ Two strategies, chosen by the input dimension d:
   accumulating grad_c, sum e P, grad_b and value, and BLAS forms (e o Q) A_s. Tiles
   hold at most ``TILE`` entries.
 
+An ensemble's fused loop below ``PARALLEL_MIN_WORK`` shares its blocks between threads
+while another core is idle (``numba_common.share``; same arithmetic, same results).
+
 Kernel arithmetic is always float64 (the reference's precision: the angle of nearly
 coincident particles needs it); float32 particles are converted on entry and the
 result cast back. The linear kernel uses the O(m p k) :func:`linear_pair_reduce`; a ReLU
@@ -37,12 +40,14 @@ from ..gaussian import MIXED_NAMES
 from . import numpy as _reference
 from .numba_kernels import (ERF, INV_2PI, KERNEL_IDS, PI, RELU, RELU_BIAS, SNAP, acos_,
                             asin_, erf_bias, relu_bias)
-from .numba_common import BLAS_MIN_D, CHUNK, JIT_OPTIONS, TILE
+from .numba_common import BLAS_MIN_D, CHUNK, JIT_OPTIONS, NOGIL_OPTIONS, TILE
 from .numba_common import col4 as _col4
 from .numba_common import dot4 as _dot4
 from .numba_common import pad4 as _pad4
 from .numba_common import pad4t as _pad4t
 from .numba_common import pick as _pick
+from .numba_common import share as _share
+from .numba_common import share_threads as _share_threads
 from .numba_common import tile_threads as _tile_threads
 from .numba_common import twin as _twin
 from .numba_data import (bind_forward_and_grad, data_grad, forward,  # noqa: F401
@@ -237,20 +242,24 @@ def _pair_chunk(kind, D, K, ai, ci, n1, b1, A, Sq, n_s, sq_s, r_s, b_s, T, KB):
     return sp, sd, sv
 
 
-def _fused_pairs(kind, D, K, c_t, a_t, n_t, b_t, sT, aT, n_s, sq_s, r_s, b_s, gc, ga, gb,
-                 val, block):
+def _fused_pairs(KIND, D, K, c_t, a_t, n_t, b_t, sT, aT, n_s, sq_s, r_s, b_s, gc, ga, gb,
+                 val, block, first, last):
     """Fully fused pair reduction of S systems (small d), parallel over blocks of
     ``block`` targets of one member (buffers allocated once per block): see the module
-    docstring. Targets (S, m_t, .), sources transposed (S, ., m_s); D and K are tuples of
-    length d and k. Per target, one pass over the sources (:func:`_pair_chunk`) forms the
+    docstring. Targets (S, m_t, .), sources transposed (S, ., m_s); KIND, D and K are
+    tuples of length kernel id + 1, d and k (compile-time constants: one compilation per
+    kernel, whose loop LLVM optimises alone, 27% less time than with a run-time id at
+    d = 10). Per target, one pass over the sources (:func:`_pair_chunk`) forms the
     kernel, then k + d vectorised passes accumulate grad_c and grad_a: 2x faster than
     separate passes per coordinate at d = 10, m = 100. (The sources are not split into
-    chunks: a loop over chunks around these passes made LLVM's code 4x slower.)"""
-    S, m_t = n_t.shape
-    d, k = len(D), len(K)
+    chunks: a loop over chunks around these passes made LLVM's code 4x slower.) Only the
+    blocks first, ..., last - 1 of the S * ceil(m_t / block) (member-major) are computed,
+    so that threads can share them (:func:`meanfield.backends.numba_common.share`)."""
+    m_t = n_t.shape[1]
+    kind, d, k = len(KIND) - 1, len(D), len(K)
     m_s = n_s.shape[1]
     per = (m_t + block - 1) // block
-    for blk in prange(S * per):
+    for blk in prange(first, last):
         s = blk // per
         i0 = (blk - s * per) * block
         T = np.empty(m_s)
@@ -277,7 +286,7 @@ def _fused_pairs(kind, D, K, c_t, a_t, n_t, b_t, sT, aT, n_s, sq_s, r_s, b_s, gc
             val[s, i] = sv
 
 
-_FUSED_PAIRS = _twin(_fused_pairs)
+_FUSED_PAIRS = _twin(_fused_pairs, NOGIL_OPTIONS)
 
 
 def _tile_pairs(kind, c_t, n_t, b_t, sT, n_s, sq_s, r_s, b_s, T, gc, coef_p, gb, val, lanes):
@@ -376,9 +385,20 @@ def pair_reduce_batch(kernel, layout, w_t, w_s, q_s, with_value=False):
         _pick(_SMALL_PAIRS, work)(kind, _pad4(c_t), _pad4(a_t), n_t, b_t, _pad4t(sT.transpose(0, 2, 1)),
                                   _pad4t(a_s), n_s, sq_s, r_s, b_s, gc, ga, gb, val)
     elif d < BLAS_MIN_D:
-        _pick(_FUSED_PAIRS, work)(kind, (0,) * d, (0,) * k, c_t, a_t, n_t, b_t, sT,
-                                  np.ascontiguousarray(a_s.transpose(0, 2, 1)), n_s, sq_s,
-                                  r_s, b_s, gc, ga, gb, val, _block(S, m_t))
+        block = _block(S, m_t)
+        blocks = S * -(-m_t // block)
+        args = ((0,) * (kind + 1), (0,) * d, (0,) * k, c_t, a_t, n_t, b_t, sT,
+                np.ascontiguousarray(a_s.transpose(0, 2, 1)), n_s, sq_s, r_s, b_s, gc, ga,
+                gb, val, block)
+        threads = _share_threads(work, blocks)
+        if threads > 1 and _pick(_FUSED_PAIRS, work) is _FUSED_PAIRS[1]:
+            # two runs of blocks per thread: few kernel calls (~3 us each), and a thread
+            # whose core is busy leaves its second run to the others
+            parts = np.linspace(0, blocks, min(blocks, 2 * threads) + 1).astype(int)
+            _share(lambda i: _FUSED_PAIRS[1](*args, parts[i], parts[i + 1]), len(parts) - 1,
+                   threads)
+        else:
+            _pick(_FUSED_PAIRS, work)(*args, 0, blocks)
     else:
         rows = max(1, min(m_t, TILE // max(1, m_s)))
         coef_p = np.empty((S, m_t))

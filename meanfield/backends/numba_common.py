@@ -1,7 +1,12 @@
 """Tuning constants and thread control shared by the Numba pair and data reductions."""
 from __future__ import annotations
 
+import itertools
+import os
+import threading
+import time
 import types
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
 import numpy as np
@@ -11,8 +16,8 @@ BLAS_MIN_D = 24      # input dimension from which dot products go through BLAS
 TILE = 1 << 22       # entries of a BLAS tile (32 MB in float64)
 CHUNK = 512          # sources per register chunk of the fused path
 SAMPLE_TILE = 1 << 20  # entries of a particles x samples tile in forward_and_grad
-#: entries of the tiles of the members an ensemble's forward_and_grad takes together (its
-#: passes over them stay in a 1 MB cache)
+#: entries of the tiles (and per-member data) of the members an ensemble's
+#: forward_and_grad takes together (its passes over them stay in a 1 MB cache)
 MEMBER_TILE = 1 << 17
 #: Numba threads for the scalar pass between two BLAS products. OpenBLAS's threads keep
 #: spinning for a while after a product, so a parallel pass fights them for the cores:
@@ -31,6 +36,15 @@ JIT_OPTIONS = dict(cache=True, error_model="numpy", fastmath=_FM)
 PARALLEL_MIN_WORK = 1 << 20
 
 
+#: JIT options of the kernels that :func:`share` runs on several threads at once: they
+#: release the GIL while they run
+NOGIL_OPTIONS = dict(JIT_OPTIONS, nogil=True)
+#: inner iterations (pairs, or particles x samples, summed over members) from which an
+#: ensemble's reduction shares its members between threads (:func:`share`); see
+#: docs/performance.md ("Many small runs") for the measurements behind it
+SHARE_MIN_WORK = 1 << 16
+
+
 def twin(fn, options=None):
     """(parallel, sequential) compilations of one kernel (with ``options``, default
     JIT_OPTIONS); the sequential copy gets its own name so that Numba's on-disk cache
@@ -47,6 +61,96 @@ def pick(kernels, work: int):
     """The parallel kernel of a :func:`twin` pair when ``work`` reaches PARALLEL_MIN_WORK
     and Numba has more than one thread, else the sequential one (same arithmetic)."""
     return kernels[0] if work >= PARALLEL_MIN_WORK and get_num_threads() > 1 else kernels[1]
+
+
+_POOL: list = [None, None, 0]  # [pid, executor, workers]
+
+
+def _pool(workers: int) -> ThreadPoolExecutor:
+    """The helper threads of :func:`share` (made again after a fork, where the parent's
+    threads do not exist)."""
+    if _POOL[0] != os.getpid() or _POOL[2] < workers:
+        if _POOL[0] == os.getpid():
+            _POOL[1].shutdown(wait=False)
+        _POOL[:] = [os.getpid(), ThreadPoolExecutor(workers, "meanfield-share"), workers]
+    return _POOL[1]
+
+
+_IDLE = [-1.0, 0]  # [time of the last look, idle cores then]
+#: seconds for which :func:`idle_cores` reuses its last look
+IDLE_CHECK_SECONDS = 0.1
+
+
+def idle_cores() -> int:
+    """Cores that no thread is running on right now besides the caller: the cores this
+    process may use minus the runnable threads of the whole machine (Linux
+    /proc/loadavg, which counts the caller), looked at most every IDLE_CHECK_SECONDS;
+    every other core when /proc/loadavg cannot be read."""
+    now = time.monotonic()
+    if now - _IDLE[0] > IDLE_CHECK_SECONDS:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") \
+            else os.cpu_count() or 1
+        try:
+            with open("/proc/loadavg") as f:
+                running = int(f.read().split()[3].split("/")[0])
+        except (OSError, ValueError, IndexError):
+            running = 1
+        _IDLE[:] = [now, max(0, cores - max(1, running))]
+    return _IDLE[1]
+
+
+def share_threads(work: int, parts: int) -> int:
+    """Threads :func:`share` should use for ``parts`` independent parts of ``work`` inner
+    iterations in total: 1 below SHARE_MIN_WORK, with one Numba thread, or when no
+    other core is idle right now (:func:`idle_cores`; sharing then only adds thread
+    switches: +3% CPU at the COB size, +15-25% for 10 x 100 x 105 pairs, measured with
+    the cores taken by other processes), else one per idle core and the caller, up to
+    Numba's thread count."""
+    if work < SHARE_MIN_WORK or parts < 2:
+        return 1
+    return max(1, min(get_num_threads(), parts, 1 + idle_cores()))
+
+
+def share(fn, n: int, threads: int) -> None:
+    """Call fn(0), ..., fn(n - 1), each exactly once, on the calling thread and
+    ``threads`` - 1 helper threads; returns when every call has returned.
+
+    Work sharing, not a parallel region: every thread (the caller too) takes the next
+    index when it is free, and nobody waits for a helper that has not started. On a
+    shared machine a helper whose core is busy simply takes fewer parts (a parallel
+    region would wait for it), so the worst case is the sequential loop plus one part.
+    ``fn`` must release the GIL for most of its time (nogil Numba kernels, BLAS
+    products) and write disjoint outputs; the results do not depend on which thread ran
+    a part. The first exception raised by a call is raised here, after all calls ended.
+    """
+    helpers = min(threads, n) - 1
+    if helpers <= 0:
+        for i in range(n):
+            fn(i)
+        return
+    indices, lock, finished = itertools.count(), threading.Lock(), threading.Event()
+    left, errors = [n], []
+
+    def work():
+        for i in indices:  # next() of itertools.count is atomic under the GIL
+            if i >= n:
+                return
+            try:
+                fn(i)
+            except BaseException as exc:  # noqa: BLE001 - re-raised by the caller
+                errors.append(exc)
+            with lock:
+                left[0] -= 1
+                if left[0] == 0:
+                    finished.set()
+
+    pool = _pool(helpers)
+    for _ in range(helpers):
+        pool.submit(work)
+    work()
+    finished.wait()
+    if errors:
+        raise errors[0]
 
 
 #: multiply-adds of a BLAS product below which the tiled paths run it on one BLAS thread.

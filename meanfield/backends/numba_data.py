@@ -4,17 +4,21 @@ input dimension and :mod:`meanfield.backends.numpy` for the math (theory §1).
 """
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 from numba import njit, prange
 
 from . import numba_common as _common
 from . import numba_lanes as _lanes
-from .numba_common import BLAS_MIN_D, CHUNK, JIT_OPTIONS, TILE
+from .numba_common import BLAS_MIN_D, CHUNK, JIT_OPTIONS, NOGIL_OPTIONS, TILE
 from .numba_common import col4 as _col4
 from .numba_common import dot4 as _dot4
 from .numba_common import pad4 as _pad4
 from .numba_common import pad4t as _pad4t
 from .numba_common import pick as _pick
+from .numba_common import share as _share
+from .numba_common import share_threads as _share_threads
 from .numba_common import tile_threads as _tile_threads
 from .numba_common import twin as _twin
 from .numba_kernels import ACT_IDS, act, dact
@@ -168,7 +172,7 @@ def _tile_forward(kind, Z, b, CQ, out, zero):
             out[nn, l] = acc
 
 
-_TILE_FORWARD = _twin(_tile_forward)
+_TILE_FORWARD = _twin(_tile_forward, NOGIL_OPTIONS)
 
 
 def _tile_grad(kind, Z, b, c, RT, gc, gb, zero):
@@ -209,7 +213,7 @@ def _tile_grad(kind, Z, b, c, RT, gc, gb, zero):
         gb[s, r] = accb
 
 
-_TILE_GRAD = _twin(_tile_grad)
+_TILE_GRAD = _twin(_tile_grad, NOGIL_OPTIONS)
 
 
 def _tile_forward_rows(kind, Z, b, CQ, out, zero):
@@ -238,7 +242,7 @@ def _tile_forward_rows(kind, Z, b, CQ, out, zero):
                 out[s, lo + j, l] = acc[j]
 
 
-_TILE_FORWARD_ROWS = _twin(_tile_forward_rows)
+_TILE_FORWARD_ROWS = _twin(_tile_forward_rows, NOGIL_OPTIONS)
 
 
 def _parts(layout, w):
@@ -257,6 +261,20 @@ def _stack_parts(layout, w):
 def _data3(X, dtype):
     X = np.asarray(X, dtype=dtype)
     return np.ascontiguousarray(X[None] if X.ndim == 2 else X)
+
+
+def _member_groups(S: int, chunk: int, threads: int, balance: bool) -> list[slice]:
+    """Consecutive groups of at most ``chunk`` of the S members, one tiled pass each.
+    With ``balance`` (allowed when the grouping cannot change the numbers: members with
+    their own data) and several ``threads``, as many groups as a multiple of the threads
+    allows, of sizes differing by at most one, so that the threads get equal shares.
+    (Members sharing one data set are stacked into one product per group, whose rounding
+    may depend on the group: their groups depend on the sizes only, never on the load.)"""
+    count = -(-S // chunk)
+    if balance and threads > 1:
+        count = min(S, -(-count // threads) * threads)
+    bounds = np.linspace(0, S, count + 1).round().astype(int)
+    return [slice(int(lo), int(hi)) for lo, hi in itertools.pairwise(bounds)]
 
 
 def forward(activation, layout, w, q, X):
@@ -282,19 +300,23 @@ def forward_batch(activation, layout, w, q, X):
     if layout.d <= 4 and layout.k <= 4:
         _pick(_SMALL_FORWARD, S * m * n)(kind, _pad4t(cq), _pad4t(a), b, _pad4(X3), out)
         return out
-    for s in range(S):
-        Xs = X3[0 if len(X3) == 1 else s]
-        if layout.d < BLAS_MIN_D:
-            _pick(_FUSED_FORWARD, m * n)(kind, np.ascontiguousarray(cq[s]), a[s], b[s], Xs,
-                                         out[s])
-            continue
-        rows = max(1, min(n, TILE // max(1, m)))
-        with _tile_threads(rows * layout.d * m):
-            for lo in range(0, n, rows):
-                N = slice(lo, min(n, lo + rows))
-                _pick(_TILE_FORWARD, m * (N.stop - lo))(
-                    kind, Xs[N] @ a[s].T, b[s], np.ascontiguousarray(cq[s].T), out[s, N],
-                    zero)
+    if layout.d < BLAS_MIN_D:
+        for s in range(S):
+            _pick(_FUSED_FORWARD, m * n)(kind, np.ascontiguousarray(cq[s]), a[s], b[s],
+                                         X3[0 if len(X3) == 1 else s], out[s])
+        return out
+    rows = max(1, min(n, TILE // max(1, m)))
+    threads = _share_threads(S * m * n, S)
+
+    def member(s):
+        Xs, CQ = X3[0 if len(X3) == 1 else s], np.ascontiguousarray(cq[s].T)
+        for lo in range(0, n, rows):
+            N = slice(lo, min(n, lo + rows))
+            _pick(_TILE_FORWARD, m * (N.stop - lo) if threads == 1 else 0)(
+                kind, Xs[N] @ a[s].T, b[s], CQ, out[s, N], zero)
+
+    with _tile_threads(rows * layout.d * m if threads == 1 else 0):
+        _share(member, S, threads)
     return out
 
 
@@ -358,7 +380,9 @@ def forward_and_grad_batch(activation, layout, w, q, m_grad, X, residual):
     """:func:`forward_and_grad` for S networks w (S, M, p), q (S, M) on X (n, d) shared or
     (S, n, d); ``residual(F, G, N)`` gives the residuals of members G on samples N.
     Member s equals the single reduction of member s bit for bit (same kernels, same
-    tiles); the member axis is one more parallel dimension of every loop. Small float64
+    tiles); the member axis is one more parallel dimension of every loop, and for
+    d >= BLAS_MIN_D the member groups are shared between threads while another core is
+    idle (``numba_common.share``, each BLAS product on one thread). Small float64
     members with d <= 4 take the lanes kernels (:mod:`meanfield.backends.numba_lanes`)."""
     w, X = np.asarray(w), np.asarray(X)
     if _lanes.applies(activation, layout, w.shape[1], X.shape[-2], np.result_type(w, X)):
@@ -398,32 +422,44 @@ def forward_and_grad_batch(activation, layout, w, q, m_grad, X, residual):
     gb = np.zeros((S, m_grad), dtype=dtype)
     cg, bg = np.ascontiguousarray(c[:, :m_grad]), np.ascontiguousarray(b[:, :m_grad])
     rows = max(1, min(n, _common.SAMPLE_TILE // max(1, M)))
-    chunk = max(1, min(S, _common.MEMBER_TILE // (M * n))) if rows == n else 1
+    # members taken together: their tiles (and their data, when it is per member) stay
+    # in a 1 MB cache between the two products
+    per_member = M * n + (0 if len(X3) == 1 else n * layout.d)
+    chunk = max(1, min(S, _common.MEMBER_TILE // per_member)) if rows == n else 1
+    threads = _share_threads(S * M * n, S)
+    groups = _member_groups(S, chunk, threads, balance=len(X3) > 1)
+    threads = min(threads, len(groups))
     XT = X3.transpose(0, 2, 1)
-    with _tile_threads(chunk * M * layout.d * rows):
-        for g0 in range(0, S, chunk):
-            G = slice(g0, min(S, g0 + chunk))
-            xt, x = (XT, X3) if len(X3) == 1 else (XT[G], X3[G])
-            members = G.stop - G.start
-            for lo in range(0, n, rows):
-                N = slice(lo, min(n, lo + rows))
-                if len(X3) == 1:  # shared data: one product for every member of the chunk
-                    Z = (a[G].reshape(-1, layout.d) @ XT[0, :, N]).reshape(members, M, -1)
-                else:
-                    Z = a[G] @ xt[..., N]
-                size = Z.size
-                _pick(_TILE_FORWARD_ROWS, size)(kind, Z, b[G], CQ[G], f[G, N], zero)
-                R = np.asarray(residual(f[G, N], G, N), dtype=dtype)
-                RT = np.ascontiguousarray(R.transpose(0, 2, 1))
-                Zg = Z[:, :m_grad]
-                gc_tile, gb_tile = np.empty_like(gc[G]), np.empty_like(gb[G])
-                _pick(_TILE_GRAD, size)(kind, Zg, bg[G], cg[G], RT, gc_tile, gb_tile, zero)
-                gc[G] += gc_tile
-                gb[G] += gb_tile
-                if len(X3) == 1:
-                    ga[G] += (Zg.reshape(-1, Zg.shape[2]) @ X3[0, N]).reshape(members, m_grad, -1)
-                else:
-                    ga[G] += Zg @ x[:, N]
+
+    def group(g):
+        """The members G of one group, tile by tile; tiles of size >= PARALLEL_MIN_WORK
+        run their passes in parallel when the groups are not shared between threads."""
+        G = groups[g]
+        xt, x = (XT, X3) if len(X3) == 1 else (XT[G], X3[G])
+        members = G.stop - G.start
+        for lo in range(0, n, rows):
+            N = slice(lo, min(n, lo + rows))
+            if len(X3) == 1:  # shared data: one product for every member of the group
+                Z = (a[G].reshape(-1, layout.d) @ XT[0, :, N]).reshape(members, M, -1)
+            else:
+                Z = a[G] @ xt[..., N]
+            size = Z.size if threads == 1 else 0
+            _pick(_TILE_FORWARD_ROWS, size)(kind, Z, b[G], CQ[G], f[G, N], zero)
+            R = np.asarray(residual(f[G, N], G, N), dtype=dtype)
+            RT = np.ascontiguousarray(R.transpose(0, 2, 1))
+            Zg = Z[:, :m_grad]
+            gc_tile, gb_tile = np.empty_like(gc[G]), np.empty_like(gb[G])
+            _pick(_TILE_GRAD, size)(kind, Zg, bg[G], cg[G], RT, gc_tile, gb_tile, zero)
+            gc[G] += gc_tile
+            gb[G] += gb_tile
+            if len(X3) == 1:
+                ga[G] += (Zg.reshape(-1, Zg.shape[2]) @ X3[0, N]).reshape(members, m_grad, -1)
+            else:
+                ga[G] += Zg @ x[:, N]
+
+    # shared groups: one BLAS thread each (product 0), the threads are the groups'
+    with _tile_threads(chunk * M * layout.d * rows if threads == 1 else 0):
+        _share(group, len(groups), threads)
     grad[..., layout.c], grad[..., layout.a] = gc, ga
     if layout.bias:
         grad[..., layout.b.start] = gb

@@ -32,7 +32,7 @@ SLOW_SWEEP = """\
 d = 3
 backend = "numpy"
 t_end = 1.0
-integrator = { name = "euler", dt = 0.001 }
+integrator = { name = "euler", dt = 0.0004 }
 objective = { kind = "empirical", n_train = 30, n_test = 10 }
 record = { n = 20, schedule = "linear" }
 checkpoint = { every_steps = 50 }
@@ -205,9 +205,10 @@ def test_sigkill_midway_then_rerun_completes_without_restarting_cells(tmp_path):
             done = [c for c, s in statuses.items() if s == "done"]
             partial = {c: _checkpoint_step(cells_dir / c) for c, s in statuses.items()
                        if s == "running"}
-            # a cell well inside its run (1000 steps): members of an ensemble finish
-            # together, so one at its last step may be done before the kill lands
-            if len(done) >= 2 and any(0 < step <= 800 for step in partial.values()):
+            # a cell well inside its run (2500 steps): members of an ensemble finish
+            # together, so one near its last step may be done before the kill lands (on a
+            # loaded machine the kill can land a few hundred steps after this check)
+            if len(done) >= 2 and any(0 < step <= 1500 for step in partial.values()):
                 break
             time.sleep(0.02)
         workers = psutil.Process(proc.pid).children(recursive=True)

@@ -34,12 +34,16 @@ reduction structure) and O(m n p) for data.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-from scipy.sparse.linalg import LinearOperator
 
 from .kernel_hessians import second_order
 from .losses import loss_curvature, loss_derivative
 from .model import Network, check_network
+
+if TYPE_CHECKING:
+    from scipy.sparse.linalg import LinearOperator
 
 #: largest m p for which :func:`hessian` forms the dense matrix
 DENSE_MAX = 20_000
@@ -91,6 +95,8 @@ def hessian_operator(net: Network, objective, backend=None) -> LinearOperator:
 
     def matvec(x):
         return op.matvec(np.asarray(x, dtype=np.float64).reshape(shape)).ravel()
+
+    from scipy.sparse.linalg import LinearOperator  # loaded at first use
 
     return LinearOperator((n, n), matvec=matvec, rmatvec=matvec, dtype=np.float64)
 

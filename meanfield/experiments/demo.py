@@ -52,7 +52,7 @@ def run_demo(out_dir="demo", seed: int = DEMO_SEED, backend: str = "numpy",
              progress: bool | None = None, log=print, frames: int = 12) -> list[Path]:
     """Run the active and lazy illustrations into out_dir/{active,lazy} (run directories)
     as one ensemble of two members (one (2, m, p) array per Euler step) and write
-    active.png/pdf, lazy.png/pdf, loss.png/pdf and demo.gif (``frames`` frames); returns
+    active.png, lazy.png, loss.png and demo.gif (``frames`` frames); returns
     the figure paths."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -72,14 +72,13 @@ def run_demo(out_dir="demo", seed: int = DEMO_SEED, backend: str = "numpy",
     written = []
     for name, result in results.items():
         traj = result.trajectory
-        title = (f"{name}: $\\tau = {SCALES[name]:g}$, $m = {M}$, "
-                 f"$t = {traj.times[-1]:g}$")
+        title = f"{name}: τ = {SCALES[name]:g}, m = {M}, t = {traj.times[-1]:g}"
         written += save(trajectory_figure(traj.snapshots, traj.final, teacher, title),
-                        out / name)
-    curves = [(f"{n} ($\\tau$={SCALES[n]:g})", r.trajectory.times, r.trajectory.risk,
+                        out / name, formats=("png",))
+    curves = [(f"{n} (τ = {SCALES[n]:g})", r.trajectory.times, r.trajectory.risk,
                r.trajectory.test_risk) for n, r in results.items()]
-    written += save(loss_figure(curves), out / "loss")
-    panels = [(f"{n} (tau={SCALES[n]:g})", r.trajectory.snapshots, r.trajectory.final,
+    written += save(loss_figure(curves), out / "loss", formats=("png",))
+    panels = [(f"{n} (τ = {SCALES[n]:g})", r.trajectory.snapshots, r.trajectory.final,
                r.trajectory.times) for n, r in results.items()]
     written.append(animate(panels, teacher, out / "demo", max_frames=frames))
     log(f"figures and GIF: {time.monotonic() - began:.1f} s")

@@ -90,10 +90,10 @@ def draw_neurons(ax, snapshots, student, teacher, title=None, upto=None) -> None
 
 
 def _legend(fig):
-    handles = [Line2D([], [], color=POSITIVE, lw=2, label="$c_i>0$"),
-               Line2D([], [], color=NEGATIVE, lw=2, label="$c_i<0$"),
+    handles = [Line2D([], [], color=POSITIVE, lw=2, label="cᵢ > 0"),
+               Line2D([], [], color=NEGATIVE, lw=2, label="cᵢ < 0"),
                Line2D([], [], color=TEACHER, lw=1.8, marker=">", markersize=6,
-                      label="teacher $|c^*_j|a^*_j$"),
+                      label="teacher |c*ⱼ| a*ⱼ"),
                Line2D([], [], color="0.6", ls="--", label="unit circle")]
     fig.legend(handles=handles, loc="lower center", ncol=4, frameon=False, fontsize=9)
 
@@ -117,7 +117,7 @@ def loss_figure(curves, ylabel="risk"):
         if test is not None and np.any(np.isfinite(test)):
             ax.loglog(times[keep], test[keep], lw=1.4, ls="--", color=line.get_color(),
                       label=f"{label} test")
-    ax.set_xlabel("time $t$ (mean-field units)")
+    ax.set_xlabel("time t (mean-field units)")
     ax.set_ylabel(ylabel)
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(frameon=False, fontsize=9)

@@ -40,7 +40,7 @@ from ..gaussian import MIXED_NAMES
 from . import numpy as _reference
 from .numba_kernels import (ERF, INV_2PI, KERNEL_IDS, PI, RELU, RELU_BIAS, SNAP, acos_,
                             asin_, erf_bias, relu_bias)
-from .numba_common import BLAS_MIN_D, CHUNK, JIT_OPTIONS, NOGIL_OPTIONS, TILE
+from .numba_common import BLAS_MIN_D, JIT_OPTIONS, NOGIL_OPTIONS, TILE
 from .numba_common import col4 as _col4
 from .numba_common import dot4 as _dot4
 from .numba_common import pad4 as _pad4

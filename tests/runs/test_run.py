@@ -25,6 +25,23 @@ def small_config(**extra):
     return mf.Config.from_dict(data)
 
 
+def crashed_run(config, run_dir, monkeypatch, saves: int):
+    """Run ``config`` into ``run_dir`` until a KeyboardInterrupt raised just after its
+    ``saves``-th checkpoint is written (as a crash there would leave it)."""
+    original, calls = checkpoint.save_checkpoint, []
+
+    def crash(*args):
+        original(*args)
+        calls.append(1)
+        if len(calls) == saves:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(run_module, "save_checkpoint", crash)
+    with pytest.raises(KeyboardInterrupt):
+        mf.run(config, run_dir)
+    monkeypatch.setattr(run_module, "save_checkpoint", original)
+
+
 def test_config_round_trips_through_toml_and_json():
     config = small_config()
     assert mf.Config.from_toml(config.to_toml()) == config
@@ -76,18 +93,7 @@ def test_run_writes_an_atomic_pickle_free_run_directory(tmp_path):
 def test_resume_after_a_crash_is_bit_for_bit(tmp_path, monkeypatch):
     config = small_config(checkpoint={"every_steps": 40})
     reference = mf.run(config, tmp_path / "ref").trajectory
-    original, calls = checkpoint.save_checkpoint, []
-
-    def crash_after_third(*args):
-        original(*args)
-        calls.append(1)
-        if len(calls) == 3:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(run_module, "save_checkpoint", crash_after_third)
-    with pytest.raises(KeyboardInterrupt):
-        mf.run(config, tmp_path / "crashed")
-    monkeypatch.setattr(run_module, "save_checkpoint", original)
+    crashed_run(config, tmp_path / "crashed", monkeypatch, saves=3)
     state, _ = checkpoint.load_checkpoint(tmp_path / "crashed")
     assert state.step == 80
     resumed = mf.resume(tmp_path / "crashed").trajectory
@@ -169,18 +175,7 @@ def test_ode_runs_resume_from_their_checkpoints(tmp_path, monkeypatch, method):
                           checkpoint={"every_steps": 5}, t_end=6.0)
     reference = mf.run(config, tmp_path / "ref").trajectory
     assert np.any(np.diff(reference.steps) == 0) and reference.times[-1] == 6.0
-    original, calls = checkpoint.save_checkpoint, []
-
-    def crash_after_second(*args):
-        original(*args)
-        calls.append(1)
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(run_module, "save_checkpoint", crash_after_second)
-    with pytest.raises(KeyboardInterrupt):
-        mf.run(config, tmp_path / "crashed")
-    monkeypatch.setattr(run_module, "save_checkpoint", original)
+    crashed_run(config, tmp_path / "crashed", monkeypatch, saves=2)
     resumed = mf.resume(tmp_path / "crashed").trajectory
     assert np.array_equal(resumed.times, reference.times)
     if method == "DOP853":

@@ -13,56 +13,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from small_runs import cli, metrics_of, one_line, small_config, snapshot
 
 import meanfield as mf
-from meanfield.cli import main
 from meanfield.runs import checkpoint, store
 from meanfield.runs import run as run_module
-
-SMALL = """d = 2
-t_end = 1.0
-backend = "numpy"
-[teacher]
-m = 3
-[student]
-m = 8
-[integrator]
-name = "euler"
-dt = 0.05
-"""
-
-
-@pytest.fixture
-def small(tmp_path):
-    (tmp_path / "small.toml").write_text(SMALL)
-    return tmp_path / "small.toml"
-
-
-def cli(capsys, *args):
-    """Exit status, stdout and stderr of `meanfield ARGS` run in-process."""
-    status = main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return status, out, err
-
-
-def one_line(err: str) -> str:
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in err, err
-    return lines[0]
-
-
-def snapshot(directory: Path) -> dict:
-    """The bytes of every file under ``directory`` but the lock."""
-    return {p.relative_to(directory): p.read_bytes() for p in sorted(directory.rglob("*"))
-            if p.is_file() and p.name != store.LOCK}
-
-
-def metrics_of(run_dir) -> dict:
-    return json.loads((Path(run_dir) / store.METRICS).read_text())
-
-
-def small_config(**extra) -> mf.Config:
-    return mf.Config.from_toml(SMALL).override({k: str(v) for k, v in extra.items()})
 
 
 def interrupted_run(run_dir: Path, config: mf.Config, monkeypatch, after: int = 3,

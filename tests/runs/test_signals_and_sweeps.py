@@ -2,7 +2,6 @@
 continue, exit 143/130, resume bit-for-bit; a second writer meanwhile exits 2 naming the
 first), sweeps (an unreachable scheduler writes nothing, no dashboard unless asked,
 damaged sweep files give one line, foreign --out refused) and the Python API's edges."""
-import json
 import os
 import signal
 import subprocess
@@ -11,53 +10,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from small_runs import cli, metrics_of, one_line, small_config, snapshot
 
 import meanfield as mf
-from meanfield.cli import main
 from meanfield.runs import checkpoint, store
-
-SMALL = """d = 2
-t_end = 1.0
-backend = "numpy"
-[teacher]
-m = 3
-[student]
-m = 8
-[integrator]
-name = "euler"
-dt = 0.05
-"""
-
-
-@pytest.fixture
-def small(tmp_path):
-    (tmp_path / "small.toml").write_text(SMALL)
-    return tmp_path / "small.toml"
-
-
-def cli(capsys, *args):
-    status = main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return status, out, err
-
-
-def one_line(err: str) -> str:
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in err, err
-    return lines[0]
-
-
-def snapshot(directory: Path) -> dict:
-    return {p.relative_to(directory): p.read_bytes() for p in sorted(directory.rglob("*"))
-            if p.is_file() and p.name != store.LOCK}
-
-
-def metrics_of(run_dir) -> dict:
-    return json.loads((Path(run_dir) / store.METRICS).read_text())
-
-
-def small_config(**extra) -> mf.Config:
-    return mf.Config.from_toml(SMALL).override({k: str(v) for k, v in extra.items()})
 
 
 # -- signals (subprocesses) -------------------------------------------------------------------
@@ -130,9 +86,9 @@ def test_the_local_cluster_serves_no_dashboard_unless_asked(tmp_path):
     import urllib.error
     import urllib.request
 
-    from meanfield.runs.cluster import local_client
-
     import psutil
+
+    from meanfield.runs.cluster import local_client
 
     def listening():
         return {c.laddr.port for c in psutil.net_connections("tcp")

@@ -14,8 +14,10 @@ Two strategies, chosen by the input dimension d:
   accumulating grad_c, sum e P, grad_b and value, and BLAS forms (e o Q) A_s. Tiles
   hold at most ``TILE`` entries.
 
-An ensemble's fused loop below ``PARALLEL_MIN_WORK`` shares its blocks between threads
-while another core is idle (``numba_common.share``; same arithmetic, same results).
+An ensemble's fused loop below ``PARALLEL_MIN_WORK`` runs its parallel loop over blocks
+while another core is idle (``numba_common.share_threads``; same arithmetic, same results:
+one parallel region costs ~2 us, against ~25 us and poor overlap for handing blocks to a
+Python thread pool).
 
 Kernel arithmetic is always float64 (the reference's precision: the angle of nearly
 coincident particles needs it); float32 particles are converted on entry and the
@@ -46,7 +48,7 @@ from .numba_common import dot4 as _dot4
 from .numba_common import pad4 as _pad4
 from .numba_common import pad4t as _pad4t
 from .numba_common import pick as _pick
-from .numba_common import share as _share
+from .numba_common import numba_threads as _threads
 from .numba_common import share_threads as _share_threads
 from .numba_common import tile_threads as _tile_threads
 from .numba_common import twin as _twin
@@ -391,12 +393,9 @@ def pair_reduce_batch(kernel, layout, w_t, w_s, q_s, with_value=False):
                 np.ascontiguousarray(a_s.transpose(0, 2, 1)), n_s, sq_s, r_s, b_s, gc, ga,
                 gb, val, block)
         threads = _share_threads(work, blocks)
-        if threads > 1 and _pick(_FUSED_PAIRS, work) is _FUSED_PAIRS[1]:
-            # two runs of blocks per thread: few kernel calls (~3 us each), and a thread
-            # whose core is busy leaves its second run to the others
-            parts = np.linspace(0, blocks, min(blocks, 2 * threads) + 1).astype(int)
-            _share(lambda i: _FUSED_PAIRS[1](*args, parts[i], parts[i + 1]), len(parts) - 1,
-                   threads)
+        if threads > 1:  # a core is idle: one parallel region over the blocks
+            with _threads(threads):
+                _FUSED_PAIRS[0](*args, 0, blocks)
         else:
             _pick(_FUSED_PAIRS, work)(*args, 0, blocks)
     else:

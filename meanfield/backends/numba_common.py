@@ -81,11 +81,29 @@ _IDLE = [-1.0, 0]  # [time of the last look, idle cores then]
 IDLE_CHECK_SECONDS = 0.1
 
 
+def _own_running() -> int:
+    """Threads of this process that are runnable now (Linux /proc/self/task/*/stat), the
+    caller included; 1 when they cannot be read."""
+    running = 0
+    try:
+        for task in os.scandir("/proc/self/task"):
+            try:
+                with open(f"{task.path}/stat") as f:
+                    running += f.read().rsplit(")", 1)[1].split()[0] == "R"
+            except (OSError, IndexError):
+                continue
+    except OSError:
+        return 1
+    return max(1, running)
+
+
 def idle_cores() -> int:
-    """Cores that no thread is running on right now besides the caller: the cores this
-    process may use minus the runnable threads of the whole machine (Linux
-    /proc/loadavg, which counts the caller), looked at most every IDLE_CHECK_SECONDS;
-    every other core when /proc/loadavg cannot be read."""
+    """Cores that no thread of another process is running on right now, less the
+    caller's: the cores this process may use minus 1 minus the runnable threads of other
+    processes (Linux /proc/loadavg counts every runnable thread of the machine; this
+    process's own, such as Numba's threads still spinning after a parallel loop, are
+    taken off), looked at most every IDLE_CHECK_SECONDS; every other core when
+    /proc/loadavg cannot be read."""
     now = time.monotonic()
     if now - _IDLE[0] > IDLE_CHECK_SECONDS:
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") \
@@ -93,9 +111,10 @@ def idle_cores() -> int:
         try:
             with open("/proc/loadavg") as f:
                 running = int(f.read().split()[3].split("/")[0])
+            others = max(0, running - _own_running())
         except (OSError, ValueError, IndexError):
-            running = 1
-        _IDLE[:] = [now, max(0, cores - max(1, running))]
+            others = 0
+        _IDLE[:] = [now, max(0, cores - 1 - others)]
     return _IDLE[1]
 
 
@@ -109,6 +128,18 @@ def share_threads(work: int, parts: int) -> int:
     if work < SHARE_MIN_WORK or parts < 2:
         return 1
     return max(1, min(get_num_threads(), parts, 1 + idle_cores()))
+
+
+@contextmanager
+def numba_threads(threads: int):
+    """Run the enclosed parallel loops on ``threads`` Numba threads (at most Numba's
+    count; thread-local, restored on exit)."""
+    n = get_num_threads()
+    set_num_threads(max(1, min(n, threads)))
+    try:
+        yield
+    finally:
+        set_num_threads(n)
 
 
 def share(fn, n: int, threads: int) -> None:

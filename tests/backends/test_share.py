@@ -61,6 +61,38 @@ def test_share_threads_follows_the_threshold_numba_threads_and_idle_cores(monkey
     assert 0 <= numba_common.idle_cores() < (numba_common.os.cpu_count() or 1)
 
 
+@pytest.mark.skipif(not numba_common.os.path.exists("/proc/self/task"),
+                    reason="needs Linux /proc to count runnable threads")
+def test_own_running_threads_count_a_spinning_helper():
+    """idle_cores takes this process's own runnable threads (Numba's, still spinning after
+    a parallel loop) off the machine's count: a helper spinning in nogil code is one."""
+    import numba
+
+    @numba.njit(nogil=True)
+    def spin(n):
+        x = 0.0
+        for i in range(n):
+            x += np.sqrt(x + i)
+        return x
+
+    spin(10)
+    stop = threading.Event()
+
+    def helper():
+        while not stop.is_set():
+            spin(200_000)
+
+    before = numba_common._own_running()
+    thread = threading.Thread(target=helper)
+    thread.start()
+    try:
+        counts = [numba_common._own_running() for _ in range(50)]
+    finally:
+        stop.set()
+        thread.join()
+    assert before >= 1 and max(counts) >= 2
+
+
 def _both(monkeypatch, fn):
     """fn() sequentially (threshold out of reach) and shared (threshold 1)."""
     monkeypatch.setattr(numba_common, "SHARE_MIN_WORK", 1 << 62)

@@ -236,11 +236,11 @@ class StackedPopulation:
     def velocity(self, W, gens=None):
         groups = self._groups(W)
         w_i = _with_bias(W, self.members.layout) if self.bias else W
-        grad = 0.0
+        grad = None
         for src, w_s, q_s in groups:
             kernel = self._kernel(self.members.activation, src, self.bias)
-            grad = grad + pair_reduce_batch(self.backend, kernel, self.layout, w_i, w_s,
-                                            q_s)[0]
+            g = pair_reduce_batch(self.backend, kernel, self.layout, w_i, w_s, q_s)[0]
+            grad = g if grad is None else grad + g
         v = self.members.velocity_from_grad(grad)
         if self.bias and not self.members.layout.bias:
             v = v[..., :-1]

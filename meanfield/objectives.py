@@ -123,10 +123,11 @@ class GaussianPopulation:
         w_i = np.asarray(points, dtype=net.w.dtype)
         if layout.bias and not net.layout.bias:
             w_i = _with_bias_column(w_i, net.layout)
-        grad = 0.0
+        grad = None
         for src, w_s, q_s in groups:
             kernel = self._kernel(net.activation, src, layout.bias)
-            grad = grad + self.backend.pair_reduce(kernel, layout, w_i, w_s, q_s)[0]
+            g = self.backend.pair_reduce(kernel, layout, w_i, w_s, q_s)[0]
+            grad = g if grad is None else grad + g
         v = -grad / net.alpha
         if layout.bias and not net.layout.bias:
             v = v[:, :-1]

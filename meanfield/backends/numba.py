@@ -244,24 +244,24 @@ def _pair_chunk(kind, D, K, ai, ci, n1, b1, A, Sq, n_s, sq_s, r_s, b_s, T, KB):
     return sp, sd, sv
 
 
-def _fused_pairs(KIND, D, K, c_t, a_t, n_t, b_t, sT, aT, n_s, sq_s, r_s, b_s, gc, ga, gb,
-                 val, block, first, last):
+def _fused_pairs(KIND, D, K, w_t, sT, aT, n_s, sq_s, r_s, b_s, scale, grad, val, block):
     """Fully fused pair reduction of S systems (small d), parallel over blocks of
     ``block`` targets of one member (buffers allocated once per block): see the module
-    docstring. Targets (S, m_t, .), sources transposed (S, ., m_s); KIND, D and K are
+    docstring. Targets are read from the packed w_t (S, m_t, p) (c, a, then b when
+    p > k + d), sources come transposed (S, ., m_s) from :func:`_fused_sources`; grad
+    (S, m_t, p) and val (S, m_t) receive ``scale`` times the sums. KIND, D and K are
     tuples of length kernel id + 1, d and k (compile-time constants: one compilation per
     kernel, whose loop LLVM optimises alone, 27% less time than with a run-time id at
     d = 10). Per target, one pass over the sources (:func:`_pair_chunk`) forms the
     kernel, then k + d vectorised passes accumulate grad_c and grad_a: 2x faster than
     separate passes per coordinate at d = 10, m = 100. (The sources are not split into
-    chunks: a loop over chunks around these passes made LLVM's code 4x slower.) Only the
-    blocks first, ..., last - 1 of the S * ceil(m_t / block) (member-major) are computed,
-    so that threads can share them (:func:`meanfield.backends.numba_common.share`)."""
-    m_t = n_t.shape[1]
+    chunks: a loop over chunks around these passes made LLVM's code 4x slower.)"""
+    S, m_t = w_t.shape[0], w_t.shape[1]
     kind, d, k = len(KIND) - 1, len(D), len(K)
+    bias = w_t.shape[2] > k + d
     m_s = n_s.shape[1]
     per = (m_t + block - 1) // block
-    for blk in prange(first, last):
+    for blk in prange(S * per):
         s = blk // per
         i0 = (blk - s * per) * block
         T = np.empty(m_s)
@@ -269,23 +269,56 @@ def _fused_pairs(KIND, D, K, c_t, a_t, n_t, b_t, sT, aT, n_s, sq_s, r_s, b_s, gc
         A, Sq = aT[s], sT[s]
         ns, sqs, rs, bs = n_s[s], sq_s[s], r_s[s], b_s[s]
         for i in range(i0, min(m_t, i0 + block)):
-            ai, ci = a_t[s, i], c_t[s, i]
-            sp, sd, sv = _pair_chunk(kind, D, K, ai, ci, n_t[s, i], b_t[s, i], A, Sq, ns,
-                                     sqs, rs, bs, T, KB)
+            ci, ai = w_t[s, i, :k], w_t[s, i, k:k + d]
+            n1 = 0.0
+            for l in range(d):
+                n1 += ai[l] * ai[l]
+            b1 = w_t[s, i, k + d] if bias else 0.0
+            sp, sd, sv = _pair_chunk(kind, D, K, ai, ci, n1, b1, A, Sq, ns, sqs, rs, bs,
+                                     T, KB)
             for l in range(k):
                 acc = 0.0
                 row = Sq[l]
                 for j in range(m_s):
                     acc += KB[j] * row[j]
-                gc[s, i, l] = acc
+                grad[s, i, l] = scale * acc
             for l in range(d):
                 acc = 0.0
                 row = A[l]
                 for j in range(m_s):
                     acc += T[j] * row[j]
-                ga[s, i, l] = acc + sp * ai[l]
-            gb[s, i] = sd
-            val[s, i] = sv
+                grad[s, i, k + l] = scale * (acc + sp * ai[l])
+            if bias:
+                grad[s, i, k + d] = scale * sd
+            val[s, i] = scale * sv
+
+
+@njit(**JIT_OPTIONS)
+def _fused_sources(w_s, q_s, k, d):
+    """The sources of :func:`_fused_pairs` from packed w_s (S, m_s, p) and q_s (S, m_s):
+    (q c)^T (S, k, m_s), a^T (S, d, m_s), |a|^2, |a|, 1/|a| (0 for a = 0) and b (0
+    without a bias column), in one pass."""
+    S, m_s = w_s.shape[0], w_s.shape[1]
+    bias = w_s.shape[2] > k + d
+    sT, aT = np.empty((S, k, m_s)), np.empty((S, d, m_s))
+    n_s, sq_s, r_s, b_s = (np.empty((S, m_s)), np.empty((S, m_s)), np.empty((S, m_s)),
+                           np.zeros((S, m_s)))
+    for s in range(S):
+        for j in range(m_s):
+            q = q_s[s, j]
+            for l in range(k):
+                sT[s, l, j] = q * w_s[s, j, l]
+            n = 0.0
+            for l in range(d):
+                x = w_s[s, j, k + l]
+                aT[s, l, j] = x
+                n += x * x
+            r = math.sqrt(n)
+            n_s[s, j], sq_s[s, j] = n, r
+            r_s[s, j] = 1.0 / r if r > 0 else 0.0
+            if bias:
+                b_s[s, j] = w_s[s, j, k + d]
+    return sT, aT, n_s, sq_s, r_s, b_s
 
 
 _FUSED_PAIRS = _twin(_fused_pairs, NOGIL_OPTIONS)
@@ -320,8 +353,11 @@ _TILE_PAIRS = _twin(_tile_pairs)
 
 
 def _block(S: int, m_t: int) -> int:
-    """Targets per parallel block of the fused loop: a few blocks per thread."""
-    return max(1, min(64, -(-S * m_t // (4 * get_num_threads()))))
+    """Targets per parallel block of the fused loop: at most 64, a few blocks per thread,
+    and a member's blocks of equal size (m_t = 100 in two blocks of 50, not 64 + 36:
+    8% less time for S = 10 on two threads)."""
+    per = min(m_t, max(-(-m_t // 64), -(-4 * get_num_threads() // S)))
+    return max(1, -(-m_t // per))
 
 
 def _lanes(rows: int) -> int:
@@ -368,6 +404,9 @@ def pair_reduce_batch(kernel, layout, w_t, w_s, q_s, with_value=False):
         return _reference.pair_reduce_batch(kernel, layout, w_t, w_s, q_s, with_value)
     dtype = np.result_type(w_t, w_s)
     k, d = layout.k, layout.d
+    if 4 < d < BLAS_MIN_D or (d < BLAS_MIN_D and k > 4):
+        return _fused_reduce(KERNEL_IDS[kernel.name], layout, kernel.scale, w_t, w_s, q_s,
+                             dtype, with_value)
     wt, ws = np.asarray(w_t, dtype=np.float64), np.asarray(w_s, dtype=np.float64)
     c_t, a_t = np.ascontiguousarray(wt[..., :k]), np.ascontiguousarray(wt[..., k:k + d])
     c_s, a_s = ws[..., :k], np.ascontiguousarray(ws[..., k:k + d])
@@ -386,18 +425,6 @@ def pair_reduce_batch(kernel, layout, w_t, w_s, q_s, with_value=False):
     if d <= 4 and k <= 4:
         _pick(_SMALL_PAIRS, work)(kind, _pad4(c_t), _pad4(a_t), n_t, b_t, _pad4t(sT.transpose(0, 2, 1)),
                                   _pad4t(a_s), n_s, sq_s, r_s, b_s, gc, ga, gb, val)
-    elif d < BLAS_MIN_D:
-        block = _block(S, m_t)
-        blocks = S * -(-m_t // block)
-        args = ((0,) * (kind + 1), (0,) * d, (0,) * k, c_t, a_t, n_t, b_t, sT,
-                np.ascontiguousarray(a_s.transpose(0, 2, 1)), n_s, sq_s, r_s, b_s, gc, ga,
-                gb, val, block)
-        threads = _share_threads(work, blocks)
-        if threads > 1:  # a core is idle: one parallel region over the blocks
-            with _threads(threads):
-                _FUSED_PAIRS[0](*args, 0, blocks)
-        else:
-            _pick(_FUSED_PAIRS, work)(*args, 0, blocks)
     else:
         rows = max(1, min(m_t, TILE // max(1, m_s)))
         coef_p = np.empty((S, m_t))
@@ -420,5 +447,27 @@ def pair_reduce_batch(kernel, layout, w_t, w_s, q_s, with_value=False):
     value = (kernel.scale * val).astype(dtype) if with_value else None
     return grad, value
 
+
+
+def _fused_reduce(kind, layout, scale, w_t, w_s, q_s, dtype, with_value):
+    """:func:`pair_reduce_batch` on the fused path (d < BLAS_MIN_D): one call prepares the
+    sources, one the pairs (its parallel loop while a core is idle, or from
+    PARALLEL_MIN_WORK pairs; same arithmetic either way), writing the scaled gradient."""
+    wt = np.ascontiguousarray(w_t, dtype=np.float64)
+    ws = np.ascontiguousarray(w_s, dtype=np.float64)
+    S, m_t, m_s = wt.shape[0], wt.shape[1], ws.shape[1]
+    sources = _fused_sources(ws, np.ascontiguousarray(q_s, dtype=np.float64), layout.k,
+                             layout.d)
+    grad, val = np.empty(wt.shape), np.empty((S, m_t))
+    args = ((0,) * (kind + 1), (0,) * layout.d, (0,) * layout.k, wt, *sources, scale, grad,
+            val, _block(S, m_t))
+    work = S * m_t * m_s
+    threads = _share_threads(work, S * m_t)
+    if threads > 1:  # a core is idle: one parallel region over the blocks
+        with _threads(threads):
+            _FUSED_PAIRS[0](*args)
+    else:
+        _pick(_FUSED_PAIRS, work)(*args)
+    return grad.astype(dtype, copy=False), (val.astype(dtype) if with_value else None)
 
 # --------------------------------------------------------------------------- data

@@ -42,7 +42,7 @@ NOGIL_OPTIONS = dict(JIT_OPTIONS, nogil=True)
 #: inner iterations (pairs, or particles x samples, summed over members) from which an
 #: ensemble's reduction shares its members between threads (:func:`share`); see
 #: docs/performance.md ("Many small runs") for the measurements behind it
-SHARE_MIN_WORK = 1 << 16
+SHARE_MIN_WORK = 1 << 14
 
 
 def twin(fn, options=None):
@@ -133,9 +133,14 @@ def share_threads(work: int, parts: int) -> int:
 @contextmanager
 def numba_threads(threads: int):
     """Run the enclosed parallel loops on ``threads`` Numba threads (at most Numba's
-    count; thread-local, restored on exit)."""
+    count; thread-local, restored on exit). Setting the count costs ~3 us, so an
+    unchanged count is left alone."""
     n = get_num_threads()
-    set_num_threads(max(1, min(n, threads)))
+    want = max(1, min(n, threads))
+    if want == n:
+        yield
+        return
+    set_num_threads(want)
     try:
         yield
     finally:

@@ -265,6 +265,9 @@ def empirical_velocity(net: Network, X, y, loss="square", beta=20.0, backend="au
     def residual(f, rows):
         return loss_derivative(loss, f, y[rows], beta).astype(net.w.dtype, copy=False) / n
 
+    if loss == "square":  # backends may form (f - labels)/divisor inside their kernels
+        residual.labels = np.ascontiguousarray(y[None], dtype=net.w.dtype)
+        residual.divisor = n
     fused = getattr(backend, "forward_and_grad", None)
     if fused is not None:
         w, q = net.signed_particles()

@@ -243,6 +243,32 @@ def _tile_forward_rows(kind, Z, b, CQ, out, zero):
 
 
 _TILE_FORWARD_ROWS = _twin(_tile_forward_rows, NOGIL_OPTIONS)
+_FORWARD_ROWS_SEQ, _GRAD_SEQ = _TILE_FORWARD_ROWS[1], _TILE_GRAD[1]  # called by _tile_passes
+
+
+# exact IEEE division in the residual (no reciprocal), as NumPy's; the passes it calls
+# keep their own options
+@njit(**dict(NOGIL_OPTIONS, fastmath=False))
+def _tile_passes(kind, Z, Zg, b, CQ, f, labels, divisor, bg, cg, gc, gb, zero):
+    """Everything between the two products of a tile of members with the square loss, in
+    one call (so threads sharing the members meet the GIL only at the products): f by
+    :func:`_tile_forward_rows`, R = (f - labels) / divisor (the residual of the square
+    loss, same arithmetic as :func:`meanfield.losses.loss_derivative`), then
+    :func:`_tile_grad` on Zg (the first rows of Z, a view of it, passed in so that a
+    contiguous view keeps its layout), added to gc and gb. ``labels`` (1 or S, n, k) is
+    shared or per member."""
+    S, n, k = Z.shape[0], Z.shape[2], CQ.shape[1]
+    _FORWARD_ROWS_SEQ(kind, Z, b, CQ, f, zero)
+    RT = np.empty((S, k, n), dtype=Z.dtype)
+    for s in range(S):
+        y = labels[min(s, labels.shape[0] - 1)]
+        for nn in range(n):
+            for l in range(k):
+                RT[s, l, nn] = (f[s, nn, l] - y[nn, l]) / divisor
+    gc_tile, gb_tile = np.empty(gc.shape, dtype=Z.dtype), np.empty(gb.shape, dtype=Z.dtype)
+    _GRAD_SEQ(kind, Zg, bg, cg, RT, gc_tile, gb_tile, zero)
+    gc += gc_tile
+    gb += gb_tile
 
 
 def _parts(layout, w):
@@ -430,6 +456,10 @@ def forward_and_grad_batch(activation, layout, w, q, m_grad, X, residual):
     groups = _member_groups(S, chunk, threads, balance=len(X3) > 1)
     threads = min(threads, len(groups))
     XT = X3.transpose(0, 2, 1)
+    # the square loss's residual formed in the compiled passes (float64: the labels'
+    # conversion is then exact, as in the residual's own promotion)
+    labels = getattr(residual, "labels", None) if dtype == np.float64 else None
+    divisor = float(getattr(residual, "divisor", 1))
 
     def group(g):
         """The members G of one group, tile by tile; tiles of size >= PARALLEL_MIN_WORK
@@ -444,14 +474,19 @@ def forward_and_grad_batch(activation, layout, w, q, m_grad, X, residual):
             else:
                 Z = a[G] @ xt[..., N]
             size = Z.size if threads == 1 else 0
-            _pick(_TILE_FORWARD_ROWS, size)(kind, Z, b[G], CQ[G], f[G, N], zero)
-            R = np.asarray(residual(f[G, N], G, N), dtype=dtype)
-            RT = np.ascontiguousarray(R.transpose(0, 2, 1))
             Zg = Z[:, :m_grad]
-            gc_tile, gb_tile = np.empty_like(gc[G]), np.empty_like(gb[G])
-            _pick(_TILE_GRAD, size)(kind, Zg, bg[G], cg[G], RT, gc_tile, gb_tile, zero)
-            gc[G] += gc_tile
-            gb[G] += gb_tile
+            if labels is not None and size < _common.PARALLEL_MIN_WORK:
+                _tile_passes(kind, Z, Zg, b[G], CQ[G], f[G, N],
+                             labels[:, N] if len(labels) == 1 else labels[G, N], divisor,
+                             bg[G], cg[G], gc[G], gb[G], zero)
+            else:
+                _pick(_TILE_FORWARD_ROWS, size)(kind, Z, b[G], CQ[G], f[G, N], zero)
+                R = np.asarray(residual(f[G, N], G, N), dtype=dtype)
+                RT = np.ascontiguousarray(R.transpose(0, 2, 1))
+                gc_tile, gb_tile = np.empty_like(gc[G]), np.empty_like(gb[G])
+                _pick(_TILE_GRAD, size)(kind, Zg, bg[G], cg[G], RT, gc_tile, gb_tile, zero)
+                gc[G] += gc_tile
+                gb[G] += gb_tile
             if len(X3) == 1:
                 ga[G] += (Zg.reshape(-1, Zg.shape[2]) @ X3[0, N]).reshape(members, m_grad, -1)
             else:

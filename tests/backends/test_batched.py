@@ -105,3 +105,34 @@ def test_a_backend_without_batched_functions_gets_loops():
     f_ref, g_ref = ref.forward_and_grad_batch(get_activation("relu"), layout, w, q, 6, X,
                                               lambda F, G, N: F)
     assert np.allclose(f, f_ref, rtol=1e-12) and np.allclose(g, g_ref, rtol=1e-12)
+
+
+@pytest.mark.parametrize("shared", [True, False])
+@pytest.mark.parametrize("act", ["relu", "tanh"])
+def test_square_loss_residual_formed_in_the_tile_passes(shared, act):
+    """A square-loss residual that carries its labels and divisor (as the ensembles and
+    the empirical velocity build it) is formed inside Numba's compiled tile passes at
+    d >= 24: the same numbers, bit for bit, as the residual called from Python, and the
+    NumPy reference's to rounding; centred members (m_grad < M) included."""
+    numba = get_backend("numba")
+    rng = np.random.default_rng(4)
+    layout, w = stack(40, 2, 30, False)
+    q = rng.standard_normal((S, 40))
+    X = rng.standard_normal((150, 30) if shared else (S, 150, 30))
+    Y = rng.standard_normal((1 if shared else S, 150, 2))
+    n = 150
+
+    def plain(F, G, N):
+        return (F - Y[G if len(Y) > 1 else slice(None), N]) / n
+
+    def square(F, G, N):
+        return plain(F, G, N)
+
+    square.labels, square.divisor = Y, n
+    activation = get_activation(act)
+    for m_grad in (40, 25):
+        f, g = numba.forward_and_grad_batch(activation, layout, w, q, m_grad, X, square)
+        f2, g2 = numba.forward_and_grad_batch(activation, layout, w, q, m_grad, X, plain)
+        assert np.array_equal(f, f2) and np.array_equal(g, g2)
+        f_ref, g_ref = ref.forward_and_grad_batch(activation, layout, w, q, m_grad, X, plain)
+        assert rel_err(f, f_ref) < 1e-12 and rel_err(g, g_ref) < 1e-12

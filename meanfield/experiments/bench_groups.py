@@ -148,6 +148,28 @@ def configure(parser: argparse.ArgumentParser) -> None:
                              f"groups marked * below)")
 
 
+def blas_note() -> str:
+    """The BLAS library and kernels NumPy uses (threadpoolctl), and OPENBLAS_CORETYPE when
+    the environment forces OpenBLAS's kernels: the machines here set it to Haswell (AVX2),
+    where OpenBLAS's own choice on their AVX-512 CPUs (SkylakeX kernels) ran the COB-size
+    products 1.6x faster (docs/performance.md)."""
+    import numpy  # noqa: F401 - loads NumPy's BLAS so that threadpoolctl sees it
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return "BLAS: unknown"
+    libs = [i for i in threadpool_info() if i.get("user_api") == "blas"]
+    if not libs:
+        return "BLAS: unknown"
+    lib = libs[0]
+    note = (f"BLAS: {lib.get('internal_api')} {lib.get('version')} "
+            f"({lib.get('architecture') or '?'} kernels")
+    forced = os.environ.get("OPENBLAS_CORETYPE")
+    if forced and lib.get("internal_api") == "openblas":
+        note += f", forced by OPENBLAS_CORETYPE={forced}"
+    return note + ")"
+
+
 def _error(message: str) -> int:
     print(f"meanfield: error: {message}", file=sys.stderr)
     return 2
@@ -184,7 +206,7 @@ def handler(args: argparse.Namespace, extra=()) -> int:
     for name in names:
         rows += GROUPS[name].run(backends, args.repeat, args.quick, log)
     machine = args.machine or (f"{os.cpu_count()} cores, {gpu} (load average {load:.1f} at "
-                               f"start, {os.getloadavg()[0]:.1f} at end)")
+                               f"start, {os.getloadavg()[0]:.1f} at end); {blas_note()}")
     command = " ".join(["meanfield bench"] + (["--only", args.only] if args.only else [])
                        + (["--backends", args.backends] if "backends" in names else [])
                        + (["--quick"] if args.quick else []))

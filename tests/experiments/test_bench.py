@@ -95,3 +95,22 @@ def test_quick_ode_every_method_reaches_the_tolerance(capsys):
         hessians = number(r"velocities, (\d+) Hessians", row["reference"])
         assert (hessians > 0) == (method in ("Radau", "flow+refine")), row
         assert 0 < row["time"] < 60 and row["backend"] == "numpy, 1 thread"
+
+
+def test_the_table_header_names_the_blas_kernels_and_a_forced_core_type(monkeypatch):
+    """The header says which BLAS kernels ran the products, and that OPENBLAS_CORETYPE
+    forced them (the machines here set it to Haswell on AVX-512 CPUs)."""
+    from threadpoolctl import threadpool_info
+
+    from meanfield.experiments.bench_groups import blas_note
+
+    blas = [i for i in threadpool_info() if i.get("user_api") == "blas"]
+    monkeypatch.setenv("OPENBLAS_CORETYPE", "Haswell")
+    note = blas_note()
+    assert note.startswith("BLAS: ")
+    openblas = bool(blas) and blas[0].get("internal_api") == "openblas"
+    assert ("forced by OPENBLAS_CORETYPE=Haswell" in note) == openblas
+    if openblas:
+        assert f"({blas[0]['architecture']} kernels" in note
+    monkeypatch.delenv("OPENBLAS_CORETYPE")
+    assert "forced" not in blas_note()

@@ -161,7 +161,8 @@ def blas_note() -> str:
     libs = [i for i in threadpool_info() if i.get("user_api") == "blas"]
     if not libs:
         return "BLAS: unknown"
-    lib = libs[0]
+    # NumPy's own (SciPy may bring a second OpenBLAS, listed first when loaded first)
+    lib = next((i for i in libs if "numpy" in str(i.get("filepath", ""))), libs[0])
     note = (f"BLAS: {lib.get('internal_api')} {lib.get('version')} "
             f"({lib.get('architecture') or '?'} kernels")
     forced = os.environ.get("OPENBLAS_CORETYPE")

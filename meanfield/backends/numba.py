@@ -352,6 +352,18 @@ def _tile_pairs(kind, c_t, n_t, b_t, sT, n_s, sq_s, r_s, b_s, T, gc, coef_p, gb,
 _TILE_PAIRS = _twin(_tile_pairs)
 
 
+def _parallel_while_idle(kernels, work: int, parts: int, args) -> None:
+    """Run a :func:`twin` pair of kernels on ``args``: the parallel one on the idle cores
+    from SHARE_MIN_WORK inner iterations (``numba_common.share_threads``), or on every
+    thread from PARALLEL_MIN_WORK, else the sequential one (same arithmetic)."""
+    threads = _share_threads(work, parts)
+    if threads > 1:
+        with _threads(threads):
+            kernels[0](*args)
+    else:
+        _pick(kernels, work)(*args)
+
+
 def _block(S: int, m_t: int) -> int:
     """Targets per parallel block of the fused loop: at most 64, a few blocks per thread,
     and a member's blocks of equal size (m_t = 100 in two blocks of 50, not 64 + 36:
@@ -423,8 +435,9 @@ def pair_reduce_batch(kernel, layout, w_t, w_s, q_s, with_value=False):
     gb, val = np.empty((S, m_t)), np.empty((S, m_t))
     work = S * m_t * m_s
     if d <= 4 and k <= 4:
-        _pick(_SMALL_PAIRS, work)(kind, _pad4(c_t), _pad4(a_t), n_t, b_t, _pad4t(sT.transpose(0, 2, 1)),
-                                  _pad4t(a_s), n_s, sq_s, r_s, b_s, gc, ga, gb, val)
+        args = (kind, _pad4(c_t), _pad4(a_t), n_t, b_t, _pad4t(sT.transpose(0, 2, 1)),
+                _pad4t(a_s), n_s, sq_s, r_s, b_s, gc, ga, gb, val)
+        _parallel_while_idle(_SMALL_PAIRS, work, S * m_t, args)
     else:
         rows = max(1, min(m_t, TILE // max(1, m_s)))
         coef_p = np.empty((S, m_t))
@@ -462,12 +475,7 @@ def _fused_reduce(kind, layout, scale, w_t, w_s, q_s, dtype, with_value):
     args = ((0,) * (kind + 1), (0,) * layout.d, (0,) * layout.k, wt, *sources, scale, grad,
             val, _block(S, m_t))
     work = S * m_t * m_s
-    threads = _share_threads(work, S * m_t)
-    if threads > 1:  # a core is idle: one parallel region over the blocks
-        with _threads(threads):
-            _FUSED_PAIRS[0](*args)
-    else:
-        _pick(_FUSED_PAIRS, work)(*args)
+    _parallel_while_idle(_FUSED_PAIRS, work, S * m_t, args)
     return grad.astype(dtype, copy=False), (val.astype(dtype) if with_value else None)
 
 # --------------------------------------------------------------------------- data

@@ -39,9 +39,11 @@ PARALLEL_MIN_WORK = 1 << 20
 #: JIT options of the kernels that :func:`share` runs on several threads at once: they
 #: release the GIL while they run
 NOGIL_OPTIONS = dict(JIT_OPTIONS, nogil=True)
-#: inner iterations (pairs, or particles x samples, summed over members) from which an
-#: ensemble's reduction shares its members between threads (:func:`share`); see
-#: docs/performance.md ("Many small runs") for the measurements behind it
+#: inner iterations (pairs, or particles x samples, summed over members) from which a
+#: reduction uses a second core while one is idle: the fused pair loop its parallel
+#: region (single runs too: 1.25-1.5x from ~15 000 pairs, within noise at 10 500), an
+#: ensemble's tiled data reduction its member groups on helper threads (:func:`share`);
+#: docs/performance.md ("Many small runs") has the measurements
 SHARE_MIN_WORK = 1 << 14
 
 
@@ -119,12 +121,12 @@ def idle_cores() -> int:
 
 
 def share_threads(work: int, parts: int) -> int:
-    """Threads :func:`share` should use for ``parts`` independent parts of ``work`` inner
-    iterations in total: 1 below SHARE_MIN_WORK, with one Numba thread, or when no
-    other core is idle right now (:func:`idle_cores`; sharing then only adds thread
-    switches: +3% CPU at the COB size, +15-25% for 10 x 100 x 105 pairs, measured with
-    the cores taken by other processes), else one per idle core and the caller, up to
-    Numba's thread count."""
+    """Threads for ``parts`` independent parts of ``work`` inner iterations in total (a
+    parallel region's, or :func:`share`'s): 1 below SHARE_MIN_WORK, with one Numba
+    thread, or when no other core is idle right now (:func:`idle_cores`; with the cores
+    taken by other processes a parallel region waits for descheduled threads, and
+    sharing only added thread switches: +3% CPU at the COB size, +15-25% for
+    10 x 100 x 105 pairs), else one per idle core and the caller, up to Numba's count."""
     if work < SHARE_MIN_WORK or parts < 2:
         return 1
     return max(1, min(get_num_threads(), parts, 1 + idle_cores()))

@@ -14,10 +14,10 @@ Two strategies, chosen by the input dimension d:
   accumulating grad_c, sum e P, grad_b and value, and BLAS forms (e o Q) A_s. Tiles
   hold at most ``TILE`` entries.
 
-An ensemble's fused loop below ``PARALLEL_MIN_WORK`` runs its parallel loop over blocks
-while another core is idle (``numba_common.share_threads``; same arithmetic, same results:
-one parallel region costs ~2 us, against ~25 us and poor overlap for handing blocks to a
-Python thread pool).
+Below ``PARALLEL_MIN_WORK`` the pair loops (a single run's or an ensemble's) run their
+parallel loop from ``SHARE_MIN_WORK`` pairs while another core is idle
+(``numba_common.share_threads``; same arithmetic, same results: one parallel region
+costs ~2 us, against ~25 us and poor overlap for handing blocks to a Python thread pool).
 
 Kernel arithmetic is always float64 (the reference's precision: the angle of nearly
 coincident particles needs it); float32 particles are converted on entry and the

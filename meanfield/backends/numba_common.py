@@ -36,8 +36,8 @@ JIT_OPTIONS = dict(cache=True, error_model="numpy", fastmath=_FM)
 PARALLEL_MIN_WORK = 1 << 20
 
 
-#: JIT options of the kernels that :func:`share` runs on several threads at once: they
-#: release the GIL while they run
+#: JIT options of kernels that release the GIL while they run: those :func:`share` runs
+#: on several threads at once, and the fused pair loop (other Python threads go on)
 NOGIL_OPTIONS = dict(JIT_OPTIONS, nogil=True)
 #: inner iterations (pairs, or particles x samples, summed over members) from which a
 #: reduction uses a second core while one is idle: the fused pair loop its parallel

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .allocator import keep_freed_memory
 from .dynamics import Field, Integrator, State
 from .engine import Divergence, Ensemble
 from .model import Network
@@ -240,6 +241,7 @@ def simulate_many(nets, objectives, integrator, t_end, record=LogSchedule(200),
     """
     from tqdm.auto import tqdm
 
+    keep_freed_memory()  # steps reuse their large arrays' pages (meanfield.allocator)
     nets = list(nets)
     S = len(nets)
     if S == 0:

@@ -14,8 +14,8 @@ Two strategies, chosen by the input dimension d:
   accumulating grad_c, sum e P, grad_b and value, and BLAS forms (e o Q) A_s. Tiles
   hold at most ``TILE`` entries.
 
-Below ``PARALLEL_MIN_WORK`` the pair loops (a single run's or an ensemble's) run their
-parallel loop from ``SHARE_MIN_WORK`` pairs while another core is idle
+Below ``PARALLEL_MIN_WORK`` the fused pair loops (a single run's or an ensemble's) run
+their parallel loop from ``SHARE_MIN_WORK`` pairs while another core is idle
 (``numba_common.share_threads``; same arithmetic, same results: one parallel region
 costs ~2 us, against ~25 us and poor overlap for handing blocks to a Python thread pool).
 
@@ -416,7 +416,7 @@ def pair_reduce_batch(kernel, layout, w_t, w_s, q_s, with_value=False):
         return _reference.pair_reduce_batch(kernel, layout, w_t, w_s, q_s, with_value)
     dtype = np.result_type(w_t, w_s)
     k, d = layout.k, layout.d
-    if 4 < d < BLAS_MIN_D or (d < BLAS_MIN_D and k > 4):
+    if d < BLAS_MIN_D and not (d <= 4 and k <= 4):  # the fused path
         return _fused_reduce(KERNEL_IDS[kernel.name], layout, kernel.scale, w_t, w_s, q_s,
                              dtype, with_value)
     wt, ws = np.asarray(w_t, dtype=np.float64), np.asarray(w_s, dtype=np.float64)
@@ -461,7 +461,6 @@ def pair_reduce_batch(kernel, layout, w_t, w_s, q_s, with_value=False):
     return grad, value
 
 
-
 def _fused_reduce(kind, layout, scale, w_t, w_s, q_s, dtype, with_value):
     """:func:`pair_reduce_batch` on the fused path (d < BLAS_MIN_D): one call prepares the
     sources, one the pairs (its parallel loop while a core is idle, or from
@@ -477,5 +476,6 @@ def _fused_reduce(kind, layout, scale, w_t, w_s, q_s, dtype, with_value):
     work = S * m_t * m_s
     _parallel_while_idle(_FUSED_PAIRS, work, S * m_t, args)
     return grad.astype(dtype, copy=False), (val.astype(dtype) if with_value else None)
+
 
 # --------------------------------------------------------------------------- data

@@ -243,7 +243,8 @@ def _tile_forward_rows(kind, Z, b, CQ, out, zero):
 
 
 _TILE_FORWARD_ROWS = _twin(_tile_forward_rows, NOGIL_OPTIONS)
-_FORWARD_ROWS_SEQ, _GRAD_SEQ = _TILE_FORWARD_ROWS[1], _TILE_GRAD[1]  # called by _tile_passes
+# the sequential passes, by name for _tile_passes
+_FORWARD_ROWS_SEQ, _GRAD_SEQ = _TILE_FORWARD_ROWS[1], _TILE_GRAD[1]
 
 
 # exact IEEE division in the residual (no reciprocal), as NumPy's; the passes it calls
@@ -459,7 +460,7 @@ def forward_and_grad_batch(activation, layout, w, q, m_grad, X, residual):
     # the square loss's residual formed in the compiled passes (float64: the labels'
     # conversion is then exact, as in the residual's own promotion)
     labels = getattr(residual, "labels", None) if dtype == np.float64 else None
-    divisor = float(getattr(residual, "divisor", 1))
+    divisor = None if labels is None else float(residual.divisor)
 
     def group(g):
         """The members G of one group, tile by tile; tiles of size >= PARALLEL_MIN_WORK

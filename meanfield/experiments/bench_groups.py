@@ -153,7 +153,6 @@ def blas_note() -> str:
     the environment forces OpenBLAS's kernels: the machines here set it to Haswell (AVX2),
     where OpenBLAS's own choice on their AVX-512 CPUs (SkylakeX kernels) ran the COB-size
     products 1.6x faster (docs/performance.md)."""
-    import numpy  # noqa: F401 - loads NumPy's BLAS so that threadpoolctl sees it
     try:
         from threadpoolctl import threadpool_info
     except ImportError:

@@ -1,6 +1,7 @@
-"""Ensembles whose members are shared between threads (numba_common.share): the results
-are those of the sequential loop bit for bit, whichever thread ran which part, and
-``share`` calls every part exactly once, also when parts raise."""
+"""Reductions that use a second core while one is idle (the pair loops' parallel region,
+ensembles' data groups handed out by numba_common.share): the results are those of the
+sequential loop bit for bit, whichever thread ran which part, and ``share`` calls every
+part exactly once, also when parts raise."""
 from __future__ import annotations
 
 import threading

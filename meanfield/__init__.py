@@ -18,30 +18,35 @@ __version__ = "0.1.0"
 #: public name -> module (relative to this package) that defines it
 _EXPORTS = {
     # core: neurons, kernels, losses, objectives, backends
-    "ACTIVATIONS": "activations", "Activation": "activations",
-    "get_activation": "activations",
-    "bvn_cdf": "bivariate", "pair_kernel": "gaussian",
-    "Layout": "layout", "Network": "model", "resolve_alpha": "model",
-    "LOSSES": "losses",
-    "Empirical": "objectives", "GaussianPopulation": "objectives", "Online": "objectives",
-    "empirical_velocity": "objectives",
+    "ACTIVATIONS": "core.activations", "Activation": "core.activations",
+    "get_activation": "core.activations",
+    "bvn_cdf": "kernels.bivariate", "pair_kernel": "kernels.gaussian",
+    "Layout": "core.layout", "Network": "model.network", "resolve_alpha": "model.network",
+    "LOSSES": "core.losses",
+    "Empirical": "objectives.teacher_student",
+    "GaussianPopulation": "objectives.teacher_student",
+    "Online": "objectives.teacher_student",
+    "empirical_velocity": "objectives.teacher_student",
     "get_backend": "backends",
-    "hessian": "hessian", "hvp": "hessian", "hessian_operator": "hessian",
+    "hessian": "objectives.hessian", "hvp": "objectives.hessian",
+    "hessian_operator": "objectives.hessian",
+    "Tangent": "objectives.tangent",
     # dynamics: integrators and trajectories
-    "State": "dynamics",
-    "Divergence": "trajectory", "LinearSchedule": "trajectory", "LogSchedule": "trajectory",
-    "Trajectory": "trajectory", "simulate": "trajectory", "simulate_many": "trajectory",
-    "Tangent": "tangent",
+    "State": "dynamics.integrators",
+    "Divergence": "dynamics.trajectory", "LinearSchedule": "dynamics.trajectory",
+    "LogSchedule": "dynamics.trajectory", "Trajectory": "dynamics.trajectory",
+    "simulate": "dynamics.trajectory", "simulate_many": "dynamics.trajectory",
     # analysis: critical points
-    "refine": "critical", "classify": "critical",
+    "refine": "analysis.critical", "classify": "analysis.critical",
     # runs: configs, run directories, sweeps
     "Config": "runs.config", "ConfigError": "runs.config",
     "Result": "runs.run", "load": "runs.run", "resume": "runs.run", "run": "runs.run",
     "sweep": "runs.sweep", "collect": "runs.collect",
 }
-#: public submodules under another name or by their own
-_SUBMODULES = {"integrators": "dynamics", "linear": "linear", "metrics": "metrics",
-               "ntk": "ntk", "diagnostics": "diagnostics", "datasets": "datasets"}
+#: public submodules, by their public name
+_SUBMODULES = {"integrators": "dynamics.integrators", "linear": "analysis.linear_networks",
+               "metrics": "analysis.distances", "ntk": "analysis.ntk",
+               "diagnostics": "analysis.diagnostics", "datasets": "objectives.datasets"}
 
 __all__ = sorted([*_EXPORTS, *_SUBMODULES])
 
@@ -52,7 +57,7 @@ def __getattr__(name: str):
     elif name in _SUBMODULES:
         value = importlib.import_module(f".{_SUBMODULES[name]}", __name__)
         if name == "integrators":  # the ODE integrators register themselves ("ode")
-            importlib.import_module(".ode", __name__)
+            importlib.import_module(".dynamics.ode", __name__)
     else:
         raise AttributeError(f"module 'meanfield' has no attribute {name!r}")
     globals()[name] = value
@@ -64,23 +69,27 @@ def __dir__():
 
 
 if TYPE_CHECKING:  # static analysers and IDEs see the eager imports
-    from . import datasets, diagnostics, linear, metrics, ntk  # noqa: F401
-    from . import dynamics as integrators  # noqa: F401
-    from .activations import ACTIVATIONS, Activation, get_activation  # noqa: F401
+    from .analysis import diagnostics, ntk  # noqa: F401
+    from .analysis import distances as metrics  # noqa: F401
+    from .analysis import linear_networks as linear  # noqa: F401
+    from .analysis.critical import classify, refine  # noqa: F401
     from .backends import get_backend  # noqa: F401
-    from .dynamics import State  # noqa: F401
-    from .critical import classify, refine  # noqa: F401
-    from .bivariate import bvn_cdf  # noqa: F401
-    from .gaussian import pair_kernel  # noqa: F401
-    from .hessian import hessian, hessian_operator, hvp  # noqa: F401
-    from .losses import LOSSES  # noqa: F401
-    from .layout import Layout  # noqa: F401
-    from .model import Network, resolve_alpha  # noqa: F401
-    from .objectives import Empirical, GaussianPopulation, Online, empirical_velocity  # noqa: F401
+    from .core.activations import ACTIVATIONS, Activation, get_activation  # noqa: F401
+    from .core.layout import Layout  # noqa: F401
+    from .core.losses import LOSSES  # noqa: F401
+    from .dynamics import integrators  # noqa: F401
+    from .dynamics.integrators import State  # noqa: F401
+    from .dynamics.trajectory import Divergence, LinearSchedule, LogSchedule  # noqa: F401
+    from .dynamics.trajectory import Trajectory, simulate, simulate_many  # noqa: F401
+    from .kernels.bivariate import bvn_cdf  # noqa: F401
+    from .kernels.gaussian import pair_kernel  # noqa: F401
+    from .model.network import Network, resolve_alpha  # noqa: F401
+    from .objectives import datasets  # noqa: F401
+    from .objectives.hessian import hessian, hessian_operator, hvp  # noqa: F401
+    from .objectives.tangent import Tangent  # noqa: F401
+    from .objectives.teacher_student import Empirical, GaussianPopulation  # noqa: F401
+    from .objectives.teacher_student import Online, empirical_velocity  # noqa: F401
     from .runs.collect import collect  # noqa: F401
     from .runs.config import Config, ConfigError  # noqa: F401
     from .runs.run import Result, load, resume, run  # noqa: F401
     from .runs.sweep import sweep  # noqa: F401
-    from .trajectory import Divergence, LinearSchedule, LogSchedule, Trajectory, simulate  # noqa: F401
-    from .trajectory import simulate_many  # noqa: F401
-    from .tangent import Tangent  # noqa: F401

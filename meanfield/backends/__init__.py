@@ -18,8 +18,8 @@ import numpy as _np
 
 from . import numpy as _numpy_backend
 
-_MODULES = {"numpy": "meanfield.backends.numpy", "numba": "meanfield.backends.numba",
-            "keops": "meanfield.backends.keops", "spectral": "meanfield.backends.spectral"}
+_MODULES = {"numpy": "meanfield.backends.numpy", "numba": "meanfield.backends.numba.backend",
+            "keops": "meanfield.backends.keops.backend", "spectral": "meanfield.backends.spectral"}
 _LOADED = {"numpy": _numpy_backend}
 
 

@@ -8,7 +8,7 @@ reference is faster (docs/guide/backends.md, docs/performance.md):
   against 72 us per velocity);
 * the forward pass and the fused velocity of small float64 networks (d <= 4, at most
   ``LANES_MAX_WORK`` particle x sample products per member) go to Numba's lanes kernels
-  (:mod:`meanfield.backends.numba_lanes`: at the demo size, 16 particles x 15 samples, one
+  (:mod:`meanfield.backends.numba.lanes`: at the demo size, 16 particles x 15 samples, one
   call costs ~9 us against ~23 us for NumPy, and an ensemble of 64 such members ~50 us
   against ~140 us);
 * other data reductions (empirical objectives) of fewer than ``DATA_MIN_WORK`` particle
@@ -30,7 +30,7 @@ from . import forward_and_grad_batch as _fg_batch
 from . import forward_batch as _forward_batch
 from . import pair_reduce_batch as _pair_batch
 
-BLAS_MIN_D = 24  # numba_common.BLAS_MIN_D, repeated so that choosing NumPy loads no Numba
+BLAS_MIN_D = 24  # numba.common.BLAS_MIN_D, repeated so that choosing NumPy loads no Numba
 #: numba_lanes.MAX_D, MAX_K and MAX_WORK (repeated likewise): the sizes the lanes kernels
 #: take, up to the per-member work where Numba's per-member kernels overtake them
 LANES_MAX_D, LANES_MAX_K, LANES_MAX_WORK = 4, 8, 2048

@@ -1,7 +1,7 @@
 """Spectral backend: the pair reduction of 2-D ReLU networks without bias by NUFFT (theory §11).
 
 With a = r (cos theta, sin theta) the pair kernel is K = s r r' kappa(theta - theta')
-(:mod:`meanfield.circle_kernel`; s = 1 for Gaussian inputs, 1/2 on the circle), so for
+(:mod:`meanfield.kernels.circle`; s = 1 for Gaussian inputs, 1/2 on the circle), so for
 targets i and sources j with weights q_j and output weights c_j (theory §1-2):
 
     nu = sum_j q_j c_j r_j delta_{theta_j}                      (a signed measure, R^k-valued)
@@ -19,7 +19,7 @@ Both convolutions are Fourier series: with S_k = sum_j nu_j e^{-ik theta_j} (a t
 NUFFT, sources -> modes |k| <= L), U + iW = s sum_k kappa_hat_k (1 - k) S_k e^{ik theta}
 (one type-2 NUFFT, modes -> targets; U and W are real). The cost is
 O((m_s + m_t) log(1/eps) + L log L) instead of O(m_s m_t). L comes from the tolerance
-through the kappa' tail bound (:func:`meanfield.circle_kernel.modes_for_tolerance`), and
+through the kappa' tail bound (:func:`meanfield.kernels.circle.modes_for_tolerance`), and
 the NUFFT runs at eps = tol/4: every U and W is then within tol s sum_j |nu_j| of its
 exact value (kappa(0) = 1/2 bounds |U| by s sum_j |nu_j| / 2).
 
@@ -35,8 +35,8 @@ from dataclasses import dataclass
 import numpy as np
 from numba import get_num_threads
 
-from ..circle_kernel import kappa_hat, modes_for_tolerance, polar
-from .numba_data import data_grad, forward, forward_and_grad  # noqa: F401 (interface)
+from ..kernels.circle import kappa_hat, modes_for_tolerance, polar
+from .numba.data import data_grad, forward, forward_and_grad  # noqa: F401 (interface)
 
 name = "spectral"
 #: default tolerance (see the module docstring); L = 142353 modes for velocities

@@ -2,10 +2,15 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
 from .. import backends
-from .common import Command
+from .common import Command, UsageError
+
+#: the source checkout this package was installed from (benchmarks/ lives beside the package)
+CHECKOUT = Path(__file__).resolve().parents[2]
 
 
 def _configure_demo(p):
@@ -25,16 +30,30 @@ def _demo(args, extra) -> int:
     return 0
 
 
-def _configure_bench(p):
-    from ..experiments import bench_groups
+def _bench_groups():
+    """The benchmark groups of the source checkout (``benchmarks/``, outside the wheel), or
+    None where the package was installed without one."""
+    if not (CHECKOUT / "benchmarks" / "groups.py").is_file():
+        return None
+    if str(CHECKOUT) not in sys.path:
+        sys.path.append(str(CHECKOUT))
+    from benchmarks import groups
 
-    bench_groups.configure(p)
+    return groups
+
+
+def _configure_bench(p):
+    groups = _bench_groups()
+    if groups is not None:
+        groups.configure(p)
 
 
 def _bench(args, extra) -> int:
-    from ..experiments import bench_groups
-
-    return bench_groups.handler(args, extra)
+    groups = _bench_groups()
+    if groups is None:
+        raise UsageError("meanfield bench runs from a source checkout (pip install -e .): "
+                         f"no benchmarks/ folder beside {CHECKOUT / 'meanfield'}")
+    return groups.handler(args, extra)
 
 
 COMMANDS = [

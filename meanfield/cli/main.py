@@ -20,7 +20,7 @@ import traceback
 
 from ..runs.config import ConfigError
 from ..runs.store import Busy, DamagedRun
-from ..trajectory import Divergence
+from ..dynamics.trajectory import Divergence
 from . import experiments, runs, sweeps
 from .common import EXIT_DAMAGED, EXIT_DIVERGED, EXIT_USAGE, Command, Parser, UsageError
 

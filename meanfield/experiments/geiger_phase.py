@@ -2,7 +2,7 @@
 
 Binary tasks with labels +-1 and the hinge loss (their June 2019 code): "teacher-student"
 (y = sign of a 3-neuron relu teacher, inputs on the sphere S^{d-1}) and "digits"
-(scikit-learn's digits, label = parity, :mod:`meanfield.datasets`). The student is a
+(scikit-learn's digits, label = parity, :mod:`meanfield.objectives.datasets`). The student is a
 centred relu network F = alpha (h(w) - h(w0)), h = (1/m) sum_i c_i (a_i . x)_+ with
 a ~ N(0, I_d), c ~ N(0, 1) and unit-norm inputs, trained by gradient flow on
 R(F)/alpha^2 (Euler, dt = min(1, alpha/2): the particle speed is 1/alpha) until t_end.
@@ -19,7 +19,7 @@ Units: Geiger's alpha_G multiplies an NTK-parameterised output (1/sqrt(h) last l
 alpha = alpha_G sqrt(m) in our family (theory §1), and their collapse variable
 sqrt(h) alpha_G is our alpha. Measured per cell: the relative kernel change
 ||Theta_end - Theta_0||_F/||Theta_0||_F on the first ``probe`` test inputs
-(:func:`meanfield.diagnostics.kernel_change`) and the test error of sign(F). The
+(:func:`meanfield.analysis.diagnostics.kernel_change`) and the test error of sign(F). The
 crossover alpha*(m) is where the kernel change, log-interpolated in alpha, falls through
 ``threshold``; we report alpha_G* = alpha*/sqrt(m) and the exponent of alpha_G* ~ m^b
 (Geiger et al.: b = -1/2). The ensemble predictor averages F over the seeds of a cell.
@@ -30,7 +30,7 @@ import math
 
 import numpy as np
 
-from ..diagnostics import kernel_change, laziness_kappa
+from ..analysis.diagnostics import kernel_change, laziness_kappa
 from ..plots.figures import colors, subplots
 from ..runs.collect import read_config_manifest
 from ..runs.run import build, load

@@ -1,10 +1,10 @@
 """The lazy theorem and the exit from the tangent space (theory §1, §3, §8).
 
 Both experiments train an alpha-scaled network and its tangent model
-(:class:`meanfield.tangent.Tangent`) side by side from the same particles with the same
+(:class:`meanfield.objectives.tangent.Tangent`) side by side from the same particles with the same
 integrator and record schedule, on a teacher-student regression task with Gaussian
 inputs (teacher: 3 relu neurons on the sphere with output weights +-1, summed), and
-compare their predictions on held-out probe points (:func:`meanfield.diagnostics.diagnose`).
+compare their predictions on held-out probe points (:func:`meanfield.analysis.diagnostics.diagnose`).
 
 * :func:`lazy_theorem`: across alpha, the sup over time of the RMS distance between the
   network and the tangent model. With a centred network (f - f(w0), Gaussian init) it is
@@ -13,7 +13,7 @@ compare their predictions on held-out probe points (:func:`meanfield.diagnostics
   a-moves are opposite, so the second-order terms delta_c sigma'(z) (delta_a . x) and
   c sigma''(z) (delta_a . x)^2 have opposite signs, leaving O(1/alpha^2). It also
   measures the distance to the infinite-width NTK kernel predictor
-  (:func:`meanfield.ntk.ntk`) at the final time, which falls like 1/alpha down to the
+  (:func:`meanfield.analysis.ntk.ntk`) at the final time, which falls like 1/alpha down to the
   finite-m floor of the empirical tangent kernel.
 * :func:`tangent_exit`: over m and alpha, the time t1 at which the relative distance
   RMS(f_net - f_lin)/RMS(f_lin - f(w0)) first exceeds a threshold. In our family
@@ -26,15 +26,15 @@ import math
 
 import numpy as np
 
-from ..diagnostics import diagnose
-from ..dynamics import euler
-from ..metrics import loglog_slope
-from ..model import Network
-from ..ntk import kernel_predictor, ntk
-from ..objectives import Empirical, GaussianPopulation
+from ..analysis.diagnostics import diagnose
+from ..dynamics.integrators import euler
+from ..analysis.distances import loglog_slope
+from ..model.network import Network
+from ..analysis.ntk import kernel_predictor, ntk
+from ..objectives.teacher_student import Empirical, GaussianPopulation
 from ..plots.figures import colors, subplots
-from ..trajectory import LogSchedule, simulate
-from ..tangent import Tangent
+from ..dynamics.trajectory import LogSchedule, simulate
+from ..objectives.tangent import Tangent
 
 
 def teacher_task(d: int, n_train: int, n_test: int, seed=0, backend="auto"):
@@ -53,7 +53,7 @@ def paired_run(net0: Network, objective: Empirical, probe, dt: float, t_end: flo
                records: int = 40) -> dict:
     """Euler(dt) on the network and on its tangent model up to t_end, recorded at the same
     log-spaced times; returns ``times``, the final ``network`` and ``tangent`` particles
-    and the diagnostics of :func:`meanfield.diagnostics.diagnose` on ``probe``."""
+    and the diagnostics of :func:`meanfield.analysis.diagnostics.diagnose` on ``probe``."""
     tangent = Tangent(objective, net0)
     schedule = LogSchedule(records)
     net_run = simulate(net0, objective, euler(dt), t_end, record=schedule)

@@ -24,7 +24,7 @@ over tau. Their code divides the teacher output by the batch size:
 paper's figure); ``teacher_divisor = 1`` is the teacher the paper describes.
 
 Every fixed-training-set cell also records the laziness diagnostics of
-:mod:`meanfield.diagnostics` on 100 test points (config section ``diagnostics``): the
+:mod:`meanfield.analysis.diagnostics` on 100 test points (config section ``diagnostics``): the
 criterion kappa at w0 and the relative tangent-kernel change at the end, reduced to
 ``kappa`` and ``kernel_change_end`` per tau.
 """
@@ -34,11 +34,11 @@ import math
 
 import numpy as np
 
-from ..dynamics import euler
-from ..model import Network
-from ..objectives import Online
+from ..dynamics.integrators import euler
+from ..model.network import Network
+from ..objectives.teacher_student import Online
 from ..plots.figures import subplots
-from ..trajectory import LinearSchedule, simulate_many
+from ..dynamics.trajectory import LinearSchedule, simulate_many
 from ..runs.sweep import map_cells, sweep
 
 D, N, M = 100, 1000, 50
@@ -132,7 +132,7 @@ def population_sgd_cell(tau: float, seed: int, iterations: int, batch: int = 200
 def population_sgd_seeds(tau: float, seeds, iterations: int, batch: int = 200, d: int = D,
                          m: int = M, teacher_divisor: float = 1.0) -> list[float]:
     """:func:`population_sgd_cell` for several seeds as one ensemble
-    (:func:`meanfield.trajectory.simulate_many`: each seed keeps its own teacher and
+    (:func:`meanfield.dynamics.trajectory.simulate_many`: each seed keeps its own teacher and
     random stream, so every value equals its single run's)."""
     runs = [_population_sgd_problem(tau, s, batch, d, m, teacher_divisor) for s in seeds]
     dt = sgd_step(tau) / m

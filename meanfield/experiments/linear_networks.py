@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from .. import linear
+from ..analysis import linear_networks as linear
 from ..plots.figures import subplots
 from ..runs.sweep import map_cells
 

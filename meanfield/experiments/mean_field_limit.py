@@ -10,7 +10,7 @@ their initial position, so the coupled deviation
 
 measures the propagation of chaos directly; theory gives D_m(t) = O(m^{-1/2}) at fixed t.
 Beside it we report W2(mu_m(t), mu_M(t)) with its same-distribution baseline
-(meanfield.metrics) and the risk gap |F(mu_m(t)) - F(mu_M(t))|.
+(meanfield.analysis.distances) and the risk gap |F(mu_m(t)) - F(mu_M(t))|.
 
 Every system is an ordinary run of a :class:`meanfield.Config` with
 ``student.init.reference_m = M`` (the reference is the cell with student.m = M), so the
@@ -25,8 +25,8 @@ import numpy as np
 
 from matplotlib.ticker import NullLocator
 
-from .. import metrics
-from ..model import coupled_indices
+from ..analysis import distances as metrics
+from ..model.network import coupled_indices
 from ..plots.figures import colors, subplots
 from ..runs import store
 from ..runs.collect import read_config_manifest

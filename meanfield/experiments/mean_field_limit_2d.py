@@ -18,7 +18,7 @@ compared at the same recorded times:
 * the **reference**: M = 10^6 particles (one per seed), spectral backend (theory §11.4,
   exact to about 1e-11 relative per velocity);
 * **coupled** systems: the first m of the reference's initial particles
-  (:func:`meanfield.model.coupled_indices`), m = 16 ... 65 536;
+  (:func:`meanfield.model.network.coupled_indices`), m = 16 ... 65 536;
 * **independent** systems: fresh draws of m particles from the same law.
 
 At each recorded time every system is compared with the reference (:func:`distances`),
@@ -52,17 +52,17 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import metrics
+from ..analysis import distances as metrics
 from ..backends import spectral
-from ..circle_metrics import (circle_measure, circle_wasserstein_with_baseline,
+from ..analysis.circle_distances import (circle_measure, circle_wasserstein_with_baseline,
                               function_distance_with_baseline)
-from ..dynamics import euler
-from ..model import Network, coupled_indices
-from ..objectives import GaussianPopulation
+from ..dynamics.integrators import euler
+from ..model.network import Network, coupled_indices
+from ..objectives.teacher_student import GaussianPopulation
 from ..runs import store
 from ..runs.cells import read_result
 from ..runs.sweep import call_id, function_name, map_cells
-from ..trajectory import simulate
+from ..dynamics.trajectory import simulate
 
 #: the seed of the 2-D illustration's teacher (meanfield.experiments.demo.DEMO_SEED)
 TEACHER_SEED = 19

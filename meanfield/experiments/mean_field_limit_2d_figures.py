@@ -11,7 +11,7 @@ import numpy as np
 from matplotlib.colors import LogNorm
 from matplotlib.ticker import NullFormatter, NullLocator
 
-from ..model import Network
+from ..model.network import Network
 from ..plots.figures import colors, subplots
 from ..plots.runs import draw_neurons
 from ..runs import store

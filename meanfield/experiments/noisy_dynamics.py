@@ -1,6 +1,6 @@
 """Noisy (Langevin) dynamics and its Gibbs fixed point, checked self-consistently.
 
-Mean-field Langevin dynamics (theory §7; meanfield.dynamics.langevin, temperature
+Mean-field Langevin dynamics (theory §7; meanfield.dynamics.integrators.langevin, temperature
 T = 1/beta, weight decay lam) has the stationary law rho* ∝ exp(-Psi_lam(w; rho*)/T) with
 Psi_lam(w; rho) = F'(rho)(w) + lam |w|^2 / 2. Its fixed-point equation involves rho*
 on both sides, so we test it *self-consistently*: for the particle cloud mu_t at time t,
@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import dynamics, metrics
-from ..model import Network
-from ..objectives import GaussianPopulation
+from ..dynamics import integrators as dynamics
+from ..analysis import distances as metrics
+from ..model.network import Network
+from ..objectives.teacher_student import GaussianPopulation
 from ..plots.figures import subplots
-from ..trajectory import LinearSchedule, simulate
+from ..dynamics.trajectory import LinearSchedule, simulate
 
 
 def gibbs_sample(objective, net: Network, n: int, temperature: float, weight_decay: float,

@@ -5,7 +5,7 @@ seed, the student's init scale and alpha, the teacher's alpha and noise, dt, tem
 momentum tau, weight decay, t_end) share network shapes, objective kind, integrator kind
 and record schedule: :func:`groups` puts them in one group (split so that every worker
 gets work), and :func:`run_group` runs a group with
-:func:`meanfield.trajectory.simulate_many`, one (S, m, p) array per step. Every cell keeps
+:func:`meanfield.dynamics.trajectory.simulate_many`, one (S, m, p) array per step. Every cell keeps
 its own run directory (marker, lock, config, checkpoints, metrics, trajectory, attempts
 log), written by the same code as :func:`meanfield.runs.run.run`; a diverged member is
 recorded as such while the others go on. A cell that was interrupted resumes on its own
@@ -21,7 +21,7 @@ import math
 import sys
 from pathlib import Path
 
-from ..trajectory import Divergence, simulate_many
+from ..dynamics.trajectory import Divergence, simulate_many
 from . import run as runner
 from . import store
 from .cell_tasks import crash_outcome, finish_attempt, run_cell, start_attempt

@@ -7,7 +7,7 @@ import socket
 import time
 from pathlib import Path
 
-from ..trajectory import Divergence
+from ..dynamics.trajectory import Divergence
 from . import run as runner
 from . import store
 from .cells import FINAL, cell_state, log_attempt

@@ -21,8 +21,8 @@ from types import MappingProxyType
 
 import numpy as np
 
-from ..dynamics import State
-from ..trajectory import Recorder
+from ..dynamics.integrators import State
+from ..dynamics.trajectory import Recorder
 from . import store
 from .store import CHECKPOINT, DamagedRun, read_npz, write_npz
 

@@ -21,12 +21,14 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-from .. import backends, dynamics, ode  # noqa: F401  (ode registers the "ode" integrator)
-from ..activations import ACTIVATIONS
-from ..gaussian import INPUT_LAWS, pair_kernel
-from ..losses import LOSSES
-from ..model import OUTPUT_INITS, resolve_alpha
-from ..trajectory import SCHEDULES
+from .. import backends
+from ..dynamics import integrators as dynamics
+from ..dynamics import ode  # noqa: F401  (ode registers the "ode" integrator)
+from ..core.activations import ACTIVATIONS
+from ..kernels.gaussian import INPUT_LAWS, pair_kernel
+from ..core.losses import LOSSES
+from ..model.network import OUTPUT_INITS, resolve_alpha
+from ..dynamics.trajectory import SCHEDULES
 from .objective_kinds import OBJECTIVE_KINDS
 
 
@@ -56,7 +58,7 @@ class TeacherConfig:
 class InitConfig:
     """Student initialisation (meanfield.Network.init): scale tau, symmetrised or not.
     ``reference_m`` (optional, >= m): draw the init of a reference_m-neuron network and
-    keep m of its particles (meanfield.model.coupled_indices), the synchronous coupling
+    keep m of its particles (meanfield.model.network.coupled_indices), the synchronous coupling
     of the m -> infinity study (theory §1). ``seed`` (optional): draw the initial
     particles from this seed instead of the run's, so that runs differing only in it share
     teacher and data (ensembles over initialisations, meanfield.experiments.geiger_phase)."""
@@ -85,7 +87,7 @@ class StudentConfig:
 class ObjectiveConfig:
     """kind: "population" (exact risk), "empirical" (n_train points, n_test held out),
     "online" (fresh batches of ``batch``) or "digits" (scikit-learn's digits, labels
-    +-1 by parity, d = 64; meanfield.datasets); inputs "gaussian" or "sphere"."""
+    +-1 by parity, d = 64; meanfield.objectives.datasets); inputs "gaussian" or "sphere"."""
 
     kind: str = "population"
     inputs: str = "gaussian"
@@ -101,7 +103,7 @@ INTEGRATOR_DEFAULTS = {"name": "euler", "dt": 0.01}
 
 def _integrator_config():
     """IntegratorConfig: ``name`` and every parameter of every registered integrator
-    (meanfield.dynamics.parameters), each optional; unset parameters take the
+    (meanfield.dynamics.integrators.parameters), each optional; unset parameters take the
     integrator's own default. Built from the registry, so a registered integrator's
     parameters are config fields without being listed twice."""
     kinds: dict[str, type] = {}
@@ -114,7 +116,7 @@ def _integrator_config():
                for param, kind in kinds.items()]
     cls = dataclasses.make_dataclass("IntegratorConfig", fields, frozen=True)
     cls.__module__ = __name__
-    cls.__doc__ = ("An integrator of meanfield.dynamics by name and its parameters "
+    cls.__doc__ = ("An integrator of meanfield.dynamics.integrators by name and its parameters "
                    "(unset ones take the integrator's default).")
     return cls
 
@@ -141,7 +143,7 @@ class CheckpointConfig:
 
 @dataclass(frozen=True)
 class DiagnosticsConfig:
-    """Laziness diagnostics written into metrics.json at every record (meanfield.diagnostics,
+    """Laziness diagnostics written into metrics.json at every record (meanfield.analysis.diagnostics,
     theory §1, §8): ``probe`` points (0: off) for the kernel change and activation
     stability, kappa at w0; ``tangent`` also trains the tangent model (empirical data)
     and records the distance between the two."""
@@ -350,8 +352,8 @@ def _validate_integrator(config: Config) -> None:
 
 
 def _validate_kernels(config: Config) -> None:
-    """Every Gaussian pair kernel the run will evaluate exists, as meanfield.gaussian
-    decides (:func:`meanfield.gaussian.pair_kernel`): the teacher's own (every kind
+    """Every Gaussian pair kernel the run will evaluate exists, as meanfield.kernels.gaussian
+    decides (:func:`meanfield.kernels.gaussian.pair_kernel`): the teacher's own (every kind
     builds the teacher's population) and, for kinds whose risk is the exact population
     risk, every student/teacher pair. The field named is objective.inputs when only the
     input law is at fault, else the activation that has no kernel."""
@@ -436,6 +438,6 @@ def validate(config: Config) -> None:
 
 
 def integrator_params(config: Config) -> dict:
-    """Keyword arguments of meanfield.dynamics.make for this config's integrator."""
+    """Keyword arguments of meanfield.dynamics.integrators.make for this config's integrator."""
     i = config.integrator
     return {k: getattr(i, k) for k in dynamics.parameters(i.name) if getattr(i, k) is not None}

@@ -1,6 +1,6 @@
 """Laziness diagnostics along a run (config section ``diagnostics``, theory §3, §8).
 
-The quantities themselves are functions of arrays in :mod:`meanfield.diagnostics`; this
+The quantities themselves are functions of arrays in :mod:`meanfield.analysis.diagnostics`; this
 module decides on which probe points they are measured and, with ``tangent = true``,
 trains the tangent model with the run's integrator and schedule beside the network.
 """
@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..diagnostics import diagnose, laziness_kappa
-from ..objectives import Empirical
-from ..trajectory import simulate
-from ..tangent import Tangent
+from ..analysis.diagnostics import diagnose, laziness_kappa
+from ..objectives.teacher_student import Empirical
+from ..dynamics.trajectory import simulate
+from ..objectives.tangent import Tangent
 
 
 def probe_set(objective, test, n: int, rng) -> tuple[np.ndarray, np.ndarray]:

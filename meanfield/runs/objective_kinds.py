@@ -11,8 +11,8 @@ from typing import Callable
 
 import numpy as np
 
-from ..datasets import DIGITS_D, digits_parity
-from ..objectives import Empirical, GaussianPopulation, Online
+from ..objectives.datasets import DIGITS_D, digits_parity
+from ..objectives.teacher_student import Empirical, GaussianPopulation, Online
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ import os
 import numpy as np
 
 from .. import backends
-from ..objectives import PROBE_POINTS
+from ..objectives.teacher_student import PROBE_POINTS
 from .config import Config, ConfigError
 from .objective_kinds import OBJECTIVE_KINDS
 

@@ -27,11 +27,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import dynamics
-from ..model import Network, coupled_indices
-from ..objectives import GaussianPopulation
-from ..tangent import Tangent
-from ..trajectory import SCHEDULES, Divergence, Recorder, Trajectory, simulate
+from ..dynamics import integrators as dynamics
+from ..model.network import Network, coupled_indices
+from ..objectives.teacher_student import GaussianPopulation
+from ..objectives.tangent import Tangent
+from ..dynamics.trajectory import SCHEDULES, Divergence, Recorder, Trajectory, simulate
 from . import rundir, store
 from .checkpoint import check_against, open_latest, read, save_checkpoint
 from .config import Config, ConfigError, integrator_params

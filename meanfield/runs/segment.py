@@ -14,7 +14,7 @@ import threading
 import time
 from pathlib import Path
 
-from ..trajectory import Recorder
+from ..dynamics.trajectory import Recorder
 from . import rundir, store
 from .checkpoint import FILES
 from .config import Config

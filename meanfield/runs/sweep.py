@@ -308,7 +308,7 @@ def sweep(base_config, grid, out_dir, scheduler=None, workers=None,
         write_manifest(out, base, grid, cells)
         pending = [c for c in cells if _pending(out / store.CELLS / c.id)]
         for plan in keops_warmups(c.config for c in pending):
-            from ..backends import keops
+            from ..backends.keops import backend as keops
             keops.warmup(**plan)
         if batch:
             from .batch import groups, run_group

@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 
 import meanfield as mf
-from meanfield.activations import ACTIVATIONS, get_activation
+from meanfield.core.activations import ACTIVATIONS, get_activation
 from meanfield.backends import cuda_available, get_backend
-from meanfield.backends import numba_common
+from meanfield.backends.numba import common as numba_common
 from meanfield.backends import numpy as ref
-from meanfield.gaussian import pair_kernel
-from meanfield.model import Layout
+from meanfield.kernels.gaussian import pair_kernel
+from meanfield.model.network import Layout
 
 BACKENDS = ("numba", "keops")
 DIMS = {"numba": (3, 6, 30), "keops": (3,)}
@@ -113,7 +113,7 @@ def _near_particles(dtype):
 def test_keops_bias_kernels_run_in_keops(act, dtype, monkeypatch):
     """relu_bias / erf_bias are KeOps formulas (no fallback: the Numba and NumPy pair
     reductions are disabled during the call) and equal the reference near rho = +-1."""
-    from meanfield.backends import numba as numba_backend
+    from meanfield.backends.numba import backend as numba_backend
 
     keops = get_backend("keops")
     layout, w, q = _near_particles(dtype)
@@ -240,8 +240,9 @@ def test_dtype_is_kept(backend):
 
 
 def test_auto_backend():
-    from meanfield.backends import auto, numba_common
-    from meanfield.layout import Layout
+    from meanfield.backends import auto
+    from meanfield.backends.numba import common as numba_common
+    from meanfield.core.layout import Layout
 
     compiled = get_backend("keops" if cuda_available() else "numba")
     assert get_backend("auto") is auto and auto.BLAS_MIN_D == numba_common.BLAS_MIN_D

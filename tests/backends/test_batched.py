@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 from meanfield import backends
-from meanfield.activations import get_activation
+from meanfield.core.activations import get_activation
 from meanfield.backends import get_backend
 from meanfield.backends import numpy as ref
-from meanfield.gaussian import pair_kernel
-from meanfield.model import Layout
+from meanfield.kernels.gaussian import pair_kernel
+from meanfield.model.network import Layout
 
 CASES = [("numba", 3), ("numba", 6), ("numba", 30), ("auto", 3), ("auto", 30),
          ("keops", 3)]

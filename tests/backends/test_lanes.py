@@ -8,10 +8,12 @@ import numpy as np
 import pytest
 
 from meanfield import backends
-from meanfield.activations import get_activation
-from meanfield.backends import auto, get_backend, numba_common, numba_lanes
+from meanfield.core.activations import get_activation
+from meanfield.backends import auto, get_backend
+from meanfield.backends.numba import common as numba_common
+from meanfield.backends.numba import lanes as numba_lanes
 from meanfield.backends import numpy as ref
-from meanfield.model import Layout
+from meanfield.model.network import Layout
 
 RELU = get_activation("relu")
 

@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 from numba import get_num_threads
 
-from meanfield.activations import get_activation
-from meanfield.backends import get_backend, numba_common
-from meanfield.gaussian import pair_kernel
-from meanfield.model import Layout
+from meanfield.core.activations import get_activation
+from meanfield.backends import get_backend
+from meanfield.backends.numba import common as numba_common
+from meanfield.kernels.gaussian import pair_kernel
+from meanfield.model.network import Layout
 
 S = 5
 

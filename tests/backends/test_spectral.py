@@ -11,11 +11,12 @@ import pytest
 from scipy.integrate import quad
 
 import meanfield as mf
-from meanfield import circle_kernel as ck
+from meanfield.kernels import circle as ck
+from meanfield.kernels.gaussian import relu_kernel
 from meanfield.backends import cuda_available, spectral
 from meanfield.backends import numpy as ref
-from meanfield.gaussian import pair_kernel
-from meanfield.model import Layout
+from meanfield.kernels.gaussian import pair_kernel
+from meanfield.model.network import Layout
 
 
 def rel_err(x, y):
@@ -41,7 +42,7 @@ def particles(m, k, seed=0):
 def test_kappa_is_the_relu_kernel_on_the_circle():
     rng = np.random.default_rng(0)
     a, b = rng.standard_normal((50, 2)), rng.standard_normal((50, 2))
-    K = mf.gaussian.relu_kernel(np.sum(a * a, 1), np.sum(b * b, 1), np.sum(a * b, 1))[0]
+    K = relu_kernel(np.sum(a * a, 1), np.sum(b * b, 1), np.sum(a * b, 1))[0]
     (ta, ra), (tb, rb) = ck.polar(a), ck.polar(b)
     assert np.allclose(K, ra * rb * ck.kappa(ta - tb), rtol=1e-13, atol=1e-14)
 

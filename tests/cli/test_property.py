@@ -24,10 +24,10 @@ import tomli_w
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from meanfield.activations import ACTIVATIONS
+from meanfield.core.activations import ACTIVATIONS
 from meanfield.cli import main
-from meanfield.dynamics import INTEGRATORS
-from meanfield.losses import LOSSES
+from meanfield.dynamics.integrators import INTEGRATORS
+from meanfield.core.losses import LOSSES
 from meanfield.runs import store
 
 #: MEANFIELD_PROPERTY_SCALE=N runs N times as many examples, freshly random (to hunt);

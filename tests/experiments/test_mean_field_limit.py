@@ -8,7 +8,7 @@ from meanfield import Config, Network
 from meanfield.experiments import global_convergence as gc
 from meanfield.experiments import mean_field_limit as limit
 from meanfield.experiments import noisy_dynamics as noisy
-from meanfield.model import coupled_indices
+from meanfield.model.network import coupled_indices
 from meanfield.runs import store
 from meanfield.runs.run import build
 from meanfield.runs.store import CELLS

@@ -6,7 +6,7 @@ import pytest
 
 from meanfield import metrics
 from meanfield.backends import spectral
-from meanfield.circle_metrics import circle_measure
+from meanfield.analysis.circle_distances import circle_measure
 from meanfield.experiments import mean_field_limit_2d as limit
 from meanfield.experiments import mean_field_limit_2d_figures as figures
 

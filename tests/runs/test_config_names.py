@@ -6,13 +6,13 @@ import dataclasses
 import pytest
 
 import meanfield as mf
-from meanfield import dynamics
-from meanfield.gaussian import INPUT_LAWS
-from meanfield.losses import LOSSES
-from meanfield.model import ALPHA_NAMES, resolve_alpha
+from meanfield.dynamics import integrators as dynamics
+from meanfield.kernels.gaussian import INPUT_LAWS
+from meanfield.core.losses import LOSSES
+from meanfield.model.network import ALPHA_NAMES, resolve_alpha
 from meanfield.runs.config import IntegratorConfig, integrator_params
 from meanfield.runs.objective_kinds import OBJECTIVE_KINDS
-from meanfield.trajectory import SCHEDULES
+from meanfield.dynamics.trajectory import SCHEDULES
 
 
 @pytest.mark.parametrize("name", list(ALPHA_NAMES))

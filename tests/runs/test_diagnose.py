@@ -1,7 +1,7 @@
 """Diagnostics recorded along runs (config section ``diagnostics``, meanfield.runs.diagnose)."""
 import pytest
 
-from meanfield import diagnostics as dg
+from meanfield.analysis import diagnostics as dg
 
 
 def _diagnosed_run(tmp_path, alpha, tangent=True, activation="relu"):

@@ -316,10 +316,10 @@ def test_huge_student_stops_with_the_memory_estimate_before_allocating(capsys, t
 
 def _pairs_without_kernel() -> list:
     """(student, teacher) activations with no Gaussian pair kernel between them, as
-    meanfield.gaussian decides today (the config check asks it, so these cases follow
+    meanfield.kernels.gaussian decides today (the config check asks it, so these cases follow
     it: the list shrinks as kernels are added)."""
-    from meanfield.activations import ACTIVATIONS
-    from meanfield.gaussian import pair_kernel
+    from meanfield.core.activations import ACTIVATIONS
+    from meanfield.kernels.gaussian import pair_kernel
 
     def has(a, b):
         try:

@@ -1,0 +1,237 @@
+"""Two-layer networks as particle clouds: layout of the packed array, scalings, inits.
+
+A network f(x) = (alpha/m) sum_i c_i sigma(a_i . x + b_i) is the empirical measure of its
+m neurons w_i = (c_i, a_i, b_i), stored as one packed float array of shape (m, p) with
+columns [c (k) | a (d) | b (0 or 1)] (theory §1).
+"""
+from __future__ import annotations
+
+from typing import Mapping
+
+import numpy as np
+
+from ..core.activations import Activation, get_activation
+from ..core.layout import Layout
+
+
+#: names of the alpha scalings (theory §1): name -> alpha as a function of m
+ALPHA_NAMES = {"mean-field": lambda m: 1.0, "mf": lambda m: 1.0, "meanfield": lambda m: 1.0,
+               "ntk": lambda m: float(np.sqrt(m)), "sum": lambda m: float(m)}
+#: output-weight initialisations of :meth:`Network.init`
+OUTPUT_INITS = ("gaussian", "uniform", "sign")
+
+
+def resolve_alpha(alpha, m: int) -> float:
+    """The output scale alpha of f = (alpha/m) sum_i phi(w_i) (theory §1 "Scalings").
+
+    "mean-field" (also "mf", "meanfield") gives 1, "ntk" gives sqrt(m) (the standard
+    parametrization), "sum" gives m (no 1/m: f = sum_i phi(w_i), the Chizat-Oyallon-Bach
+    code, theory §6), a positive number is used as is.
+    """
+    if isinstance(alpha, str):
+        key = alpha.lower().replace("_", "-")
+        if key not in ALPHA_NAMES:
+            raise ValueError(f"unknown scaling {alpha!r}; use a positive number or one of "
+                             f"{', '.join(ALPHA_NAMES)}")
+        return ALPHA_NAMES[key](m)
+    alpha = float(alpha)
+    if not np.isfinite(alpha) or alpha <= 0:
+        raise ValueError(f"alpha must be a positive finite number, got {alpha}")
+    return alpha
+
+
+def coupled_indices(M: int, m: int, symmetric: bool = False) -> np.ndarray:
+    """Rows of an M-particle initialisation that seed an m-particle system (theory §11).
+
+    Plain init: the first m rows. Symmetrised init (``Network.init(symmetric=True)`` stores
+    [w_1..w_{M/2} | their c-negated copies]): the first m/2 rows and their partners
+    M/2 .. M/2 + m/2 - 1, so the small system is itself symmetrised (f(w0) = 0)."""
+    M, m = int(M), int(m)
+    if not 1 <= m <= M:
+        raise ValueError(f"need 1 <= m <= M, got m={m}, M={M}")
+    if not symmetric:
+        return np.arange(m)
+    if m % 2 or M % 2:
+        raise ValueError(f"a symmetric coupling needs even m and M, got m={m}, M={M}")
+    half = np.arange(m // 2)
+    return np.concatenate([half, M // 2 + half])
+
+
+def check_network(net, d: int, k: int, what: str) -> None:
+    """TypeError unless ``net`` is a Network, ValueError unless it has input dimension d
+    and k outputs (``what`` names the other side: "teacher", "data")."""
+    if not isinstance(net, Network):
+        raise TypeError(f"expected a meanfield.Network, got {type(net).__name__}")
+    if net.layout.d != d or net.layout.k != k:
+        raise ValueError(f"network has d={net.layout.d}, k={net.layout.k} but the {what} "
+                         f"has d={d}, k={k}")
+
+
+class Network:
+    """A two-layer network f(x) = (alpha/m) sum_i c_i sigma(a_i . x + b_i).
+
+    With ``centered=True`` the network outputs f(w) - f(w0), where w0 are the particles
+    it was built with (the centred objective of theory §1); :meth:`with_w` keeps w0.
+    """
+
+    def __init__(self, c, a, b=None, activation="relu", alpha=1.0, centered=False,
+                 dtype=None, _w0=None):
+        a = np.asarray(a)
+        if a.ndim != 2:
+            raise ValueError(f"a must have shape (m, d), got shape {a.shape}")
+        m, d = a.shape
+        if m == 0:
+            raise ValueError("a network needs at least one neuron")
+        c = np.asarray(c)
+        if c.ndim == 1:
+            c = c[:, None]
+        if c.ndim != 2 or c.shape[0] != m:
+            raise ValueError(f"c must have shape (m,) or (m, k) with m = {m}, got {c.shape}")
+        if b is not None:
+            b = np.asarray(b).reshape(-1)
+            if b.shape[0] != m:
+                raise ValueError(f"b must have shape (m,) with m = {m}, got {np.shape(b)}")
+        if dtype is None:
+            dtype = np.result_type(c, a, *(() if b is None else (b,)), np.float32)
+            if dtype not in (np.float32, np.float64):
+                dtype = np.float64
+        self.layout = Layout(k=c.shape[1], d=d, bias=b is not None)
+        self.w = np.ascontiguousarray(self.layout.pack(c, a, b), dtype=dtype)
+        if not np.all(np.isfinite(self.w)):
+            raise ValueError("network parameters contain NaN or Inf")
+        self.activation: Activation = get_activation(activation)
+        self.alpha = resolve_alpha(alpha, m)
+        self.centered = bool(centered)
+        self.w0 = (self.w.copy() if _w0 is None else _w0) if centered else None
+
+    # -- construction -------------------------------------------------------------
+    @classmethod
+    def from_packed(cls, w, layout: Layout, activation="relu", alpha=1.0, centered=False,
+                    w0=None) -> "Network":
+        """Build a network from a packed (m, p) array and its layout."""
+        c, a, b = layout.unpack(np.asarray(w))
+        return cls(c, a, b, activation=activation, alpha=alpha, centered=centered,
+                   dtype=np.asarray(w).dtype, _w0=w0)
+
+    def with_w(self, w) -> "Network":
+        """The same network (layout, activation, alpha, centring reference) at particles w."""
+        new = object.__new__(Network)
+        new.layout, new.activation, new.alpha = self.layout, self.activation, self.alpha
+        new.centered, new.w0 = self.centered, self.w0
+        new.w = np.asarray(w)
+        if new.w.shape != self.w.shape:
+            raise ValueError(f"particles must have shape {self.w.shape}, got {new.w.shape}")
+        return new
+
+    @classmethod
+    def init(cls, m: int, d: int, activation="relu", k: int = 1, bias: bool = False,
+             tau: float | Mapping[str, float] = 1.0, symmetric: bool = False,
+             sphere: bool = False, seed=0, alpha=1.0, centered: bool = False,
+             output: str = "gaussian", dtype=np.float64) -> "Network":
+        """Random initialisation of m neurons (theory §1, §6).
+
+        c ~ tau_c N(0, I_k) (``output="uniform"``: tau_c U[0,1]; ``"sign"``: tau_c * +-1),
+        a ~ tau_a N(0, I_d) or tau_a Unif(S^{d-1}) with ``sphere=True``, b ~ tau_b N(0, 1).
+        ``tau`` is one scale for every block or a mapping {"c": .., "a": .., "b": ..}.
+        ``symmetric=True`` draws m/2 neurons and appends copies with c negated, so that
+        f(w0) = 0 identically (m must be even).
+        """
+        m, d, k = (_count(value, name) for value, name in ((m, "m"), (d, "d"), (k, "k")))
+        if symmetric and m % 2:
+            raise ValueError(f"a symmetric initialisation needs an even m, got m={m}")
+        scales = _block_scales(tau)
+        rng = np.random.default_rng(seed)
+        half = m // 2 if symmetric else m
+        if output == "gaussian":
+            c = rng.standard_normal((half, k))
+        elif output == "uniform":
+            c = rng.uniform(0.0, 1.0, (half, k))
+        elif output == "sign":
+            c = rng.choice([-1.0, 1.0], size=(half, k))
+        else:
+            raise ValueError(f"unknown output init {output!r}; use one of "
+                             f"{', '.join(OUTPUT_INITS)}")
+        a = rng.standard_normal((half, d))
+        if sphere:
+            a /= np.linalg.norm(a, axis=1, keepdims=True)
+        b = rng.standard_normal(half) if bias else None
+        if symmetric:
+            c = np.concatenate([c, -c])
+            a = np.concatenate([a, a])
+            b = None if b is None else np.concatenate([b, b])
+        c, a = scales["c"] * c, scales["a"] * a
+        b = None if b is None else scales["b"] * b
+        return cls(c, a, b, activation=activation, alpha=resolve_alpha(alpha, m),
+                   centered=centered, dtype=dtype)
+
+    # -- views --------------------------------------------------------------------
+    @property
+    def m(self) -> int:
+        return self.w.shape[0]
+
+    @property
+    def c(self):
+        return self.w[:, self.layout.c]
+
+    @property
+    def a(self):
+        return self.w[:, self.layout.a]
+
+    @property
+    def b(self):
+        return self.w[:, -1] if self.layout.bias else None
+
+    def signed_particles(self):
+        """The neurons whose weighted sum is f, with their weights q_j.
+
+        f = sum_j q_j c_j sigma(a_j . x + b_j): q_j = alpha/m for the current particles and,
+        when centred, -alpha/m for the reference particles w0.
+        """
+        q = np.full(self.m, self.alpha / self.m, dtype=self.w.dtype)
+        if not self.centered:
+            return self.w, q
+        return np.concatenate([self.w, self.w0]), np.concatenate([q, -q])
+
+    # -- forward pass ---------------------------------------------------------------
+    def __call__(self, X, backend="numpy") -> np.ndarray:
+        """Outputs f(X) of shape (n, k)."""
+        from ..backends import get_backend
+
+        X = np.asarray(X, dtype=self.w.dtype)
+        if X.ndim != 2 or X.shape[1] != self.layout.d:
+            raise ValueError(f"X must have shape (n, {self.layout.d}), got {X.shape}")
+        w, q = self.signed_particles()
+        return get_backend(backend).forward(self.activation, self.layout, w, q, X)
+
+    def __repr__(self) -> str:
+        return (f"Network(m={self.m}, d={self.layout.d}, k={self.layout.k}, "
+                f"bias={self.layout.bias}, activation={self.activation.name!r}, "
+                f"alpha={self.alpha:g}, centered={self.centered}, dtype={self.w.dtype})")
+
+
+def _count(value, name: str) -> int:
+    """A positive integer argument (an integral float such as 4.0 is accepted); a
+    ValueError naming the argument otherwise (m = 2.5 is not rounded down to 2)."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
+        ok = value >= 1
+    elif isinstance(value, (float, np.floating)):
+        ok = bool(np.isfinite(value)) and float(value).is_integer() and value >= 1
+    else:
+        ok = False
+    if not ok:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def _block_scales(tau) -> dict[str, float]:
+    if isinstance(tau, Mapping):
+        unknown = set(tau) - {"c", "a", "b"}
+        if unknown:
+            raise ValueError(f"tau blocks must be among c, a, b; got {sorted(unknown)}")
+        scales = {key: float(tau.get(key, 1.0)) for key in ("c", "a", "b")}
+    else:
+        scales = dict.fromkeys(("c", "a", "b"), float(tau))
+    for key, value in scales.items():
+        if not np.isfinite(value) or value < 0:
+            raise ValueError(f"tau[{key}] must be a non-negative number, got {value}")
+    return scales

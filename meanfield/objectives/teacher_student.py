@@ -1,0 +1,325 @@
+"""Objectives: value R(f) and mean-field velocity of every particle.
+
+For the alpha family (theory §1) the objective is J = R(f)/alpha^2 with
+f = (alpha/m) sum_i phi(w_i) (minus f(w0) when centred), and the particle velocity is
+v_i = -m grad_{w_i} J = -(1/alpha) E[l'(f(x), y) . grad_w phi(w_i, x)] (theory §1).
+``risk`` returns R itself, 1/2 E[(f - y)^2] for the square loss.
+
+Every objective offers what the integrators use (they never ask which class it is):
+
+* ``risk(net)`` and ``velocity(net, rng=None)``;
+* ``minibatch_velocity(net, rng, batch)``: the velocity of a random minibatch (``sgd``);
+* ``probe_outputs(net)``: outputs on fixed probe inputs (what the adaptive step watches);
+* ``stochastic``: True when ``velocity`` itself draws random data (``Online``), so that
+  neither deterministic step control nor fixed-point detection applies;
+* ``hessian_operator(net, backend=None)``: the exact Hessian H = m grad^2 (R/alpha^2)
+  (:mod:`meanfield.objectives.hessian`, theory §12), whose negative is the velocity's Jacobian.
+* ``ensemble(nets, objectives)``: the stacked form for an ensemble of S networks (one
+  (S, m, p) array per step, :mod:`meanfield.objectives.stacked`), or None when the members cannot
+  share a stack (then each member is evaluated on its own).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import stacked as _ensemble
+from ..backends import get_backend
+from ..kernels.gaussian import pair_kernel
+from .hessian import EmpiricalHessian, PopulationHessian
+from ..core.layout import Layout
+from ..core.losses import check_loss, loss_derivative, loss_value
+from ..model.network import Network, check_network
+
+PROBE_POINTS = 256  # population inputs on which the adaptive step measures output change
+PROBE_SEED = 20190618
+
+
+def _with_bias_column(w: np.ndarray, layout: Layout) -> np.ndarray:
+    """Packed particles in the same layout with a bias column (zeros if it had none)."""
+    if layout.bias:
+        return w
+    return np.concatenate([w, np.zeros((len(w), 1), dtype=w.dtype)], axis=1)
+
+
+class GaussianPopulation:
+    """Teacher-student population risk for x ~ N(0, I_d), computed exactly (theory §2).
+
+    y = teacher(x) + eps with eps ~ N(0, noise^2 I_k). With the pair kernel
+    U(w, w') = (c . c') K(w, w'):
+        R = 1/2 sum_{j,l} q_j q_l U(w_j, w_l) + k noise^2 / 2
+    over the signed neurons of f - y (student +alpha/m, centring reference -alpha/m,
+    teacher -alpha_T/m0), and v_i = -(1/alpha) sum_j q_j grad_1 U(w_i, w_j).
+    ``inputs="sphere"`` takes x uniform on S^{d-1} instead (relu/linear, no bias).
+    Every activation pair is exact or computed to the accuracy ``tol`` (theory §2.5-2.6:
+    a ReLU with a smooth activation semi-analytically, two smooth activations without a
+    closed form by quadrature with an a posteriori error estimate). ``quadrature`` (nodes
+    per axis) and ``rule`` ("trapezoid" or "hermite") select instead the fixed rule of
+    earlier versions for pairs of smooth activations (theory §2.4), without error control.
+    """
+
+    def __init__(self, teacher: Network, noise: float = 0.0, inputs: str = "gaussian",
+                 quadrature: int | None = None, rule: str | None = None, backend="auto",
+                 tol: float = 1e-10):
+        if not isinstance(teacher, Network):
+            raise TypeError("teacher must be a meanfield.Network")
+        noise = float(noise)
+        if not np.isfinite(noise) or noise < 0:
+            raise ValueError(f"noise must be a non-negative number, got {noise}")
+        self.teacher, self.noise, self.inputs = teacher, noise, inputs
+        self.quadrature = None if quadrature is None else int(quadrature)
+        self.rule, self.tol = rule, float(tol)
+        self.backend = get_backend(backend)
+        self.d, self.k = teacher.layout.d, teacher.layout.k
+        self._probe = None
+        self._kernel(teacher.activation, teacher.activation, teacher.layout.bias)  # validate
+
+    def _kernel(self, act, src, bias):
+        return pair_kernel(act, src, bias=bias, inputs=self.inputs, order=self.quadrature,
+                           rule=self.rule, d=self.d, tol=self.tol)
+
+    def _groups(self, net: Network):
+        """(layout with bias if anyone has one, [(activation, w, q)]): the signed neurons
+        of f - y, one group per activation (student and teacher share one group when
+        their activations agree, so every pair reduction runs once)."""
+        check_network(net, self.d, self.k, "teacher")
+        bias = net.layout.bias or self.teacher.layout.bias
+        try:
+            self._kernel(net.activation, self.teacher.activation, bias)
+        except ValueError as exc:
+            raise ValueError(f"no population kernel for a {net.activation.name} student with "
+                             f"a {self.teacher.activation.name} teacher: {exc}") from None
+        layout = Layout(self.k, self.d, bias)
+        w_f, q_f = net.signed_particles()
+        w_y, q_y = self.teacher.signed_particles()
+        if bias:
+            w_f = _with_bias_column(w_f, net.layout)
+            w_y = _with_bias_column(w_y, self.teacher.layout)
+        w_y, q_y = w_y.astype(w_f.dtype, copy=False), (-q_y).astype(q_f.dtype, copy=False)
+        if net.activation.name == self.teacher.activation.name:
+            return layout, [(net.activation, np.concatenate([w_f, w_y]),
+                             np.concatenate([q_f, q_y]))]
+        return layout, [(net.activation, w_f, q_f), (self.teacher.activation, w_y, q_y)]
+
+    def risk(self, net: Network) -> float:
+        """R = 1/2 E|f(x) - y|^2, exact."""
+        layout, groups = self._groups(net)
+        total = 0.0
+        for act, w_t, q_t in groups:
+            for src, w_s, q_s in groups:
+                kernel = self._kernel(act, src, layout.bias)
+                _, value = self.backend.pair_reduce(kernel, layout, w_t, w_s, q_s, True)
+                total += 0.5 * float(np.dot(q_t, value))
+        return max(total, 0.0) + 0.5 * self.k * self.noise**2
+
+    def velocity(self, net: Network, rng=None) -> np.ndarray:
+        """v_i = -(1/alpha) E[(f - y) . grad_w phi(w_i, x)], shape (m, p)."""
+        return self.velocity_at(net, net.w)
+
+    def velocity_at(self, net: Network, points) -> np.ndarray:
+        """The velocity field of ``net``'s cloud at arbitrary particles ``points`` (n, p):
+        v(w) = -(1/alpha) E[(f - y) . grad_w phi(w, x)] = grad V(w) - int grad_1 U(w, w')
+        dmu(w') (theory §1), with f the network of ``net``; shape (n, p)."""
+        layout, groups = self._groups(net)
+        w_i = np.asarray(points, dtype=net.w.dtype)
+        if layout.bias and not net.layout.bias:
+            w_i = _with_bias_column(w_i, net.layout)
+        grad = None
+        for src, w_s, q_s in groups:
+            kernel = self._kernel(net.activation, src, layout.bias)
+            g = self.backend.pair_reduce(kernel, layout, w_i, w_s, q_s)[0]
+            grad = g if grad is None else grad + g
+        v = -grad / net.alpha
+        if layout.bias and not net.layout.bias:
+            v = v[:, :-1]
+        return np.ascontiguousarray(v, dtype=net.w.dtype)
+
+    stochastic = False
+
+    def minibatch_velocity(self, net: Network, rng, batch: int) -> np.ndarray:
+        """The empirical velocity on ``batch`` fresh samples from the population."""
+        X, y = self.sample(batch, rng)
+        return empirical_velocity(net, X, y, backend=self.backend)
+
+    def hessian_operator(self, net: Network, backend=None) -> PopulationHessian:
+        """The exact Hessian of this objective at ``net`` (theory §12)."""
+        return PopulationHessian(net, self, backend)
+
+    def probe_inputs(self) -> np.ndarray:
+        """PROBE_POINTS fixed population inputs (drawn once, seed PROBE_SEED)."""
+        if self._probe is None:
+            self._probe = self.sample(PROBE_POINTS, PROBE_SEED)[0]
+        return self._probe
+
+    def probe_outputs(self, net: Network) -> np.ndarray:
+        """f on PROBE_POINTS fixed population inputs (drawn once, seed PROBE_SEED)."""
+        return net(self.probe_inputs(), backend=self.backend)
+
+    def ensemble(self, nets, objectives):
+        """The exact population objectives of an ensemble as one stack (teachers may
+        differ per member), or None (see :mod:`meanfield.objectives.stacked`)."""
+        if not all(isinstance(o, GaussianPopulation) for o in objectives):
+            return None
+        return _ensemble.stack(_ensemble.StackedPopulation, nets, objectives)
+
+    def sample(self, n: int, rng) -> tuple[np.ndarray, np.ndarray]:
+        """Draw n inputs from the population and their noisy teacher labels, (n,d), (n,k)."""
+        rng = np.random.default_rng(rng)
+        X = rng.standard_normal((int(n), self.d))
+        if self.inputs == "sphere":
+            X /= np.linalg.norm(X, axis=1, keepdims=True)
+        y = self.teacher(X, backend=self.backend)
+        if self.noise:
+            y = y + self.noise * rng.standard_normal(y.shape)
+        return X, y
+
+
+class Empirical:
+    """Empirical risk (1/n) sum_k l(f(x_k), y_k) on fixed data, its velocity
+    v_i = -(1/(alpha n)) sum_k l'(f(x_k), y_k) . grad_w phi(w_i, x_k) (theory §1)."""
+
+    def __init__(self, X, y, loss: str = "square", beta: float = 20.0, backend="auto"):
+        X = np.asarray(X)
+        y = np.asarray(y)
+        self.members = None
+        if X.ndim == 3:  # one data set per ensemble member
+            self.members = [Empirical(X[s], y[s], loss, beta, backend) for s in range(len(X))]
+            first = self.members[0]
+            self.X, self.y, self.loss, self.beta = X, np.stack([e.y for e in self.members]), \
+                loss, first.beta
+            self.backend, self.n, self.d, self.k = first.backend, first.n, first.d, first.k
+            return
+        if X.ndim != 2 or X.shape[0] == 0:
+            raise ValueError(f"X must have shape (n, d) with n > 0, got {X.shape}")
+        if y.ndim == 1:
+            y = y[:, None]
+        if y.ndim != 2 or y.shape[0] != X.shape[0]:
+            raise ValueError(f"y must have shape (n,) or (n, k) with n = {X.shape[0]}, "
+                             f"got {np.shape(y)}")
+        check_loss(loss)
+        if loss != "square":
+            if y.shape[1] != 1 or not np.all(np.isin(y, (-1.0, 1.0))):
+                raise ValueError(f"the {loss} loss needs labels in {{-1, +1}} and k = 1")
+        if not (np.all(np.isfinite(X)) and np.all(np.isfinite(y))):
+            raise ValueError("data contain NaN or Inf")
+        self.X, self.y, self.loss, self.beta = X, y, loss, float(beta)
+        self.backend = get_backend(backend)
+        self.n, self.d = X.shape
+        self.k = y.shape[1]
+
+    def _single(self):
+        if self.members is not None:
+            raise TypeError("this Empirical holds one data set per ensemble member (X of "
+                            "shape (S, n, d)); use it with simulate_many")
+
+    def outputs(self, net: Network) -> np.ndarray:
+        """f(x_k) for every data point, (n, k)."""
+        self._single()
+        check_network(net, self.d, self.k, "data")
+        return net(self.X.astype(net.w.dtype, copy=False), backend=self.backend)
+
+    def risk(self, net: Network) -> float:
+        """(1/n) sum_k l(f(x_k), y_k)."""
+        return float(np.mean(loss_value(self.loss, self.outputs(net), self.y, self.beta)))
+
+    def velocity(self, net: Network, rng=None) -> np.ndarray:
+        """-m grad_w J with J = R/alpha^2, i.e. -(m/alpha^2) grad_w R, shape (m, p)."""
+        self._single()
+        return empirical_velocity(net, self.X, self.y, self.loss, self.beta, self.backend)
+
+    stochastic = False
+
+    def minibatch_velocity(self, net: Network, rng, batch: int) -> np.ndarray:
+        """The velocity of ``batch`` points drawn without replacement from the data."""
+        self._single()
+        idx = rng.choice(self.n, size=min(int(batch), self.n), replace=False)
+        return empirical_velocity(net, self.X[idx], self.y[idx], self.loss, self.beta,
+                                  self.backend)
+
+    def probe_outputs(self, net: Network) -> np.ndarray:
+        """f on the training inputs."""
+        return self.outputs(net)
+
+    def hessian_operator(self, net: Network, backend=None) -> EmpiricalHessian:
+        """The exact Hessian of this objective at ``net`` (theory §12)."""
+        return EmpiricalHessian(net, self)
+
+    def ensemble(self, nets, objectives):
+        """The empirical objectives of an ensemble (shared data or one set per member)
+        as one stack, or None (see :mod:`meanfield.objectives.stacked`)."""
+        if not all(isinstance(o, Empirical) and o.members is None for o in objectives):
+            return None
+        return _ensemble.stack(_ensemble.StackedEmpirical, nets, objectives)
+
+
+def empirical_velocity(net: Network, X, y, loss="square", beta=20.0, backend="auto"):
+    """v_i = -(1/(alpha n)) sum_k l'(f(x_k), y_k) . grad_w phi(w_i, x_k), shape (m, p).
+
+    Backends with ``forward_and_grad`` compute f and the gradient from one pass over the
+    data (R_k depends on f(x_k) alone); the others call ``forward`` then ``data_grad``.
+    """
+    backend = get_backend(backend)
+    X = np.asarray(X, dtype=net.w.dtype)
+    y = np.asarray(y).reshape(len(X), -1)
+    n = len(X)
+
+    def residual(f, rows):
+        return loss_derivative(loss, f, y[rows], beta).astype(net.w.dtype, copy=False) / n
+
+    if loss == "square":  # backends may form (f - labels)/divisor inside their kernels
+        residual.labels = np.ascontiguousarray(y[None], dtype=net.w.dtype)
+        residual.divisor = n
+    fused = getattr(backend, "forward_and_grad", None)
+    if fused is not None:
+        w, q = net.signed_particles()
+        grad = fused(net.activation, net.layout, w, q, net.m, X, residual)[1]
+    else:
+        grad = backend.data_grad(net.activation, net.layout, net.w, X,
+                                 residual(net(X, backend=backend), slice(None)))
+    return -grad / net.alpha
+
+
+class Online:
+    """Online (one-pass) objective: each ``velocity`` call draws a fresh Gaussian batch
+    from the teacher (seeded; pass ``rng`` to take the randomness from a simulation
+    state) and returns the empirical velocity on it; ``risk`` is the exact population
+    risk when a closed form or quadrature exists."""
+
+    def __init__(self, teacher: Network, batch: int = 200, noise: float = 0.0,
+                 inputs: str = "gaussian", seed=0, backend="auto"):
+        if int(batch) < 1:
+            raise ValueError(f"batch must be a positive integer, got {batch}")
+        self.population = GaussianPopulation(teacher, noise=noise, inputs=inputs,
+                                             backend=backend)
+        self.batch = int(batch)
+        self.backend = self.population.backend
+        self._rng = np.random.default_rng(seed)
+
+    def risk(self, net: Network) -> float:
+        """Exact population risk 1/2 E|f - y|^2."""
+        return self.population.risk(net)
+
+    def velocity(self, net: Network, rng=None) -> np.ndarray:
+        """Empirical velocity on a fresh batch of ``batch`` teacher samples."""
+        X, y = self.population.sample(self.batch, self._rng if rng is None else rng)
+        return empirical_velocity(net, X, y, backend=self.backend)
+
+    stochastic = True
+
+    def minibatch_velocity(self, net: Network, rng, batch: int) -> np.ndarray:
+        """The velocity on ``batch`` fresh samples (online SGD)."""
+        return self.population.minibatch_velocity(net, rng, batch)
+
+    def probe_outputs(self, net: Network) -> np.ndarray:
+        """f on the population's fixed probe inputs."""
+        return self.population.probe_outputs(net)
+
+    def hessian_operator(self, net: Network, backend=None) -> PopulationHessian:
+        """The exact Hessian of the population risk (the expected online objective)."""
+        return self.population.hessian_operator(net, backend)
+
+    def ensemble(self, nets, objectives):
+        """Online objectives of an ensemble as one stack (each member draws its batches
+        from its own stream), or None (see :mod:`meanfield.objectives.stacked`)."""
+        if not all(isinstance(o, Online) for o in objectives):
+            return None
+        return _ensemble.stack(_ensemble.StackedOnline, nets, objectives)

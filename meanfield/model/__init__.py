@@ -1,0 +1,1 @@
+"""The network: m neurons as an empirical measure, its scalings and initialisations."""

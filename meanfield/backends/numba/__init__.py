@@ -1,0 +1,1 @@
+"""The Numba backend (CPU): pair loops, data reductions, ensembles, Hessians, mixed kernels."""

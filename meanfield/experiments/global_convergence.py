@@ -13,7 +13,7 @@ Certified (``certify=True``, theory §12): every end point with m <= ``certify_m
 refined to a critical point and classified (:func:`certify_cell`): a global minimum, a
 spurious local minimum, a saddle, or not converged; and for m >= m0 each seed is run
 again from its initial particles by every method of
-:mod:`benchmarks.ode` until R/R0 < 1e-10, to compare the time they need.
+:mod:`meanfield.experiments.time_to_tolerance` until R/R0 < 1e-10, to compare the time they need.
 """
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ from ..runs.collect import collect
 from ..runs.config import Config
 from ..runs.run import build
 from ..runs.sweep import map_cells, sweep
-from benchmarks.ode import METHODS, TOL, time_to_tolerance
+from .time_to_tolerance import METHODS, TOL, time_to_tolerance
 
 FLOOR = 1e-16  # excess risks of exactly 0 (risk clamped at 0) are drawn here
 

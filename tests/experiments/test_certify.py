@@ -5,7 +5,7 @@ import pytest
 
 import meanfield as mf
 from meanfield.experiments import global_convergence as gc
-from benchmarks.ode import METHODS, Counting, time_to_tolerance
+from meanfield.experiments.time_to_tolerance import METHODS, Counting, time_to_tolerance
 from meanfield.runs.config import Config
 
 

@@ -88,7 +88,25 @@ def _read(sweep_dir):
 
 def collect(sweep_dir, save: bool = True) -> pd.DataFrame:
     """One row per cell (axis values, seed, status, scalar metrics; see the module doc).
-    With ``save``, writes results.csv and series.csv into ``sweep_dir`` atomically."""
+    With ``save``, writes results.csv and series.csv into ``sweep_dir`` atomically.
+
+    Examples:
+
+        >>> import tempfile, pathlib, meanfield as mf
+        >>> base = {"student": {"m": 8}, "t_end": 0.5, "backend": "numpy",
+        ...         "record": {"schedule": "linear", "n": 2}}
+        >>> out = pathlib.Path(tempfile.mkdtemp()) / "sweep"
+        >>> grid = {"product": {"student.m": [4, 8]}, "seeds": 2}   # 4 cells
+        >>> report = mf.sweep(base, grid, out, workers=2)  # doctest: +SKIP
+        >>> table = mf.collect(out)  # doctest: +SKIP
+        >>> len(table), sorted(set(table["status"]))  # doctest: +SKIP
+        (4, ['done'])
+        >>> try:
+        ...     mf.collect(out.parent)
+        ... except mf.ConfigError as err:
+        ...     print(err)
+        sweep_dir: ... is not a sweep directory (no sweep.json)
+    """
     rows = []
     for axes, entry, status, metrics in _read(sweep_dir):
         row = {"cell": entry["id"], **{a: entry["values"][a] for a in axes},

@@ -286,6 +286,26 @@ def sweep(base_config, grid, out_dir, scheduler=None, workers=None,
     ``batch`` (default) runs compatible cells as one ensemble per worker task
     (:mod:`meanfield.runs.batch`; same run directories and results); ``batch=False`` runs
     one cell per task.
+
+    Examples:
+
+        >>> import tempfile, pathlib, meanfield as mf
+        >>> base = {"student": {"m": 8}, "t_end": 0.5, "backend": "numpy",
+        ...         "record": {"schedule": "linear", "n": 2}}
+        >>> out = pathlib.Path(tempfile.mkdtemp()) / "sweep"
+        >>> grid = {"product": {"student.m": [4, 8]}, "seeds": 2}   # 4 cells
+        >>> report = mf.sweep(base, grid, out, workers=2)  # doctest: +SKIP
+        >>> sorted({o["status"] for o in report.outcomes.values()})  # doctest: +SKIP
+        ['done']
+        >>> len(report.table)  # one row per cell                      # doctest: +SKIP
+        4
+        >>> try:                   # every cell is checked before anything runs or is written
+        ...     mf.sweep(base, {"product": {"student.m": [4, 0]}}, out)
+        ... except mf.ConfigError as err:
+        ...     print(err)
+        student.m: ...
+        >>> out.exists()
+        False
     """
     from .collect import collect
 

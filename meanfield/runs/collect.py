@@ -13,15 +13,18 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
-
+from ..core.extras import require
 from . import store
 from .cells import cell_state, read_attempts
 from .cells import read_manifest as _read_manifest
 from .config import ConfigError
 from .rundir import read_metrics
 from .store import CELLS, MANIFEST, RESULTS, SERIES, DamagedRun
+
+if TYPE_CHECKING:
+    import pandas as pd
 SCALARS = ("final_risk", "final_test_risk", "min_risk", "t_final", "steps", "wall_time")
 DIAGNOSTICS = ("displacement", "kernel_change", "activation_stability", "tangent_distance_rel")
 
@@ -112,7 +115,7 @@ def collect(sweep_dir, save: bool = True) -> pd.DataFrame:
         row = {"cell": entry["id"], **{a: entry["values"][a] for a in axes},
                "status": status, **_scalars(metrics, status)}
         rows.append(row)
-    table = pd.DataFrame(rows)
+    table = require("pandas", "sweeps").DataFrame(rows)
     if save:
         store.write_text(Path(sweep_dir) / RESULTS, table.to_csv(index=False))
         store.write_text(Path(sweep_dir) / SERIES, collect_series(sweep_dir).to_csv(index=False))
@@ -137,4 +140,4 @@ def collect_series(sweep_dir) -> pd.DataFrame:
         columns["step"] += metrics["steps"]
         columns["risk"] += metrics["risk"]
         columns["test_risk"] += metrics.get("test_risk") or [math.nan] * n
-    return pd.DataFrame(columns)
+    return require("pandas", "sweeps").DataFrame(columns)

@@ -34,6 +34,7 @@ from types import MappingProxyType
 
 import numpy as np
 
+from ..core.extras import require
 from . import run as runner
 from . import store
 from .cell_tasks import crash_outcome, finish_attempt, run_cell, start_attempt
@@ -220,7 +221,7 @@ def _fan_out(out: Path, cells, task, remote, workers, progress, dashboard=None,
     outcome per cell of the unit (a bare outcome for a single cell). One progress bar
     counts finished cells. A cell whose files are damaged is reported as failed, naming
     the file, and not run."""
-    from dask.distributed import as_completed
+    as_completed = require("dask.distributed", "sweeps").as_completed
     from tqdm.auto import tqdm
 
     from .rundir import read_metrics

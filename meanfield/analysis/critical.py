@@ -114,6 +114,19 @@ def refine(net: Network, objective, tol: float = 1e-12, method: str = "auto",
     evaluations, grad_norm_start/end (||v||_F / sqrt m), stationarity_start/end,
     risk_start/end, displacement (RMS particle move ||w_end - w_start||_F / sqrt m),
     success (stationarity_end <= tol) and message.
+
+    Examples:
+
+        >>> import numpy as np, meanfield as mf
+        >>> teacher = mf.Network.init(m=2, d=2, sphere=True, output="sign", seed=1)
+        >>> population = mf.GaussianPopulation(teacher, backend="numpy")
+        >>> net = mf.Network.init(m=16, d=2, seed=2)
+        >>> student = teacher.with_w(teacher.w + 0.01)         # near the global minimum
+        >>> found, report = mf.refine(student, population, tol=1e-10)
+        >>> report["success"], report["risk_start"] > 1e-6, report["risk_end"] < 1e-16
+        (True, True, True)
+        >>> mf.classify(found, population)["kind"]
+        'global minimum'
     """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
@@ -390,6 +403,16 @@ def classify(net: Network, objective, tol: float = 1e-8, zero_tol: float = 1e-6,
     this kind of point, :func:`expected_zero_modes`), degenerate (more zero
     eigenvalues than symmetries explain), global_known, zero_threshold, zero_gap,
     eigenvalues, eig_method, spectrum_complete.
+
+    Examples:
+
+        >>> import numpy as np, meanfield as mf
+        >>> teacher = mf.Network.init(m=2, d=2, sphere=True, output="sign", seed=1)
+        >>> population = mf.GaussianPopulation(teacher, backend="numpy")
+        >>> net = mf.Network.init(m=16, d=2, seed=2)
+        >>> report = mf.classify(teacher, population)
+        >>> report["kind"]
+        'global minimum'
     """
     objective = _population(objective)
     ev = _Evaluator(net, objective)

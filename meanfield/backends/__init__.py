@@ -71,7 +71,14 @@ def _auto():
 
 
 def get_backend(name="auto"):
-    """The backend module called ``name`` ("numpy", ... or "auto")."""
+    """The backend module called ``name`` ("numpy", ... or "auto").
+
+    Examples:
+
+        >>> import meanfield as mf
+        >>> mf.get_backend("numpy").name
+        'numpy'
+    """
     if not isinstance(name, str):
         return name
     if name == "auto":

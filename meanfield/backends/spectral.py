@@ -30,11 +30,13 @@ mode product on the host). The data reductions (empirical objectives) are Numba'
 from __future__ import annotations
 
 import functools
+import importlib.util
 from dataclasses import dataclass
 
 import numpy as np
 from numba import get_num_threads
 
+from ..core.extras import require
 from ..kernels.circle import kappa_hat, modes_for_tolerance, polar
 from .numba.data import data_grad, forward, forward_and_grad  # noqa: F401 (interface)
 
@@ -59,6 +61,8 @@ def unsupported(kernel, layout) -> str | None:
         problems.append(f"input dimension d = {layout.d} (only d = 2)")
     if layout.bias:
         problems.append("biases")
+    if importlib.util.find_spec("finufft") is None:  # auto falls back to the compiled path
+        problems.append('finufft, which is not installed (pip install "meanfield[spectral]")')
     return "; ".join(problems) or None
 
 
@@ -106,8 +110,7 @@ def engine() -> Engine:
                               lambda x: x.cpu().numpy())
             except ImportError:
                 pass
-    import finufft
-
+    finufft = require("finufft", "spectral")
     return Engine("finufft", finufft, np.asarray, np.asarray)
 
 

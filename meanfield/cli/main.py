@@ -110,6 +110,8 @@ def main(argv=None) -> int:
     except MemoryError:
         return _fail("error: out of memory (the estimate made before the run was too low: "
                      "try a smaller student.m or record.n)", 1)
+    except ImportError as err:  # an optional dependency: the message names its extra
+        return _fail(f"error: {_line(err)}", 1)
     except OSError as err:
         what = f"{err.filename}: {err.strerror}" if err.filename else _line(err)
         return _fail(f"error: {what}", 1)

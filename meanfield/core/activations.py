@@ -23,6 +23,15 @@ class Activation:
     ``smooth`` is False when sigma'' has a Dirac part (ReLU), so that generic
     quadrature of E[sigma''(u) sigma(v)] would be wrong; ``homogeneous_degree`` is q
     when sigma(lambda z) = lambda^q sigma(z) for lambda > 0, else None.
+
+    Examples:
+
+        >>> import numpy as np, meanfield as mf
+        >>> relu = mf.get_activation("relu")
+        >>> relu(np.array([-1.0, 2.0])), relu.df(np.array([-1.0, 2.0]))
+        (array([0., 2.]), array([0., 1.]))
+        >>> relu.smooth, relu.homogeneous_degree
+        (False, 1)
     """
 
     name: str
@@ -98,7 +107,17 @@ ACTIVATIONS: dict[str, Activation] = {
 
 
 def get_activation(name: str | Activation) -> Activation:
-    """Return the :class:`Activation` called ``name`` (relu, erf, sigmoid, tanh, softplus, linear)."""
+    """Return the :class:`Activation` called ``name`` (relu, erf, sigmoid, tanh, softplus, linear).
+
+    Examples:
+
+        >>> import numpy as np, meanfield as mf
+        >>> tanh = mf.get_activation("tanh")
+        >>> bool(np.isclose(tanh.df(0.5), 1 - np.tanh(0.5) ** 2))
+        True
+        >>> sorted(mf.ACTIVATIONS)
+        ['erf', 'linear', 'relu', 'sigmoid', 'softplus', 'tanh']
+    """
     if isinstance(name, Activation):
         return name
     try:

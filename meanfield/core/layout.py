@@ -13,7 +13,20 @@ import numpy as np
 
 @dataclass(frozen=True)
 class Layout:
-    """Column blocks of the packed particle array: c has k columns, a has d, b has 0 or 1."""
+    """Column blocks of the packed particle array: c has k columns, a has d, b has 0 or 1.
+
+    Examples:
+
+        >>> import numpy as np, meanfield as mf
+        >>> layout = mf.Layout(k=1, d=2, bias=True)
+        >>> layout.p                       # columns: c, a_1, a_2, b
+        4
+        >>> w = layout.pack(np.ones(3), np.zeros((3, 2)), np.full(3, 5.0))
+        >>> w[0]
+        array([1., 0., 0., 5.])
+        >>> layout.unpack(w)[2]
+        array([5., 5., 5.])
+    """
 
     k: int
     d: int

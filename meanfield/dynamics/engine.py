@@ -29,7 +29,21 @@ MAX_BLOCK, BLOCK_SECONDS = 4096, 0.05
 
 
 class Divergence(RuntimeError):
-    """The dynamics blew up: ``step``, ``t`` and a likely ``cause`` are attributes."""
+    """The dynamics blew up: ``step``, ``t`` and a likely ``cause`` are attributes.
+
+    Examples:
+
+        >>> import numpy as np, meanfield as mf
+        >>> teacher = mf.Network.init(m=2, d=2, sphere=True, output="sign", seed=1)
+        >>> population = mf.GaussianPopulation(teacher, backend="numpy")
+        >>> net = mf.Network.init(m=16, d=2, seed=2)
+        >>> try:                                     # far too large a step for alpha = 1000
+        ...     mf.simulate(net.with_w(1e3 * net.w), population, mf.integrators.euler(dt=1e3),
+        ...                 t_end=1e4)
+        ... except mf.Divergence as err:
+        ...     print(type(err).__name__, err.step > 0)
+        Divergence True
+    """
 
     def __init__(self, step: int, t: float, what: str, cause: str):
         self.step, self.t, self.what, self.cause = step, t, what, cause

@@ -30,7 +30,21 @@ from ..model.network import Network
 class State:
     """A simulation state: particles ``w`` (m, p), time ``t``, number of accepted steps,
     the current step size ``dt``, auxiliary arrays (momentum ``v``, cached velocity ``g``)
-    and the bit-generator state ``rng`` of the run's random stream."""
+    and the bit-generator state ``rng`` of the run's random stream.
+
+    Examples:
+
+        >>> import numpy as np, meanfield as mf
+        >>> teacher = mf.Network.init(m=2, d=2, sphere=True, output="sign", seed=1)
+        >>> population = mf.GaussianPopulation(teacher, backend="numpy")
+        >>> net = mf.Network.init(m=16, d=2, seed=2)
+        >>> state = mf.integrators.initial_state(net.w, dt=0.1, seed=0)
+        >>> state.t, state.step, state.dt, state.w.shape
+        (0.0, 0, 0.1, (16, 3))
+        >>> traj = mf.simulate(net, population, mf.integrators.euler(dt=0.1), t_end=1.0)
+        >>> traj.state.t, traj.state.step                # the final state
+        (1.0, 10)
+    """
 
     w: np.ndarray
     t: float

@@ -36,7 +36,14 @@ def _check_count(n) -> None:
 @dataclass(frozen=True)
 class LogSchedule:
     """``n`` record times: t = 0 and n - 1 log-spaced times from ``t_min`` to t_end
-    (``t_min`` defaults to the integrator's dt, else t_end/1e4)."""
+    (``t_min`` defaults to the integrator's dt, else t_end/1e4).
+
+    Examples:
+
+        >>> import meanfield as mf
+        >>> mf.LogSchedule(4, t_min=0.1).times(t_end=10.0)
+        array([ 0. ,  0.1,  1. , 10. ])
+    """
 
     n: int = 200
     t_min: float | None = None
@@ -58,7 +65,14 @@ class LogSchedule:
 
 @dataclass(frozen=True)
 class LinearSchedule:
-    """``n`` equally spaced record times from 0 to t_end."""
+    """``n`` equally spaced record times from 0 to t_end.
+
+    Examples:
+
+        >>> import meanfield as mf
+        >>> mf.LinearSchedule(5).times(t_end=2.0)
+        array([0. , 0.5, 1. , 1.5, 2. ])
+    """
 
     n: int = 100
 
@@ -120,7 +134,21 @@ class Trajectory:
     """Recorded ``times``, accepted ``steps``, step sizes ``dts``, ``risk``,
     ``test_risk`` (None without a test objective), ``snapshots`` (n_records, m, p), the
     ``final`` Network and the final integrator ``state``. ``divergence`` is None, or the
-    :class:`Divergence` that froze an ensemble member (its records end there)."""
+    :class:`Divergence` that froze an ensemble member (its records end there).
+
+    Examples:
+
+        >>> import numpy as np, meanfield as mf
+        >>> teacher = mf.Network.init(m=2, d=2, sphere=True, output="sign", seed=1)
+        >>> population = mf.GaussianPopulation(teacher, backend="numpy")
+        >>> net = mf.Network.init(m=16, d=2, seed=2)
+        >>> traj = mf.simulate(net, population, mf.integrators.euler(dt=0.1), t_end=1.0,
+        ...                    record=mf.LinearSchedule(3))
+        >>> traj.times, traj.steps
+        (array([0. , 0.5, 1. ]), array([ 0,  5, 10]))
+        >>> bool(np.allclose(traj.snapshots[-1], traj.final.w)), traj.test_risk is None
+        (True, True)
+    """
 
     times: np.ndarray
     steps: np.ndarray
@@ -192,6 +220,21 @@ def simulate(net: Network, objective, integrator: Integrator, t_end: float,
     hinge loss once every margin is >= 1), all later steps would too, so the remaining
     records are taken at once on the step grid (same particles, steps and times as
     stepping through).
+
+    Examples:
+
+        >>> import numpy as np, meanfield as mf
+        >>> teacher = mf.Network.init(m=2, d=2, sphere=True, output="sign", seed=1)
+        >>> population = mf.GaussianPopulation(teacher, backend="numpy")
+        >>> net = mf.Network.init(m=16, d=2, seed=2)
+        >>> traj = mf.simulate(net, population, mf.integrators.euler(dt=0.05), t_end=2.0,
+        ...                    record=mf.LinearSchedule(5))
+        >>> traj.times
+        array([0. , 0.5, 1. , 1.5, 2. ])
+        >>> bool(np.all(np.diff(traj.risk) < 0))     # gradient flow: the risk decreases
+        True
+        >>> traj.snapshots.shape, traj.final.m
+        ((5, 16, 3), 16)
     """
     callback = None if on_step is None else (lambda s, state, rec: on_step(state, rec))
     traj = simulate_many([net], objective, integrator, t_end, record=record, seeds=[seed],
@@ -238,6 +281,19 @@ def simulate_many(nets, objectives, integrator, t_end, record=LogSchedule(200),
     reaches its t_end leaves the stack. ``starts`` (a list of (state, recorder) or None
     per member) continues members from saved states; ``on_step(index, state, recorder)``
     is called as for :func:`simulate`, for each member that moved.
+
+    Examples:
+
+        >>> import numpy as np, meanfield as mf
+        >>> teacher = mf.Network.init(m=2, d=2, sphere=True, output="sign", seed=1)
+        >>> population = mf.GaussianPopulation(teacher, backend="numpy")
+        >>> net = mf.Network.init(m=16, d=2, seed=2)
+        >>> nets = [net, mf.Network.init(m=16, d=2, seed=3)]
+        >>> euler = mf.integrators.euler(dt=0.05)
+        >>> many = mf.simulate_many(nets, population, euler, t_end=1.0, record=mf.LinearSchedule(3))
+        >>> one = mf.simulate(nets[1], population, euler, t_end=1.0, record=mf.LinearSchedule(3))
+        >>> len(many), bool(np.allclose(many[1].final.w, one.final.w, rtol=1e-12))
+        (2, True)
     """
     from tqdm.auto import tqdm
 

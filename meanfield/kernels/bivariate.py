@@ -35,6 +35,14 @@ def bvn_cdf(h, k, rho):
     a_h = (k - rho h)/(h q), a_k = (h - rho k)/(k q), q = sqrt(1 - rho^2), and beta = 1/2
     when h k < 0 or (h k = 0 and h + k < 0). rho = +-1 are the degenerate limits
     Phi(min(h, k)) and max(0, Phi(h) + Phi(k) - 1) (theory §2.3).
+
+    Examples:
+
+        >>> import meanfield as mf
+        >>> float(mf.bvn_cdf(0.0, 0.0, 0.5))   # 1/4 + arcsin(rho)/(2 pi) = 1/3
+        0.333...
+        >>> float(mf.bvn_cdf(0.0, 0.0, 0.0))   # independent: 1/2 * 1/2
+        0.25
     """
     h, k, rho = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in (h, k, rho)))
     rho = np.clip(rho, -1.0, 1.0)

@@ -353,6 +353,17 @@ def pair_kernel(activation, source_activation=None, bias: bool = False,
     rule of earlier versions (smooth pairs only; no error estimate). ``inputs`` is
     "gaussian" (x ~ N(0, I_d)) or "sphere" (x uniform on S^{d-1}; relu or linear without
     bias, K_sphere = K_gauss / d).
+
+    Examples:
+
+        >>> import numpy as np, meanfield as mf
+        >>> kernel = mf.pair_kernel("relu")            # closed form (theory §2.2)
+        >>> n1, n2, t = np.array([1.0, 1.0]), np.array([1.0, 1.0]), np.array([1.0, 0.0])
+        >>> K, P, Q, D = kernel(n1, n2, t)             # a = a' unit, then a orthogonal to a'
+        >>> bool(np.allclose(K, [1 / 2, 1 / (2 * np.pi)]))
+        True
+        >>> mf.pair_kernel("relu", "erf").name, mf.pair_kernel("tanh").name
+        ('relu_erf', 'quadrature')
     """
     act = get_activation(activation)
     src = act if source_activation is None else get_activation(source_activation)

@@ -27,6 +27,14 @@ def resolve_alpha(alpha, m: int) -> float:
     "mean-field" (also "mf", "meanfield") gives 1, "ntk" gives sqrt(m) (the standard
     parametrization), "sum" gives m (no 1/m: f = sum_i phi(w_i), the Chizat-Oyallon-Bach
     code, theory §6), a positive number is used as is.
+
+    Examples:
+
+        >>> import meanfield as mf
+        >>> mf.resolve_alpha(2.0, m=100)
+        2.0
+        >>> mf.resolve_alpha("ntk", m=100) # alpha = sqrt(m)
+        10.0
     """
     if isinstance(alpha, str):
         key = alpha.lower().replace("_", "-")
@@ -72,6 +80,19 @@ class Network:
 
     With ``centered=True`` the network outputs f(w) - f(w0), where w0 are the particles
     it was built with (the centred objective of theory §1); :meth:`with_w` keeps w0.
+
+    Examples:
+
+        >>> import numpy as np, meanfield as mf
+        >>> net = mf.Network.init(m=100, d=3, seed=0)
+        >>> net
+        Network(m=100, d=3, k=1, bias=False, activation='relu', alpha=1, centered=False,
+                dtype=float64)
+        >>> net.w.shape                  # one row per neuron: [c | a]
+        (100, 4)
+        >>> X = np.ones((2, 3))
+        >>> bool(np.allclose(net(X), net.c.T @ np.maximum(net.a @ X.T, 0) / 100))
+        True
     """
 
     def __init__(self, c, a, b=None, activation="relu", alpha=1.0, centered=False,

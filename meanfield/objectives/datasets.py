@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..core.extras import require
+
 DIGITS_D = 64
 
 
@@ -18,7 +20,7 @@ def digits_parity(n_train: int, n_test: int, seed=0):
     scaled to unit norm, so a ~ N(0, I_64) gives pre-activations a . x ~ N(0, 1) (Geiger's
     1/sqrt(fan-in) convention). Labels are +-1 by parity; n_train + n_test <= 1797.
     """
-    from sklearn.datasets import load_digits
+    load_digits = require("sklearn.datasets", "data").load_digits
 
     data = load_digits()
     X = data.data.astype(np.float64)

@@ -60,6 +60,21 @@ def hessian(net: Network, objective) -> np.ndarray:
     columns [c | a | b]). The Jacobian of ``objective.velocity`` is -H. Population
     objectives use exact pair-kernel second derivatives (relu, erf, linear; student and
     teacher with the same activation); Empirical objectives the closed form above.
+
+    Examples:
+
+        >>> import numpy as np, meanfield as mf
+        >>> teacher = mf.Network.init(m=2, d=3, activation="erf", seed=1)
+        >>> population = mf.GaussianPopulation(teacher, backend="numpy")
+        >>> net = mf.Network.init(m=3, d=3, activation="erf", seed=2)
+        >>> H = mf.hessian(net, population)            # (m p, m p), symmetric
+        >>> H.shape, bool(np.allclose(H, H.T))
+        ((12, 12), True)
+        >>> e, h = np.eye(12)[0], 1e-6                 # the velocity's Jacobian is -H
+        >>> moved = net.with_w(net.w + h * e.reshape(3, 4))
+        >>> dv = population.velocity(moved) - population.velocity(net)
+        >>> bool(np.allclose(-dv.ravel() / h, H[:, 0], atol=1e-5))
+        True
     """
     size = net.w.size
     if size > DENSE_MAX:
@@ -75,6 +90,17 @@ def hvp(net: Network, objective, v, backend=None) -> np.ndarray:
     O(m n p) for data. ``backend`` "numba" evaluates the population pair coefficients
     with compiled loops (relu and erf without bias; other kernels use NumPy); None
     follows the objective's backend.
+
+    Examples:
+
+        >>> import numpy as np, meanfield as mf
+        >>> teacher = mf.Network.init(m=2, d=3, seed=1)
+        >>> population = mf.GaussianPopulation(teacher, backend="numpy")
+        >>> net = mf.Network.init(m=4, d=3, seed=2)
+        >>> v = np.random.default_rng(0).standard_normal(net.w.shape)
+        >>> H = mf.hessian(net, population)            # the dense matrix, for comparison
+        >>> bool(np.allclose(mf.hvp(net, population, v).ravel(), H @ v.ravel()))
+        True
     """
     v = np.asarray(v, dtype=np.float64)
     if v.shape not in (net.w.shape, (net.w.size,)):
@@ -88,6 +114,19 @@ def hessian_operator(net: Network, objective, backend=None) -> LinearOperator:
 
     Pair coefficients are computed once and reused by every product when they fit in
     CACHE_BYTES, so Lanczos or Krylov solvers pay the kernel evaluations once.
+
+    Examples:
+
+        >>> import numpy as np, meanfield as mf
+        >>> from scipy.sparse.linalg import eigsh
+        >>> teacher = mf.Network.init(m=2, d=3, seed=1)
+        >>> population = mf.GaussianPopulation(teacher, backend="numpy")
+        >>> op = mf.hessian_operator(teacher, population)
+        >>> op.shape
+        (8, 8)
+        >>> top = eigsh(op, k=1, which="LA", return_eigenvectors=False)[0]
+        >>> bool(np.isclose(top, np.linalg.eigvalsh(mf.hessian(teacher, population))[-1]))
+        True
     """
     op = _operator(net, objective, backend)
     n = net.w.size

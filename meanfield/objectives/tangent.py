@@ -37,6 +37,19 @@ class Tangent:
     ``simulate(net0, Tangent(objective, net0), euler(dt), ...)`` trains the tangent model
     with particles w_t (the network passed in only supplies w; alpha and the centring
     reference come from ``net0``). ``outputs(net, X)`` are f_lin on any inputs.
+
+    Examples:
+
+        >>> import numpy as np, meanfield as mf
+        >>> rng = np.random.default_rng(0)
+        >>> X = rng.standard_normal((30, 2)); y = np.cos(X[:, :1])
+        >>> net0 = mf.Network.init(m=16, d=2, seed=1)
+        >>> data = mf.Empirical(X, y, backend="numpy")
+        >>> tangent = mf.Tangent(data, net0)
+        >>> bool(np.isclose(tangent.risk(net0), data.risk(net0)))   # f_lin = f at w0
+        True
+        >>> bool(np.allclose(tangent.velocity(net0), data.velocity(net0)))
+        True
     """
 
     def __init__(self, objective: Empirical, net0: Network):

@@ -4,6 +4,7 @@ from __future__ import annotations
 import contextlib
 import os
 
+from ..core.extras import require
 from .config import ConfigError
 
 
@@ -14,7 +15,8 @@ def local_client(workers: int | None = None, dashboard: str | None = None):
     listening on 127.0.0.1 only. No dashboard unless ``dashboard`` ("HOST:PORT", e.g.
     "127.0.0.1:8787") asks for one there: the scheduler's HTTP endpoint (health checks)
     then takes a free port on 127.0.0.1, not the well-known 8787."""
-    from dask.distributed import Client, LocalCluster
+    distributed = require("dask.distributed", "sweeps")
+    Client, LocalCluster = distributed.Client, distributed.LocalCluster
 
     cores = os.cpu_count() or 1
     n = workers or cores
@@ -32,7 +34,7 @@ def local_client(workers: int | None = None, dashboard: str | None = None):
 def connect(scheduler: str):
     """A dask Client connected to an existing ``scheduler`` ("tcp://HOST:PORT");
     ConfigError with one line if it cannot be reached (within 10 s)."""
-    from dask.distributed import Client
+    Client = require("dask.distributed", "sweeps").Client
 
     try:
         remote = Client(scheduler, timeout="10s")

@@ -13,15 +13,18 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
-
+from ..core.extras import require
 from . import store
 from .cells import cell_state, read_attempts
 from .cells import read_manifest as _read_manifest
 from .config import ConfigError
 from .rundir import read_metrics
 from .store import CELLS, MANIFEST, RESULTS, SERIES, DamagedRun
+
+if TYPE_CHECKING:
+    import pandas as pd
 SCALARS = ("final_risk", "final_test_risk", "min_risk", "t_final", "steps", "wall_time")
 DIAGNOSTICS = ("displacement", "kernel_change", "activation_stability", "tangent_distance_rel")
 
@@ -88,13 +91,31 @@ def _read(sweep_dir):
 
 def collect(sweep_dir, save: bool = True) -> pd.DataFrame:
     """One row per cell (axis values, seed, status, scalar metrics; see the module doc).
-    With ``save``, writes results.csv and series.csv into ``sweep_dir`` atomically."""
+    With ``save``, writes results.csv and series.csv into ``sweep_dir`` atomically.
+
+    Examples:
+
+        >>> import tempfile, pathlib, meanfield as mf
+        >>> base = {"student": {"m": 8}, "t_end": 0.5, "backend": "numpy",
+        ...         "record": {"schedule": "linear", "n": 2}}
+        >>> out = pathlib.Path(tempfile.mkdtemp()) / "sweep"
+        >>> grid = {"product": {"student.m": [4, 8]}, "seeds": 2}   # 4 cells
+        >>> report = mf.sweep(base, grid, out, workers=2)  # doctest: +SKIP
+        >>> table = mf.collect(out)  # doctest: +SKIP
+        >>> len(table), sorted(set(table["status"]))  # doctest: +SKIP
+        (4, ['done'])
+        >>> try:
+        ...     mf.collect(out.parent)
+        ... except mf.ConfigError as err:
+        ...     print(err)
+        sweep_dir: ... is not a sweep directory (no sweep.json)
+    """
     rows = []
     for axes, entry, status, metrics in _read(sweep_dir):
         row = {"cell": entry["id"], **{a: entry["values"][a] for a in axes},
                "status": status, **_scalars(metrics, status)}
         rows.append(row)
-    table = pd.DataFrame(rows)
+    table = require("pandas", "sweeps").DataFrame(rows)
     if save:
         store.write_text(Path(sweep_dir) / RESULTS, table.to_csv(index=False))
         store.write_text(Path(sweep_dir) / SERIES, collect_series(sweep_dir).to_csv(index=False))
@@ -119,4 +140,4 @@ def collect_series(sweep_dir) -> pd.DataFrame:
         columns["step"] += metrics["steps"]
         columns["risk"] += metrics["risk"]
         columns["test_risk"] += metrics.get("test_risk") or [math.nan] * n
-    return pd.DataFrame(columns)
+    return require("pandas", "sweeps").DataFrame(columns)

@@ -33,7 +33,17 @@ from .objective_kinds import OBJECTIVE_KINDS
 
 
 class ConfigError(ValueError):
-    """An invalid configuration; the message is one line starting with the field name."""
+    """An invalid configuration; the message is one line starting with the field name.
+
+    Examples:
+
+        >>> import meanfield as mf
+        >>> try:
+        ...     mf.Config.from_dict({"student": {"m": -1}})
+        ... except mf.ConfigError as err:
+        ...     print(err)
+        student.m: ...
+    """
 
     def __init__(self, field_name: str, message: str):
         self.field = field_name
@@ -154,7 +164,19 @@ class DiagnosticsConfig:
 
 @dataclass(frozen=True)
 class Config:
-    """A whole run. ``t_end`` is the horizon in mean-field time units (theory §1)."""
+    """A whole run. ``t_end`` is the horizon in mean-field time units (theory §1).
+
+    Examples:
+
+        >>> import meanfield as mf
+        >>> config = mf.Config.from_dict({"d": 3, "student": {"m": 50}, "t_end": 5.0})
+        >>> config.student.m, config.student.activation, config.integrator.name
+        (50, 'relu', 'euler')
+        >>> config.override({"integrator.dt": "0.02"}).integrator.dt
+        0.02
+        >>> mf.Config.from_toml(config.to_toml()) == config
+        True
+    """
 
     task: str = "teacher-student"
     d: int = 2

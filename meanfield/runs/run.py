@@ -137,7 +137,18 @@ def _withhistory(problem: Problem, t_ends) -> Problem:
 @dataclass(frozen=True)
 class Result:
     """A finished (or loaded) run: its directory, config, trajectory and status
-    ("done", or "diverged" for a diverged run loaded up to its last good record)."""
+    ("done", or "diverged" for a diverged run loaded up to its last good record).
+
+    Examples:
+
+        >>> import tempfile, pathlib, numpy as np, meanfield as mf
+        >>> config = mf.Config.from_dict({"student": {"m": 8}, "t_end": 1.0, "backend": "numpy",
+        ...                               "record": {"schedule": "linear", "n": 3}})
+        >>> out = pathlib.Path(tempfile.mkdtemp()) / "run"
+        >>> result = mf.run(config, out, progress=False)
+        >>> result.run_dir == out, result.config == config, result.teacher.m
+        (True, True, 3)
+    """
 
     run_dir: Path
     config: Config
@@ -196,7 +207,20 @@ def run(config: Config, out_dir, progress: bool | None = None) -> Result:
     on SIGINT/SIGTERM (after checkpointing), RunFailed on any other error.
 
     ``progress``: True shows a progress bar, False nothing, None (default) a bar on a
-    terminal and otherwise one line on stderr per checkpoint (t, risk, steps/s)."""
+    terminal and otherwise one line on stderr per checkpoint (t, risk, steps/s).
+
+    Examples:
+
+        >>> import tempfile, pathlib, numpy as np, meanfield as mf
+        >>> config = mf.Config.from_dict({"student": {"m": 8}, "t_end": 1.0, "backend": "numpy",
+        ...                               "record": {"schedule": "linear", "n": 3}})
+        >>> out = pathlib.Path(tempfile.mkdtemp()) / "run"
+        >>> result = mf.run(config, out, progress=False)
+        >>> result.status, result.trajectory.times
+        ('done', array([0. , 0.5, 1. ]))
+        >>> sorted(p.name for p in out.glob("*.json"))
+        [...'config.json', ...'metrics.json'...]
+    """
     if not isinstance(config, Config):
         raise TypeError("run needs a meanfield.Config")
     problem = build(config)
@@ -219,7 +243,19 @@ def resume(run_dir, progress: bool | None = None, t_end: float | None = None) ->
     checkpoint was computed for; ``t_end`` (larger than the run's) extends the run's
     horizon, finished or not: config.json/config.toml are updated and the extension is
     recorded (``t_ends`` in metrics.json and the checkpoints). A diverged run is not
-    resumed (it would diverge again: runs are deterministic)."""
+    resumed (it would diverge again: runs are deterministic).
+
+    Examples:
+
+        >>> import tempfile, pathlib, numpy as np, meanfield as mf
+        >>> config = mf.Config.from_dict({"student": {"m": 8}, "t_end": 1.0, "backend": "numpy",
+        ...                               "record": {"schedule": "linear", "n": 3}})
+        >>> out = pathlib.Path(tempfile.mkdtemp()) / "run"
+        >>> first = mf.run(config, out, progress=False)
+        >>> longer = mf.resume(out, t_end=2.0, progress=False)     # continue to a later horizon
+        >>> float(longer.trajectory.times[-1]), longer.status
+        (2.0, 'done')
+    """
     run_dir = rundir.check_run_dir(run_dir)
     done = _finished(run_dir)  # read-only: a finished run is not locked nor written
     if done is not None and t_end is None:
@@ -483,7 +519,19 @@ def _tangent_start(book: Segment, problem: Problem):
 def load(run_dir) -> Result:
     """A finished run read back from disk (no simulation), every file checked. A diverged
     run loads up to its last good record (status "diverged"); an unfinished one raises
-    ConfigError (resume it first)."""
+    ConfigError (resume it first).
+
+    Examples:
+
+        >>> import tempfile, pathlib, numpy as np, meanfield as mf
+        >>> config = mf.Config.from_dict({"student": {"m": 8}, "t_end": 1.0, "backend": "numpy",
+        ...                               "record": {"schedule": "linear", "n": 3}})
+        >>> out = pathlib.Path(tempfile.mkdtemp()) / "run"
+        >>> result = mf.run(config, out, progress=False)
+        >>> again = mf.load(out)                                   # read back, nothing simulated
+        >>> bool(np.array_equal(again.trajectory.final.w, result.trajectory.final.w))
+        True
+    """
     run_dir = rundir.check_run_dir(run_dir)
     config = rundir.read_config(run_dir)
     metrics = rundir.read_metrics(run_dir)

@@ -34,6 +34,7 @@ from types import MappingProxyType
 
 import numpy as np
 
+from ..core.extras import require
 from . import run as runner
 from . import store
 from .cell_tasks import crash_outcome, finish_attempt, run_cell, start_attempt
@@ -220,7 +221,7 @@ def _fan_out(out: Path, cells, task, remote, workers, progress, dashboard=None,
     outcome per cell of the unit (a bare outcome for a single cell). One progress bar
     counts finished cells. A cell whose files are damaged is reported as failed, naming
     the file, and not run."""
-    from dask.distributed import as_completed
+    as_completed = require("dask.distributed", "sweeps").as_completed
     from tqdm.auto import tqdm
 
     from .rundir import read_metrics
@@ -286,6 +287,26 @@ def sweep(base_config, grid, out_dir, scheduler=None, workers=None,
     ``batch`` (default) runs compatible cells as one ensemble per worker task
     (:mod:`meanfield.runs.batch`; same run directories and results); ``batch=False`` runs
     one cell per task.
+
+    Examples:
+
+        >>> import tempfile, pathlib, meanfield as mf
+        >>> base = {"student": {"m": 8}, "t_end": 0.5, "backend": "numpy",
+        ...         "record": {"schedule": "linear", "n": 2}}
+        >>> out = pathlib.Path(tempfile.mkdtemp()) / "sweep"
+        >>> grid = {"product": {"student.m": [4, 8]}, "seeds": 2}   # 4 cells
+        >>> report = mf.sweep(base, grid, out, workers=2)  # doctest: +SKIP
+        >>> sorted({o["status"] for o in report.outcomes.values()})  # doctest: +SKIP
+        ['done']
+        >>> len(report.table)  # one row per cell                      # doctest: +SKIP
+        4
+        >>> try:                   # every cell is checked before anything runs or is written
+        ...     mf.sweep(base, {"product": {"student.m": [4, 0]}}, out)
+        ... except mf.ConfigError as err:
+        ...     print(err)
+        student.m: ...
+        >>> out.exists()
+        False
     """
     from .collect import collect
 

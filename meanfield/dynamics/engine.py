@@ -4,13 +4,16 @@ An ensemble of S members (S = 1 for ``simulate``) is held as one (S, m, p) parti
 array with per-member times, step counts, step sizes, auxiliary arrays and live random
 generators (each member keeps its own bit-generator state, so its stream is the one it
 would draw alone). Fixed-dt integrators advance all running members together
-(:class:`meanfield.dynamics.integrators.Lockstep`) in *blocks* of steps between events (a record, a
+(:class:`meanfield.dynamics.forms.Lockstep`) in *blocks* of steps between events (a record, a
 member's last step, a callback step), so the per-step cost is the velocity and the
 update only: the finite check, the fixed-point check and the callbacks run once per
 block. A block that produces a NaN or Inf is replayed one step at a time from its start
 (generators rewound), so a divergence is reported at the exact step where it happened.
-Accept/reject integrators (:class:`meanfield.dynamics.integrators.Attempts`) try one step of every
+Accept/reject integrators (:class:`meanfield.dynamics.forms.Attempts`) try one step of every
 running member per round; integrators without an ensemble form step each member alone.
+The loop asks an integrator only for its capabilities
+(:class:`meanfield.dynamics.protocols.Integrator`: fixed step, fast-forward, stochastic,
+ensemble form), never for its name.
 
 A member that diverges is frozen with its :class:`Divergence` while the others go on; a
 member that reaches its t_end drops out of the stack.
@@ -22,7 +25,8 @@ import time
 
 import numpy as np
 
-from .integrators import Attempts, Field, Lockstep, State
+from .forms import Attempts, Lockstep
+from .protocols import Field, Integrator, State
 
 #: longest block of fixed-dt steps between two checks, and the wall time a block aims at
 MAX_BLOCK, BLOCK_SECONDS = 4096, 0.05
@@ -36,8 +40,9 @@ class Divergence(RuntimeError):
         super().__init__(f"diverged at step {step} (t={t:.6g}): {what}; likely cause: {cause}")
 
 
-def likely_cause(integrator, dt: float) -> str:
-    if integrator.name == "adaptive":
+def likely_cause(integrator: Integrator, dt: float) -> str:
+    """What most likely made a run of ``integrator`` at step ``dt`` diverge."""
+    if not integrator.fixed_dt:
         return "the step size collapsed; the objective may be ill-conditioned or non-smooth"
     return f"dt={dt:g} is too large (try a smaller dt or the adaptive integrator)"
 
@@ -217,8 +222,9 @@ class Ensemble:
     # -- fixed-dt integrators in lockstep ---------------------------------------------
     def _lockstep(self, stepper: Lockstep):
         block, careful = 1, 0
-        skip = self.integrators[0].name == "euler" and not self.field.stochastic
-        rewind = not skip  # Euler on a deterministic objective draws nothing
+        first = self.integrators[0]
+        skip = first.fast_forward and not self.field.stochastic
+        rewind = first.stochastic or self.field.stochastic  # else nothing draws
         short = np.array([T - (n - 1) * d < d * (1 - 1e-9)
                           for T, n, d in zip(self.t_end, self.n_end, self.dt)])
         while not self.done.all():
@@ -302,8 +308,8 @@ class Ensemble:
             full = len(A) == self.S
             W = self.W if full else self.W[A]
             aux = self.aux if full else {k: v[A] for k, v in self.aux.items()}
-            ok, W_new, g_new, f_new, h, new_dt = stepper.attempt(W, aux, self._fields(A)[0],
-                                                                 ctrl[A], caps)
+            ok, W_new, aux_new, h, new_dt = stepper.attempt(W, aux, self._fields(A)[0],
+                                                            ctrl[A], caps)
             ctrl[A] = new_dt
             moved = []
             for j, s in enumerate(A):
@@ -311,7 +317,7 @@ class Ensemble:
                     tries[s] += 1
                     if tries[s] >= stepper.max_attempts:
                         self._diverge(s, self.step[s], self.t[s],
-                                      f"adaptive step rejected {stepper.max_attempts} times at "
+                                      f"step rejected {stepper.max_attempts} times at "
                                       f"t={self.t[s]:g} (dt fell to {ctrl[s]:.3g})")
                     continue
                 tries[s] = 0
@@ -319,7 +325,9 @@ class Ensemble:
                 if not np.all(np.isfinite(W_new[j])):
                     self._diverge(s, self.step[s] + 1, t_new, "particles became NaN or Inf")
                     continue
-                self.W[s], self.aux["g"][s], self.aux["f"][s] = W_new[j], g_new[j], f_new[j]
+                self.W[s] = W_new[j]
+                for k, v in aux_new.items():
+                    self.aux[k][s] = v[j]
                 self.step[s] += 1
                 self.dt[s] = new_dt[j]
                 if self.bar is not None:
@@ -338,7 +346,8 @@ class Ensemble:
     def _one_by_one(self):
         fields = [Field(n, o) for n, o in zip(self.nets, self.field.objectives)]
         states = [self.state(s) for s in range(self.S)]
-        skip = [i.name == "euler" and not f.stochastic for i, f in zip(self.integrators, fields)]
+        skip = [i.fast_forward and not f.stochastic
+                for i, f in zip(self.integrators, fields, strict=True)]
         while not self.done.all():
             moved = []
             for s in np.flatnonzero(~self.done):

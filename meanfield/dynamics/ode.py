@@ -38,10 +38,12 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 from types import MappingProxyType
+from typing import Any, Optional
 
 import numpy as np
 
-from .integrators import Integrator, State, _positive, initial_state, register
+from .forms import Scheme, positive
+from .protocols import Integrator, State, VelocityField, initial_state
 
 #: explicit Runge-Kutta pairs (restored bit-for-bit from a state)
 EXPLICIT = ("DOP853", "RK45")
@@ -97,12 +99,12 @@ def ode(method: str = "DOP853", rtol: float = 1e-8, atol: float = 1e-10,
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(METHODS)}; got {method!r}")
-    params = {"method": method, "rtol": _positive("rtol", rtol),
-              "atol": _positive("atol", atol), "jacobian": bool(jacobian)}
+    params = {"method": method, "rtol": positive("rtol", rtol),
+              "atol": positive("atol", atol), "jacobian": bool(jacobian)}
     if dt is not None:
-        params["dt"] = _positive("dt", dt)
+        params["dt"] = positive("dt", dt)
     if dt_max is not None:
-        params["dt_max"] = _positive("dt_max", dt_max)
+        params["dt_max"] = positive("dt_max", dt_max)
     lives: dict[tuple, _Live] = {}
 
     def build(field, t, w, first_step, counts, dtype) -> _Live:
@@ -148,7 +150,7 @@ def ode(method: str = "DOP853", rtol: float = 1e-8, atol: float = 1e-10,
         return replace(state, w=w, t=float(t), step=int(steps), dt=_next_step(solver, state.dt),
                        aux=MappingProxyType(aux))
 
-    def init(w, field, seed=0):
+    def init(w: np.ndarray, field: VelocityField, seed: Any = 0) -> State:
         if field.stochastic:
             raise ValueError("the ode integrators need a deterministic objective, not a "
                              "stochastic one such as Online")
@@ -177,7 +179,7 @@ def ode(method: str = "DOP853", rtol: float = 1e-8, atol: float = 1e-10,
                 return live
         return build(field, state.t, w, state.dt if state.dt > 0 else None, counts, w.dtype)
 
-    def step(state, field, cap=None):
+    def step(state: State, field: VelocityField, cap: Optional[float] = None) -> State:
         live = lives.get(_key(field))
         if live is None or not live.continues(state, field):
             if field.stochastic:
@@ -201,7 +203,8 @@ def ode(method: str = "DOP853", rtol: float = 1e-8, atol: float = 1e-10,
             live.interpolant = solver.dense_output()
         return emit(state, live, target, live.interpolant(target), steps)
 
-    return Integrator("ode", MappingProxyType(params), init, step, fixed_dt=False)
+    return Scheme("ode", MappingProxyType(params), init, step, fixed_dt=False,
+                  deterministic_only=True)
 
 
 def _exact_jacobian(field, size: int) -> bool:
@@ -218,5 +221,3 @@ def _next_step(solver, fallback: float) -> float:
         h = solver.step_size
     return float(fallback if h is None else h)
 
-
-register("ode", ode)

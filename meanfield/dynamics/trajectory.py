@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..core.allocator import keep_freed_memory
-from .integrators import Field, Integrator, State
+from .protocols import Field, Integrator, State
 from .engine import Divergence, Ensemble
 from ..model.network import Network
 

@@ -23,7 +23,6 @@ else:  # pragma: no cover
 
 from .. import backends
 from ..dynamics import integrators as dynamics
-from ..dynamics import ode  # noqa: F401  (ode registers the "ode" integrator)
 from ..core.activations import ACTIVATIONS
 from ..kernels.gaussian import INPUT_LAWS, pair_kernel
 from ..core.losses import LOSSES

@@ -17,16 +17,22 @@ bits. :func:`lockstep` and :func:`attempts` build an :class:`Scheme` (an
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from types import MappingProxyType
-from typing import Any, Callable, Mapping, Optional, Sequence, Union
+from typing import Any
 
 import numpy as np
 
 from .protocols import State, VelocityField
 
-__all__ = ["Attempts", "Lockstep", "Scheme", "attempts", "lockstep", "positive"]
+__all__ = ["Attempt", "Attempts", "Aux", "Gens", "Params", "Run", "Lockstep", "Scheme",
+           "advance", "attempts", "column", "lockstep", "positive"]
 
+#: stacked auxiliary arrays by name, each member's generator, per-member parameters
+Aux = Mapping[str, np.ndarray]
+Gens = Sequence[np.random.Generator]
+Params = Mapping[str, np.ndarray]
 #: ``run(W, aux, field, gens, P, h, n) -> (W, aux, W before the last step)``
 Run = Callable[..., tuple]
 #: ``attempt(W, aux, field, dt_ctrl, caps) -> (accepted, W', aux', h, dt_ctrl')``
@@ -53,7 +59,7 @@ def column(values: Any, dtype: Any) -> np.ndarray:
     return np.asarray(values, dtype=float).astype(dtype)[:, None, None]
 
 
-def advance(state: State, w: np.ndarray, dt: float, rng: Optional[np.random.Generator] = None,
+def advance(state: State, w: np.ndarray, dt: float, rng: np.random.Generator | None = None,
             grid: bool = False, **aux: np.ndarray) -> State:
     """The next state after a step of size ``dt``; ``grid`` (a full step of a fixed-dt
     integrator) sets t = (step + 1) dt exactly, so times do not accumulate rounding."""
@@ -74,7 +80,7 @@ class _One:
     def stochastic(self) -> bool:
         return self.field.stochastic
 
-    def velocity(self, W: np.ndarray, gens: Optional[Sequence[np.random.Generator]]
+    def velocity(self, W: np.ndarray, gens: Sequence[np.random.Generator] | None
                  ) -> np.ndarray:
         return self.field.velocity(W[0], None if gens is None else gens[0])[None]
 
@@ -106,7 +112,7 @@ class Lockstep:
         (a full step lands on the grid t = (step + 1) dt)."""
         P = {k: np.array([v]) for k, v in params.items()}
 
-        def step(state: State, field: VelocityField, cap: Optional[float] = None) -> State:
+        def step(state: State, field: VelocityField, cap: float | None = None) -> State:
             rng = state.generator()
             h = state.dt if cap is None else min(state.dt, cap)
             W, aux, _ = self.run(state.w[None], _stack(state, self.aux), _One(field), [rng],
@@ -133,7 +139,7 @@ class Attempts:
         """``step(state, field, cap)``: attempts as a batch of one until one is accepted
         (FloatingPointError after :attr:`max_attempts` rejections)."""
 
-        def step(state: State, field: VelocityField, cap: Optional[float] = None) -> State:
+        def step(state: State, field: VelocityField, cap: float | None = None) -> State:
             aux, one = _stack(state, self.aux), _One(field)
             ctrl, caps = np.array([state.dt]), np.array([math.inf if cap is None else cap])
             for _ in range(self.max_attempts):
@@ -160,7 +166,7 @@ class Scheme:
     fast_forward: bool = False
     stochastic: bool = False
     deterministic_only: bool = False
-    batched: Union[Lockstep, Attempts, None] = None
+    batched: Lockstep | Attempts | None = None
 
 
 def lockstep(name: str, params: Mapping[str, Any], init: Callable[..., State], run: Run,

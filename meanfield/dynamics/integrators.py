@@ -24,15 +24,34 @@ from __future__ import annotations
 import inspect
 import math
 import typing
+from collections.abc import Callable
 from dataclasses import replace
 from types import MappingProxyType
-from typing import Any, Callable, Optional
+from typing import Any
 
 import numpy as np
 
-from .forms import Attempts, Lockstep, Scheme, attempts, column, lockstep, positive
+from .forms import (
+    Attempts,
+    Aux,
+    Gens,
+    Lockstep,
+    Params,
+    Scheme,
+    attempts,
+    column,
+    lockstep,
+    positive,
+)
 from .ode import ode
-from .protocols import EnsembleField, Field, Integrator, State, VelocityField, initial_state
+from .protocols import (
+    EnsembleField,
+    Field,
+    Integrator,
+    State,
+    VelocityField,
+    initial_state,
+)
 
 __all__ = ["INTEGRATORS", "Attempts", "EnsembleField", "Field", "Integrator", "Lockstep",
            "Scheme", "State", "VelocityField", "adaptive", "euler", "initial_state",
@@ -57,7 +76,8 @@ def euler(dt: float) -> Integrator:
     """
     dt = positive("dt", dt)
 
-    def run(W, aux, field, gens, P, h, n):
+    def run(W: np.ndarray, aux: Aux, field: EnsembleField, gens: Gens, P: Params,
+            h: np.ndarray, n: int) -> tuple[np.ndarray, Aux, np.ndarray]:
         H, prev = column(h, W.dtype), W
         for _ in range(n):
             prev, W = W, W + H * field.velocity(W, gens)
@@ -72,7 +92,7 @@ STATIONARY_FLOOR = 1e-8
 
 def adaptive(dt: float = 1e-3, max_dgrad: float = 1e-2, grow_dgrad: float = 1e-4,
              max_dout: float = 0.1, grow: float = 1.1, shrink: float = 10.0,
-             dt_max: Optional[float] = None, dt_min: Optional[float] = None) -> Integrator:
+             dt_max: float | None = None, dt_min: float | None = None) -> Integrator:
     """Euler gradient flow with an adaptive step (Geiger et al., theory §10.2).
 
     A trial step w' = w + dt g (g = v(w)) is judged by the gradient-change ratio
@@ -114,7 +134,7 @@ def adaptive(dt: float = 1e-3, max_dgrad: float = 1e-2, grow_dgrad: float = 1e-4
     if params["shrink"] <= 1:
         raise ValueError(f"shrink must be > 1, got {params['shrink']}")
 
-    def init(w, field, seed=0):
+    def init(w: np.ndarray, field: VelocityField, seed: Any = 0) -> State:
         if field.stochastic:
             raise ValueError("the adaptive step needs a deterministic objective, not a "
                              "stochastic one such as Online")
@@ -124,7 +144,8 @@ def adaptive(dt: float = 1e-3, max_dgrad: float = 1e-2, grow_dgrad: float = 1e-4
             "g": g0, "f": field.outputs(state.w),
             "g_scale": np.array(float(np.linalg.norm(g0)))}))
 
-    def attempt(W, aux, field, dt_ctrl, caps):
+    def attempt(W: np.ndarray, aux: Aux, field: EnsembleField, dt_ctrl: np.ndarray,
+                caps: np.ndarray) -> tuple[np.ndarray, np.ndarray, Aux, np.ndarray, np.ndarray]:
         """One trial step of every member; the accept/grow/shrink rule above."""
         g, f, scale = aux["g"], aux["f"], aux.get("g_scale")
         h = np.minimum(dt_ctrl, caps)
@@ -133,7 +154,7 @@ def adaptive(dt: float = 1e-3, max_dgrad: float = 1e-2, grow_dgrad: float = 1e-4
         ok, new_dt = np.zeros(len(W), dtype=bool), np.array(dt_ctrl, dtype=float)
         for s in range(len(W)):
             floor = (STATIONARY_FLOOR * (0.0 if scale is None else float(scale[s]))) ** 2
-            norm = max(np.linalg.norm(g_new[s]) * np.linalg.norm(g[s]), floor)
+            norm = max(float(np.linalg.norm(g_new[s]) * np.linalg.norm(g[s])), floor)
             dg = float(np.sum((g_new[s] - g[s]) ** 2) / norm) if norm > 0 else 0.0
             do = float(np.max(np.abs(f_new[s] - f[s])))
             if np.isfinite(dg) and np.isfinite(do) and do < params["max_dout"] \
@@ -160,7 +181,8 @@ def momentum(tau: float, dt: float) -> Integrator:
     """
     tau, dt = positive("tau", tau, allow_zero=True), positive("dt", dt)
 
-    def run(W, aux, field, gens, P, h, n):
+    def run(W: np.ndarray, aux: Aux, field: EnsembleField, gens: Gens, P: Params,
+            h: np.ndarray, n: int) -> tuple[np.ndarray, Aux, np.ndarray]:
         decay = np.array([math.exp(-hs / ts) if ts > 0 else 0.0
                           for hs, ts in zip(h, P["tau"], strict=True)])
         D, E, H = (column(x, W.dtype) for x in (decay, 1.0 - decay, h))
@@ -195,7 +217,8 @@ def langevin(dt: float, temperature: float, weight_decay: float = 0.0) -> Integr
     temperature = positive("temperature", temperature, allow_zero=True)
     lam = positive("weight_decay", weight_decay, allow_zero=True)
 
-    def run(W, aux, field, gens, P, h, n):
+    def run(W: np.ndarray, aux: Aux, field: EnsembleField, gens: Gens, P: Params,
+            h: np.ndarray, n: int) -> tuple[np.ndarray, Aux, np.ndarray]:
         decay = [math.exp(-lw * hs) for hs, lw in zip(h, P["weight_decay"], strict=True)]
         noise = [math.sqrt(T * -math.expm1(-2 * lw * hs) / lw) if lw > 0
                  else math.sqrt(2 * T * hs)
@@ -227,7 +250,8 @@ def sgd(dt: float, batch: int) -> Integrator:
         raise ValueError(f"batch must be a positive integer, got {batch}")
     batch = int(batch)
 
-    def run(W, aux, field, gens, P, h, n):
+    def run(W: np.ndarray, aux: Aux, field: EnsembleField, gens: Gens, P: Params,
+            h: np.ndarray, n: int) -> tuple[np.ndarray, Aux, np.ndarray]:
         H = column(h, W.dtype)
         sizes = {int(b) for b in P["batch"]}
         if len(sizes) > 1:

@@ -7,15 +7,15 @@ v(w_i) = -m grad_{w_i} J with J = R/alpha^2, so a gradient-flow step of size dt 
 every particle by dt v(w_i) whatever m is. A state carries the numpy bit-generator state
 of its random stream, so a run restarted from a saved state continues bit for bit.
 
-An integrator of your own needs no base class: any object with the attributes of
-:class:`Integrator` works in ``simulate``, ``simulate_many``, configs and sweeps (the
-capabilities have defaults when you subclass the protocol explicitly).
+An integrator of your own needs no base class: any object with the members of
+:class:`Integrator` works in ``simulate``, ``simulate_many``, configs and sweeps.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Mapping, Optional, Protocol, Sequence, Union, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -51,8 +51,8 @@ class State:
         return np.random.Generator(bit_generator)
 
 
-def initial_state(w: np.ndarray, dt: float, seed: Union[int, np.random.SeedSequence] = 0,
-                  aux: Optional[Mapping[str, np.ndarray]] = None) -> State:
+def initial_state(w: np.ndarray, dt: float, seed: int | np.random.SeedSequence = 0,
+                  aux: Mapping[str, np.ndarray] | None = None) -> State:
     """The state at t = 0: particles ``w`` (copied), step size ``dt`` and a PCG64 stream
     seeded by ``seed`` (an int or a SeedSequence).
 
@@ -71,11 +71,12 @@ class VelocityField(Protocol):
     its batch from ``rng``), ``minibatch(w, rng, batch)`` that of a random minibatch,
     ``outputs(w)`` the outputs on probe inputs, ``network(w)`` the network at ``w``."""
 
-    stochastic: bool
+    @property
+    def stochastic(self) -> bool: ...
 
     def network(self, w: np.ndarray) -> Network: ...
 
-    def velocity(self, w: np.ndarray, rng: Optional[np.random.Generator]) -> np.ndarray: ...
+    def velocity(self, w: np.ndarray, rng: np.random.Generator | None) -> np.ndarray: ...
 
     def minibatch(self, w: np.ndarray, rng: np.random.Generator,
                   batch: int) -> np.ndarray: ...
@@ -89,10 +90,11 @@ class EnsembleField(Protocol):
     its own generator in ``gens``: member s of every result is what the single field of
     member s returns for W[s]."""
 
-    stochastic: bool
+    @property
+    def stochastic(self) -> bool: ...
 
     def velocity(self, W: np.ndarray,
-                 gens: Optional[Sequence[np.random.Generator]]) -> np.ndarray: ...
+                 gens: Sequence[np.random.Generator] | None) -> np.ndarray: ...
 
     def minibatch(self, W: np.ndarray, gens: Sequence[np.random.Generator],
                   batch: int) -> np.ndarray: ...
@@ -123,7 +125,7 @@ class Field:
     def network(self, w: np.ndarray) -> Network:
         return self.net.with_w(w)
 
-    def velocity(self, w: np.ndarray, rng: Optional[np.random.Generator]) -> np.ndarray:
+    def velocity(self, w: np.ndarray, rng: np.random.Generator | None) -> np.ndarray:
         return self.objective.velocity(self.net.with_w(w), rng=rng)
 
     def minibatch(self, w: np.ndarray, rng: np.random.Generator, batch: int) -> np.ndarray:
@@ -153,20 +155,36 @@ class Integrator(Protocol):
       :class:`meanfield.dynamics.forms.Attempts`), stepping S members as one (S, m, p)
       array; None: ensembles call ``step`` member by member.
 
+    The stepping loop only reads these members: plain attributes, class attributes or
+    frozen dataclass fields all satisfy the protocol (no base class needed).
+
     >>> from meanfield.dynamics.integrators import euler
     >>> isinstance(euler(0.1), Integrator), euler(0.1).fast_forward
     (True, True)
     """
 
-    name: str
-    params: Mapping[str, Any]
-    fixed_dt: bool = True
-    fast_forward: bool = False
-    stochastic: bool = False
-    deterministic_only: bool = False
-    batched: Any = None
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def params(self) -> Mapping[str, Any]: ...
+
+    @property
+    def fixed_dt(self) -> bool: ...
+
+    @property
+    def fast_forward(self) -> bool: ...
+
+    @property
+    def stochastic(self) -> bool: ...
+
+    @property
+    def deterministic_only(self) -> bool: ...
+
+    @property
+    def batched(self) -> Any: ...
 
     def init(self, w: np.ndarray, field: VelocityField, seed: Any = 0) -> State: ...
 
     def step(self, state: State, field: VelocityField,
-             cap: Optional[float] = None) -> State: ...
+             cap: float | None = None) -> State: ...

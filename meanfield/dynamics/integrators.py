@@ -317,8 +317,8 @@ def register(name: str, factory: Callable[..., Integrator]) -> None:
     >>> def damped(dt, gamma=0.5):
     ...     return euler(dt / (1 + gamma))
     >>> register("damped", damped)
-    >>> make("damped", dt=0.3).params["dt"]
-    0.2
+    >>> make("damped", dt=0.5, gamma=1.0).params["dt"]
+    0.25
     >>> del INTEGRATORS["damped"]
     """
     if not isinstance(name, str) or not name or not callable(factory):

@@ -151,7 +151,9 @@ def test_adaptive_step_grows_and_tracks_the_flow():
 def test_adaptive_step_does_not_collapse_at_a_stationary_point():
     """A 5-neuron ReLU student of a 5-neuron teacher converges (R -> 0), after which the
     velocity is rounding noise; the step must keep growing to dt_max instead of
-    collapsing (without the noise floor: ~60 000 steps to t = 3000, dt ~ 0.04)."""
+    collapsing (without the noise floor: ~60 000 steps to t = 3000, dt ~ 0.04). The
+    last records' dt wanders with the rounding noise (0.9 to 2.4 on NumPy and Numba),
+    so the check is on the largest of the last five."""
     from meanfield.runs.run import build
     from meanfield.experiments.global_convergence import convergence_config
 
@@ -160,7 +162,7 @@ def test_adaptive_step_does_not_collapse_at_a_stationary_point():
                        integrators.adaptive(dt=0.01, dt_max=5.0), 3000.0,
                        record=mf.LogSchedule(30))
     assert traj.risk[-1] < 1e-12 and traj.times[-1] == pytest.approx(3000.0)
-    assert traj.steps[-1] < 10_000 and traj.dts[-1] > 1.0
+    assert traj.steps[-1] < 10_000 and traj.dts[-5:].max() > 1.0
 
 
 def _soft_hinge_problem(dt_min=None):

@@ -11,7 +11,7 @@ An integrator is written once, for S members stacked as W (S, m, p):
 Each form derives the integrator's single ``step(state, field, cap)`` by running the
 state as a batch of one, so ``simulate`` (an ensemble of one), a member of an ensemble
 and a hand-called ``step`` compute the same operations on the same numbers: the same
-bits. :func:`lockstep` and :func:`attempts` build an :class:`Scheme` (an
+bits. :func:`lockstep` and :func:`attempts` build a :class:`Scheme` (an
 :class:`meanfield.dynamics.protocols.Integrator`) from such a form.
 """
 from __future__ import annotations
@@ -55,14 +55,24 @@ def positive(name: str, value: float, allow_zero: bool = False) -> float:
 
 def column(values: Any, dtype: Any) -> np.ndarray:
     """Per-member scalars as an (S, 1, 1) array in the particles' dtype: multiplying by it
-    is the same IEEE operation, member by member, as multiplying by a Python float."""
+    is the same IEEE operation, member by member, as multiplying by a Python float.
+
+    >>> column([0.5, 2.0], np.float32).shape, column([0.5], np.float32).dtype
+    ((2, 1, 1), dtype('float32'))
+    """
     return np.asarray(values, dtype=float).astype(dtype)[:, None, None]
 
 
 def advance(state: State, w: np.ndarray, dt: float, rng: np.random.Generator | None = None,
             grid: bool = False, **aux: np.ndarray) -> State:
     """The next state after a step of size ``dt``; ``grid`` (a full step of a fixed-dt
-    integrator) sets t = (step + 1) dt exactly, so times do not accumulate rounding."""
+    integrator) sets t = (step + 1) dt exactly, so times do not accumulate rounding.
+
+    >>> from meanfield.dynamics.protocols import initial_state
+    >>> s = advance(initial_state(np.zeros(1), 0.1), np.ones(1), 0.1, grid=True)
+    >>> s.t, s.step, s.w
+    (0.1, 1, array([1.]))
+    """
     new_aux = MappingProxyType({**state.aux, **aux}) if aux else state.aux
     t = (state.step + 1) * state.dt if grid else state.t + dt
     return replace(state, w=w, t=t, step=state.step + 1, aux=new_aux,
@@ -189,7 +199,17 @@ def lockstep(name: str, params: Mapping[str, Any], init: Callable[..., State], r
 def attempts(name: str, params: Mapping[str, Any], init: Callable[..., State],
              attempt: Attempt, aux: Sequence[str] = (), **capabilities: bool) -> Scheme:
     """The accept/reject integrator whose one form is ``attempt`` (see
-    :class:`Attempts`); it controls its step (``fixed_dt`` False)."""
+    :class:`Attempts`); it controls its step (``fixed_dt`` False).
+
+    >>> from meanfield.dynamics.protocols import initial_state
+    >>> halve = attempts("halve", {"dt": 1.0}, lambda w, field, seed=0:
+    ...                  initial_state(w, 1.0, seed),
+    ...                  lambda W, aux, field, ctrl, caps: (ctrl <= 0.25, W + ctrl[:, None],
+    ...                                                     {}, ctrl, ctrl / 2))
+    >>> s = halve.step(halve.init(np.zeros((1, 1)), None), None)
+    >>> s.w, s.dt   # rejected at dt = 1 and 0.5, accepted at 0.25
+    (array([[0.25]]), 0.125)
+    """
     form = Attempts(attempt, aux)
     return Scheme(name, MappingProxyType(dict(params)), init, form.single(params),
                   fixed_dt=False, batched=form, **capabilities)

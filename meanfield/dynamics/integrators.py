@@ -311,8 +311,9 @@ def register(name: str, factory: Callable[..., Integrator]) -> None:
     """Add an integrator factory by name: a function of keyword parameters (annotated or
     not, see :func:`parameters`) returning an
     :class:`meanfield.dynamics.protocols.Integrator`. It is then usable in :func:`make`,
-    in run configs (``[integrator] name = ...``, its parameters as fields), sweeps and on
-    the command line. A parameter shared with another integrator must have its type.
+    in run configs (``[integrator] name = ...``, its parameters as fields) and sweeps, in
+    every process that registered it (sweep workers import your script's modules: register
+    at import). A parameter shared with another integrator must have its type.
 
     >>> def damped(dt, gamma=0.5):
     ...     return euler(dt / (1 + gamma))

@@ -90,6 +90,16 @@ class _One:
     def stochastic(self) -> bool:
         return self.field.stochastic
 
+    @property
+    def nets(self) -> list[Any]:
+        """The one network, as an ensemble field lists its members' (a :class:`Field`'s)."""
+        return [self.field.net]  # type: ignore[attr-defined]
+
+    @property
+    def objectives(self) -> list[Any]:
+        """The one objective, as an ensemble field lists its members' objectives."""
+        return [self.field.objective]  # type: ignore[attr-defined]
+
     def velocity(self, W: np.ndarray, gens: Sequence[np.random.Generator] | None
                  ) -> np.ndarray:
         return self.field.velocity(W[0], None if gens is None else gens[0])[None]

@@ -56,8 +56,6 @@ def __getattr__(name: str):
         value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
     elif name in _SUBMODULES:
         value = importlib.import_module(f".{_SUBMODULES[name]}", __name__)
-        if name == "integrators":  # the ODE integrators register themselves ("ode")
-            importlib.import_module(".dynamics.ode", __name__)
     else:
         raise AttributeError(f"module 'meanfield' has no attribute {name!r}")
     globals()[name] = value

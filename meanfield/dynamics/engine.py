@@ -4,13 +4,16 @@ An ensemble of S members (S = 1 for ``simulate``) is held as one (S, m, p) parti
 array with per-member times, step counts, step sizes, auxiliary arrays and live random
 generators (each member keeps its own bit-generator state, so its stream is the one it
 would draw alone). Fixed-dt integrators advance all running members together
-(:class:`meanfield.dynamics.integrators.Lockstep`) in *blocks* of steps between events (a record, a
+(:class:`meanfield.dynamics.forms.Lockstep`) in *blocks* of steps between events (a record, a
 member's last step, a callback step), so the per-step cost is the velocity and the
 update only: the finite check, the fixed-point check and the callbacks run once per
 block. A block that produces a NaN or Inf is replayed one step at a time from its start
 (generators rewound), so a divergence is reported at the exact step where it happened.
-Accept/reject integrators (:class:`meanfield.dynamics.integrators.Attempts`) try one step of every
+Accept/reject integrators (:class:`meanfield.dynamics.forms.Attempts`) try one step of every
 running member per round; integrators without an ensemble form step each member alone.
+The loop asks an integrator only for its capabilities
+(:class:`meanfield.dynamics.protocols.Integrator`: fixed step, fast-forward, stochastic,
+ensemble form), never for its name.
 
 A member that diverges is frozen with its :class:`Divergence` while the others go on; a
 member that reaches its t_end drops out of the stack.
@@ -19,10 +22,17 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
-from .integrators import Attempts, Field, Lockstep, State
+from ..model.network import Network
+from .forms import Attempts, Lockstep
+from .protocols import Field, Integrator, State
+
+#: each member's live generator (None: a deterministic call)
+Gens = Sequence[np.random.Generator] | None
 
 #: longest block of fixed-dt steps between two checks, and the wall time a block aims at
 MAX_BLOCK, BLOCK_SECONDS = 4096, 0.05
@@ -45,13 +55,14 @@ class Divergence(RuntimeError):
         Divergence True
     """
 
-    def __init__(self, step: int, t: float, what: str, cause: str):
+    def __init__(self, step: int, t: float, what: str, cause: str) -> None:
         self.step, self.t, self.what, self.cause = step, t, what, cause
         super().__init__(f"diverged at step {step} (t={t:.6g}): {what}; likely cause: {cause}")
 
 
-def likely_cause(integrator, dt: float) -> str:
-    if integrator.name == "adaptive":
+def likely_cause(integrator: Integrator, dt: float) -> str:
+    """What most likely made a run of ``integrator`` at step ``dt`` diverge."""
+    if not integrator.fixed_dt:
         return "the step size collapsed; the objective may be ill-conditioned or non-smooth"
     return f"dt={dt:g} is too large (try a smaller dt or the adaptive integrator)"
 
@@ -59,66 +70,73 @@ def likely_cause(integrator, dt: float) -> str:
 class LoopStack:
     """The ensemble protocol for objectives without a stacked form: one call per member."""
 
-    def __init__(self, nets, objectives):
+    def __init__(self, nets: Sequence[Network], objectives: Sequence[Any]) -> None:
         self.nets, self.objectives = list(nets), list(objectives)
 
-    def subset(self, idx):
+    def subset(self, idx: Sequence[int]) -> LoopStack:
         return LoopStack([self.nets[i] for i in idx], [self.objectives[i] for i in idx])
 
-    def velocity(self, W, gens=None):
+    def velocity(self, W: np.ndarray, gens: Gens = None) -> np.ndarray:
         return np.stack([o.velocity(n.with_w(W[s]), rng=None if gens is None else gens[s])
-                         for s, (n, o) in enumerate(zip(self.nets, self.objectives))])
+                         for s, (n, o) in enumerate(zip(self.nets, self.objectives, strict=True))])
 
-    def minibatch_velocity(self, W, gens, batch):
+    def minibatch_velocity(self, W: np.ndarray, gens: Sequence[np.random.Generator],
+                           batch: int) -> np.ndarray:
         return np.stack([o.minibatch_velocity(n.with_w(W[s]), gens[s], batch)
-                         for s, (n, o) in enumerate(zip(self.nets, self.objectives))])
+                         for s, (n, o) in enumerate(zip(self.nets, self.objectives, strict=True))])
 
-    def probe_outputs(self, W):
+    def probe_outputs(self, W: np.ndarray) -> np.ndarray:
         return np.stack([o.probe_outputs(n.with_w(W[s]))
-                         for s, (n, o) in enumerate(zip(self.nets, self.objectives))])
+                         for s, (n, o) in enumerate(zip(self.nets, self.objectives, strict=True))])
 
-    def risk(self, W):
+    def risk(self, W: np.ndarray) -> np.ndarray:
         return np.array([float(o.risk(n.with_w(W[s])))
-                         for s, (n, o) in enumerate(zip(self.nets, self.objectives))])
+                         for s, (n, o) in enumerate(zip(self.nets, self.objectives, strict=True))])
 
 
 class StackField:
     """The velocity field of an ensemble: the objectives' stacked form when they offer one
     (``ensemble`` hook, :mod:`meanfield.objectives.stacked`), else one call per member."""
 
-    def __init__(self, nets, objectives, stacked=None):
+    def __init__(self, nets: Sequence[Network], objectives: Sequence[Any],
+                 stacked: Any = None) -> None:
         self.nets, self.objectives = list(nets), list(objectives)
         if stacked is None:
             hook = getattr(objectives[0], "ensemble", None)
             stacked = hook(nets, objectives) if hook is not None else None
             stacked = LoopStack(nets, objectives) if stacked is None else stacked
         self.stacked = stacked
-        self.velocity = stacked.velocity  # the hot path: one call less per step
+        self.velocity = stacked.velocity  # type: ignore[method-assign]  # hot path
         self.stochastic = any(bool(getattr(o, "stochastic", False)) for o in objectives)
 
-    def subset(self, idx) -> "StackField":
+    def subset(self, idx: Sequence[int]) -> StackField:
         idx = [int(i) for i in idx]
         return StackField([self.nets[i] for i in idx], [self.objectives[i] for i in idx],
                           self.stacked.subset(np.asarray(idx)))
 
-    def velocity(self, W, gens):
+    def velocity(self, W: np.ndarray, gens: Gens) -> np.ndarray:
         return self.stacked.velocity(W, gens)
 
-    def minibatch(self, W, gens, batch):
+    def minibatch(self, W: np.ndarray, gens: Sequence[np.random.Generator],
+                  batch: int) -> np.ndarray:
         return self.stacked.minibatch_velocity(W, gens, batch)
 
-    def outputs(self, W):
+    def outputs(self, W: np.ndarray) -> np.ndarray:
         return self.stacked.probe_outputs(W)
 
-    def risk(self, W):
+    def risk(self, W: np.ndarray) -> np.ndarray:
         return self.stacked.risk(W)
 
 
 class Ensemble:
     """Members' working arrays and records; :meth:`run` steps them to their horizons."""
 
-    def __init__(self, nets, objectives, integrators, t_ends, targets, starts, tests=None,
-                 blowup=1e8, on_step=None, callback_every=None, bar=None):
+    def __init__(self, nets: Sequence[Network], objectives: Sequence[Any],
+                 integrators: Sequence[Integrator], t_ends: Sequence[float],
+                 targets: Sequence[np.ndarray], starts: Sequence[tuple[State, Any]],
+                 tests: Sequence[Any] | None = None, blowup: float = 1e8,
+                 on_step: Callable[[int, State, Any], None] | None = None,
+                 callback_every: int | None = None, bar: Any = None) -> None:
         self.S = len(nets)
         self.nets, self.integrators = list(nets), list(integrators)
         self.field = StackField(nets, objectives)
@@ -140,9 +158,10 @@ class Ensemble:
         first = self.integrators[0]
         self.fixed = first.fixed_dt
         self.n_end = np.array([max(1, math.ceil(T / d - 1e-9)) for T, d in
-                               zip(self.t_end, self.dt)], dtype=np.int64) if self.fixed else None
+                               zip(self.t_end, self.dt, strict=True)],
+                              dtype=np.int64) if self.fixed else None
         self.params = {k: np.array([i.params[k] for i in self.integrators]) for k in first.params}
-        self._subsets = {}
+        self._subsets: dict[tuple[int, ...], tuple] = {}
         #: records taken and record targets per member; the targets padded (never reached)
         self.n_rec = np.array([len(r) for r in self.recorders], dtype=np.int64)
         self.n_targets = np.array([len(t) for t in targets], dtype=np.int64)
@@ -210,7 +229,7 @@ class Ensemble:
     def _next_target(self, s):
         return self.targets[s][len(self.recorders[s])]
 
-    def run(self):
+    def run(self) -> list[State]:
         first = [s for s in range(self.S) if len(self.recorders[s]) == 0]
         if first:
             self._record(first, self.W[first])
@@ -229,12 +248,13 @@ class Ensemble:
         return [self.state(s) for s in range(self.S)]
 
     # -- fixed-dt integrators in lockstep ---------------------------------------------
-    def _lockstep(self, stepper: Lockstep):
+    def _lockstep(self, stepper):
         block, careful = 1, 0
-        skip = self.integrators[0].name == "euler" and not self.field.stochastic
-        rewind = not skip  # Euler on a deterministic objective draws nothing
+        first = self.integrators[0]
+        skip = first.fast_forward and not self.field.stochastic
+        rewind = first.stochastic or self.field.stochastic  # else nothing draws
         short = np.array([T - (n - 1) * d < d * (1 - 1e-9)
-                          for T, n, d in zip(self.t_end, self.n_end, self.dt)])
+                          for T, n, d in zip(self.t_end, self.n_end, self.dt, strict=True)])
         while not self.done.all():
             A = np.flatnonzero(~self.done)
             step, n_end = self.step[A], self.n_end[A]
@@ -260,7 +280,7 @@ class Ensemble:
             elapsed = time.perf_counter() - began
             bad = ~np.isfinite(W_new).reshape(len(A), -1).all(axis=1)
             if bad.any() and n > 1:  # replay the block one step at a time
-                for g, st in zip(gens, saved or ()):
+                for g, st in zip(gens, saved, strict=True) if saved is not None else ():
                     g.bit_generator.state = st
                 careful = n
                 continue
@@ -308,7 +328,7 @@ class Ensemble:
                 return
 
     # -- accept/reject integrators ----------------------------------------------------
-    def _attempts(self, stepper: Attempts):
+    def _attempts(self, stepper):
         ctrl, tries = self.dt.copy(), np.zeros(self.S, dtype=int)
         while not self.done.all():
             A = np.flatnonzero(~self.done)
@@ -316,8 +336,8 @@ class Ensemble:
             full = len(A) == self.S
             W = self.W if full else self.W[A]
             aux = self.aux if full else {k: v[A] for k, v in self.aux.items()}
-            ok, W_new, g_new, f_new, h, new_dt = stepper.attempt(W, aux, self._fields(A)[0],
-                                                                 ctrl[A], caps)
+            ok, W_new, aux_new, h, new_dt = stepper.attempt(W, aux, self._fields(A)[0],
+                                                            ctrl[A], caps)
             ctrl[A] = new_dt
             moved = []
             for j, s in enumerate(A):
@@ -325,7 +345,7 @@ class Ensemble:
                     tries[s] += 1
                     if tries[s] >= stepper.max_attempts:
                         self._diverge(s, self.step[s], self.t[s],
-                                      f"adaptive step rejected {stepper.max_attempts} times at "
+                                      f"step rejected {stepper.max_attempts} times at "
                                       f"t={self.t[s]:g} (dt fell to {ctrl[s]:.3g})")
                     continue
                 tries[s] = 0
@@ -333,7 +353,9 @@ class Ensemble:
                 if not np.all(np.isfinite(W_new[j])):
                     self._diverge(s, self.step[s] + 1, t_new, "particles became NaN or Inf")
                     continue
-                self.W[s], self.aux["g"][s], self.aux["f"][s] = W_new[j], g_new[j], f_new[j]
+                self.W[s] = W_new[j]
+                for k, v in aux_new.items():
+                    self.aux[k][s] = v[j]
                 self.step[s] += 1
                 self.dt[s] = new_dt[j]
                 if self.bar is not None:
@@ -350,9 +372,10 @@ class Ensemble:
 
     # -- any other integrator: its own step, member by member ---------------------------
     def _one_by_one(self):
-        fields = [Field(n, o) for n, o in zip(self.nets, self.field.objectives)]
+        fields = [Field(n, o) for n, o in zip(self.nets, self.field.objectives, strict=True)]
         states = [self.state(s) for s in range(self.S)]
-        skip = [i.name == "euler" and not f.stochastic for i, f in zip(self.integrators, fields)]
+        skip = [i.fast_forward and not f.stochastic
+                for i, f in zip(self.integrators, fields, strict=True)]
         while not self.done.all():
             moved = []
             for s in np.flatnonzero(~self.done):
@@ -393,7 +416,7 @@ class Ensemble:
                 moved.append(s)
             self._callbacks(moved)
 
-    def _load(self, s, state: State):
+    def _load(self, s, state):
         self.W[s], self.t[s], self.step[s], self.dt[s] = state.w, state.t, state.step, state.dt
         self.gens[s] = state.generator()
         for k in self.aux:

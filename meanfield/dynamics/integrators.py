@@ -1,6 +1,6 @@
-"""Integrators: ``init``/``step`` pairs over a frozen :class:`State` (jax-md style).
+"""The integrators and their registry (theory §10).
 
-Units are mean-field time (theory §1): the velocity of particle i is
+Units are mean-field time (theory §1.2): the velocity of particle i is
 v(w_i) = -m grad_{w_i} J with J = R/alpha^2, so a gradient-flow step of size dt moves
 every particle by dt * v(w_i) whatever m is. Every state carries the numpy bit-generator
 state of its random stream, so a run restarted from a saved state continues bit-for-bit.
@@ -8,167 +8,82 @@ state of its random stream, so a run restarted from a saved state continues bit-
 Each integrator discretises one continuous dynamics:
 
 * :func:`euler`     dw/dt = v(w)                                  (gradient flow)
-* :func:`adaptive`  the same flow, dt chosen by accept/reject    (theory §10)
-* :func:`momentum`  dv/dt = -(v - v(w))/tau, dw/dt = v           (theory §10)
-* :func:`langevin`  dw = (v(w) - lam w) dt + sqrt(2 T) dB        (theory §7)
-* :func:`sgd`       gradient flow with the velocity of a random minibatch
+* :func:`adaptive`  the same flow, dt chosen by accept/reject    (theory §10.2)
+* :func:`momentum`  dv/dt = -(v - v(w))/tau, dw/dt = v           (theory §10.3)
+* :func:`langevin`  dw = (v(w) - lam w) dt + sqrt(2 T) dB        (theory §7, §10.4)
+* :func:`sgd`       gradient flow with the velocity of a random minibatch (theory §10.5)
+* :func:`meanfield.dynamics.ode.ode`  the flow by SciPy's solvers (theory §10.6)
+
+Each is written once, in its ensemble form (:mod:`meanfield.dynamics.forms`); its
+single ``step`` is that form run on a batch of one. :func:`register` adds integrators
+(any :class:`meanfield.dynamics.protocols.Integrator`), :func:`make` builds one by name,
+:func:`parameters` reads a factory's parameters from its signature.
 """
 from __future__ import annotations
 
 import inspect
 import math
 import typing
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable
+from dataclasses import replace
 from types import MappingProxyType
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import numpy as np
 
-from ..model.network import Network
+from .forms import (
+    Attempts,
+    Aux,
+    Gens,
+    Lockstep,
+    Params,
+    Scheme,
+    attempts,
+    column,
+    lockstep,
+    positive,
+)
+from .ode import ode
+from .protocols import (
+    EnsembleField,
+    Field,
+    Integrator,
+    State,
+    VelocityField,
+    initial_state,
+)
 
-@dataclass(frozen=True)
-class State:
-    """A simulation state: particles ``w`` (m, p), time ``t``, number of accepted steps,
-    the current step size ``dt``, auxiliary arrays (momentum ``v``, cached velocity ``g``)
-    and the bit-generator state ``rng`` of the run's random stream.
-
-    Examples:
-
-        >>> import numpy as np, meanfield as mf
-        >>> teacher = mf.Network.init(m=2, d=2, sphere=True, output="sign", seed=1)
-        >>> population = mf.GaussianPopulation(teacher, backend="numpy")
-        >>> net = mf.Network.init(m=16, d=2, seed=2)
-        >>> state = mf.integrators.initial_state(net.w, dt=0.1, seed=0)
-        >>> state.t, state.step, state.dt, state.w.shape
-        (0.0, 0, 0.1, (16, 3))
-        >>> traj = mf.simulate(net, population, mf.integrators.euler(dt=0.1), t_end=1.0)
-        >>> traj.state.t, traj.state.step                # the final state
-        (1.0, 10)
-    """
-
-    w: np.ndarray
-    t: float
-    step: int
-    dt: float
-    rng: Mapping[str, Any]
-    aux: Mapping[str, np.ndarray] = field(default_factory=lambda: MappingProxyType({}))
-
-    def generator(self) -> np.random.Generator:
-        """A fresh Generator positioned at this state's random stream."""
-        bit_generator = getattr(np.random, self.rng["bit_generator"])()
-        bit_generator.state = dict(self.rng)
-        return np.random.Generator(bit_generator)
+__all__ = ["INTEGRATORS", "Attempts", "EnsembleField", "Field", "Integrator", "Lockstep",
+           "Scheme", "State", "VelocityField", "adaptive", "euler", "initial_state",
+           "langevin", "make", "momentum", "ode", "parameters", "register", "sgd"]
 
 
-def initial_state(w, dt: float, seed=0, aux=None) -> State:
-    """The state at t = 0 with a PCG64 stream seeded by ``seed`` (int or SeedSequence)."""
-    rng = np.random.Generator(np.random.PCG64(seed))
-    return State(w=np.array(w, copy=True), t=0.0, step=0, dt=float(dt),
-                 rng=rng.bit_generator.state, aux=MappingProxyType(dict(aux or {})))
-
-
-class Field:
-    """The velocity field of an objective at a network's particles.
-
-    ``velocity(w, rng)`` is the objective's mean-field velocity -m grad_{w_i}(R/alpha^2)
-    (a stochastic objective draws its fresh batch from ``rng``); ``minibatch(w, rng,
-    batch)`` is the velocity of a random minibatch; ``outputs(w)`` are the outputs on the
-    objective's probe inputs, watched by the adaptive step. All three are what the
-    objective offers (``velocity``, ``minibatch_velocity``, ``probe_outputs``; see
-    :mod:`meanfield.objectives.teacher_student`).
-    """
-
-    def __init__(self, net: Network, objective):
-        self.net, self.objective = net, objective
-
-    def network(self, w) -> Network:
-        return self.net.with_w(w)
-
-    def velocity(self, w, rng) -> np.ndarray:
-        return self.objective.velocity(self.net.with_w(w), rng=rng)
-
-    def minibatch(self, w, rng, batch: int) -> np.ndarray:
-        return self.objective.minibatch_velocity(self.net.with_w(w), rng, batch)
-
-    def outputs(self, w) -> np.ndarray:
-        return self.objective.probe_outputs(self.net.with_w(w))
-
-    @property
-    def stochastic(self) -> bool:
-        """True when the objective's velocity draws random data itself."""
-        return bool(getattr(self.objective, "stochastic", False))
-
-
-@dataclass(frozen=True)
-class Integrator:
-    """An (init, step) pair. ``init(w, field, seed) -> State``;
-    ``step(state, field, dt_cap) -> State`` advances by one accepted step of size at most
-    ``dt_cap`` (None: no cap). ``fixed_dt`` integrators never change dt, so a simulation
-    records them on the step grid t = n dt and caps only the last step, to land on t_end
-    exactly; the others are capped to land on every record time."""
-
-    name: str
-    params: Mapping[str, float]
-    init: Callable[..., State]
-    step: Callable[..., State]
-    fixed_dt: bool = True
-    #: the ensemble form (:class:`Lockstep`), stepping S members as one (S, m, p) array;
-    #: None: ensembles call ``step`` once per member
-    batched: Any = None
-
-
-def _positive(name: str, value, allow_zero=False) -> float:
-    value = float(value)
-    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
-        raise ValueError(f"{name} must be a {'non-negative' if allow_zero else 'positive'}"
-                         f" finite number, got {value}")
-    return value
-
-
-def _advance(state: State, w, dt, rng=None, grid=False, **aux) -> State:
-    """The next state after a step of size ``dt``; ``grid`` (a full step of a fixed-dt
-    integrator) sets t = (step + 1) dt exactly, so times do not accumulate rounding."""
-    new_aux = MappingProxyType({**state.aux, **aux}) if aux else state.aux
-    t = (state.step + 1) * state.dt if grid else state.t + dt
-    return replace(state, w=w, t=t, step=state.step + 1, aux=new_aux,
-                   rng=state.rng if rng is None else rng.bit_generator.state)
-
-
-def _capped(dt, cap):
-    return dt if cap is None else min(dt, cap)
-
-
-def _fixed_step(state: State, cap):
-    """(h, grid): the step size of a fixed-dt integrator, dt unless ``cap`` is smaller (the
-    last step, shortened to land on t_end), and whether it is a full grid step."""
-    h = _capped(state.dt, cap)
-    return h, h == state.dt
+def _start(dt: float, **aux: Any) -> Callable[..., State]:
+    """``init(w, field, seed)``: the state at t = 0 with step ``dt`` and zero auxiliary
+    arrays ``aux`` (name -> True) shaped as the particles."""
+    def init(w: np.ndarray, field: VelocityField, seed: Any = 0) -> State:
+        return initial_state(w, dt, seed, {k: np.zeros_like(np.asarray(w)) for k in aux})
+    return init
 
 
 def euler(dt: float) -> Integrator:
-    """Explicit Euler for the mean-field gradient flow dw_i/dt = v(w_i):
+    """Explicit Euler for the mean-field gradient flow dw_i/dt = v(w_i) (theory §10.1):
     w <- w + dt v(w). First order in dt. With an Online objective, v is the velocity on a
-    fresh batch drawn from the state's stream (online SGD with step dt)."""
-    dt = _positive("dt", dt)
+    fresh batch drawn from the state's stream (online SGD with step dt).
 
-    def init(w, field, seed=0):
-        return initial_state(w, dt, seed)
+    >>> euler(0.01).params["dt"], euler(0.01).fixed_dt
+    (0.01, True)
+    """
+    dt = positive("dt", dt)
 
-    def step(state, field, cap=None):
-        rng = state.generator()
-        h, grid = _fixed_step(state, cap)
-        w = state.w + h * field.velocity(state.w, rng)
-        return _advance(state, w, h, rng, grid=grid)
-
-    def run(W, aux, field, gens, P, h, n):
-        H = _column(h, W.dtype)
-        prev = W
+    def run(W: np.ndarray, aux: Aux, field: EnsembleField, gens: Gens, P: Params,
+            h: np.ndarray, n: int) -> tuple[np.ndarray, Aux, np.ndarray]:
+        H, prev = column(h, W.dtype), W
         for _ in range(n):
             prev, W = W, W + H * field.velocity(W, gens)
         return W, aux, prev
 
-    return Integrator("euler", MappingProxyType({"dt": dt}), init, step,
-                      batched=Lockstep(run))
+    return lockstep("euler", {"dt": dt}, _start(dt), run, fast_forward=True)
 
 
 #: gradient changes below this fraction of the initial velocity norm are rounding noise
@@ -178,7 +93,7 @@ STATIONARY_FLOOR = 1e-8
 def adaptive(dt: float = 1e-3, max_dgrad: float = 1e-2, grow_dgrad: float = 1e-4,
              max_dout: float = 0.1, grow: float = 1.1, shrink: float = 10.0,
              dt_max: float | None = None, dt_min: float | None = None) -> Integrator:
-    """Euler gradient flow with an adaptive step (Geiger et al., theory §10).
+    """Euler gradient flow with an adaptive step (Geiger et al., theory §10.2).
 
     A trial step w' = w + dt g (g = v(w)) is judged by the gradient-change ratio
     delta_g = |g' - g|^2 / (|g'| |g|) and the output change delta_o = max |f(w') - f(w)|
@@ -198,25 +113,28 @@ def adaptive(dt: float = 1e-3, max_dgrad: float = 1e-2, grow_dgrad: float = 1e-4
     step would collapse (a stuck ReLU student at d = 100 fell to dt = 1e-3 and needed
     millions of steps). The denominator is therefore floored at (STATIONARY_FLOOR |g0|)^2,
     |g0| the velocity norm at the start: gradient changes below 1e-8 |g0| always pass.
+
+    >>> adaptive(dt=0.01, dt_max=5.0).fixed_dt
+    False
     """
-    dt = _positive("dt", dt)
-    params = {"dt": dt, "max_dgrad": _positive("max_dgrad", max_dgrad),
-              "grow_dgrad": _positive("grow_dgrad", grow_dgrad),
-              "max_dout": _positive("max_dout", max_dout), "grow": _positive("grow", grow),
-              "shrink": _positive("shrink", shrink)}
+    dt = positive("dt", dt)
+    params = {"dt": dt, "max_dgrad": positive("max_dgrad", max_dgrad),
+              "grow_dgrad": positive("grow_dgrad", grow_dgrad),
+              "max_dout": positive("max_dout", max_dout), "grow": positive("grow", grow),
+              "shrink": positive("shrink", shrink)}
     if dt_max is not None:
-        params["dt_max"] = _positive("dt_max", dt_max)
+        params["dt_max"] = positive("dt_max", dt_max)
     if dt_min is not None:
-        params["dt_min"] = _positive("dt_min", dt_min)
+        params["dt_min"] = positive("dt_min", dt_min)
         if dt_min > params.get("dt_max", math.inf):
             raise ValueError(f"dt_min must be <= dt_max = {dt_max}, got {dt_min}")
-    floor_dt = params.get("dt_min", 0.0)
+    floor_dt, ceiling = params.get("dt_min", 0.0), params.get("dt_max", math.inf)
     if params["grow"] < 1:
         raise ValueError(f"grow must be >= 1, got {params['grow']}")
     if params["shrink"] <= 1:
         raise ValueError(f"shrink must be > 1, got {params['shrink']}")
 
-    def init(w, field, seed=0):
+    def init(w: np.ndarray, field: VelocityField, seed: Any = 0) -> State:
         if field.stochastic:
             raise ValueError("the adaptive step needs a deterministic objective, not a "
                              "stochastic one such as Online")
@@ -226,87 +144,59 @@ def adaptive(dt: float = 1e-3, max_dgrad: float = 1e-2, grow_dgrad: float = 1e-4
             "g": g0, "f": field.outputs(state.w),
             "g_scale": np.array(float(np.linalg.norm(g0)))}))
 
-    def step(state, field, cap=None):
-        g, f = state.aux["g"], state.aux["f"]
-        floor = (STATIONARY_FLOOR * float(state.aux.get("g_scale", 0.0))) ** 2
-        dt_ctrl = state.dt
-        for _ in range(60):
-            h = _capped(dt_ctrl, cap)
-            w_new = state.w + h * g
-            g_new = field.velocity(w_new, None)
-            f_new = field.outputs(w_new)
-            norm = max(np.linalg.norm(g_new) * np.linalg.norm(g), floor)
-            dg = float(np.sum((g_new - g) ** 2) / norm) if norm > 0 else 0.0
-            do = float(np.max(np.abs(f_new - f)))
-            if np.isfinite(dg) and np.isfinite(do) and do < params["max_dout"] \
-                    and (dg < params["max_dgrad"] or h <= floor_dt):
-                if dg < params["grow_dgrad"] and do < params["max_dout"] / 2:
-                    dt_ctrl = min(dt_ctrl * params["grow"], params.get("dt_max", math.inf))
-                new = _advance(state, w_new, h, g=g_new, f=f_new)
-                return replace(new, dt=dt_ctrl)
-            dt_ctrl = max(dt_ctrl / params["shrink"], floor_dt)
-        raise FloatingPointError(f"adaptive step rejected 60 times at t={state.t:g} "
-                                 f"(dt fell to {dt_ctrl:.3g})")
-
-    def attempt(W, aux, field, dt_ctrl, caps):
-        """One trial step of every member (ensembles): h = min(dt_ctrl, cap) per member;
-        returns (accepted (S,) bool, W', g', f', h, dt_ctrl after the judgement), each
-        member judged exactly as by ``step``."""
-        g, f = aux["g"], aux["f"]
+    def attempt(W: np.ndarray, aux: Aux, field: EnsembleField, dt_ctrl: np.ndarray,
+                caps: np.ndarray) -> tuple[np.ndarray, np.ndarray, Aux, np.ndarray, np.ndarray]:
+        """One trial step of every member; the accept/grow/shrink rule above."""
+        g, f, scale = aux["g"], aux["f"], aux.get("g_scale")
         h = np.minimum(dt_ctrl, caps)
-        W_new = W + _column(h, W.dtype) * g
+        W_new = W + column(h, W.dtype) * g
         g_new, f_new = field.velocity(W_new, None), field.outputs(W_new)
         ok, new_dt = np.zeros(len(W), dtype=bool), np.array(dt_ctrl, dtype=float)
         for s in range(len(W)):
-            floor = (STATIONARY_FLOOR * float(aux["g_scale"][s])) ** 2
-            norm = max(np.linalg.norm(g_new[s]) * np.linalg.norm(g[s]), floor)
+            floor = (STATIONARY_FLOOR * (0.0 if scale is None else float(scale[s]))) ** 2
+            norm = max(float(np.linalg.norm(g_new[s]) * np.linalg.norm(g[s])), floor)
             dg = float(np.sum((g_new[s] - g[s]) ** 2) / norm) if norm > 0 else 0.0
             do = float(np.max(np.abs(f_new[s] - f[s])))
             if np.isfinite(dg) and np.isfinite(do) and do < params["max_dout"] \
                     and (dg < params["max_dgrad"] or h[s] <= floor_dt):
                 ok[s] = True
                 if dg < params["grow_dgrad"] and do < params["max_dout"] / 2:
-                    new_dt[s] = min(dt_ctrl[s] * params["grow"], params.get("dt_max", math.inf))
+                    new_dt[s] = min(dt_ctrl[s] * params["grow"], ceiling)
             else:
                 new_dt[s] = max(dt_ctrl[s] / params["shrink"], floor_dt)
-        return ok, W_new, g_new, f_new, h, new_dt
+        return ok, W_new, {"g": g_new, "f": f_new}, h, new_dt
 
-    return Integrator("adaptive", MappingProxyType(params), init, step, fixed_dt=False,
-                      batched=Attempts(attempt, aux=("g", "f", "g_scale")))
+    return attempts("adaptive", params, init, attempt, aux=("g", "f", "g_scale"),
+                    deterministic_only=True)
 
 
 def momentum(tau: float, dt: float) -> Integrator:
-    """Heavy-ball momentum dv/dt = -(v - v(w))/tau, dw/dt = v (theory §10, where
+    """Heavy-ball momentum dv/dt = -(v - v(w))/tau, dw/dt = v (theory §10.3, where
     v(w) = -grad L in mean-field units), discretised exactly in v:
     v <- e^{-dt/tau} v + (1 - e^{-dt/tau}) v(w), then w <- w + dt v. Starts from v = 0;
-    tau = 0 is Euler gradient flow, tau is a time in mean-field units."""
-    tau, dt = _positive("tau", tau, allow_zero=True), _positive("dt", dt)
+    tau = 0 is Euler gradient flow, tau is a time in mean-field units.
 
-    def init(w, field, seed=0):
-        return initial_state(w, dt, seed, aux={"v": np.zeros_like(np.asarray(w))})
+    >>> dict(momentum(0.5, 0.01).params)
+    {'tau': 0.5, 'dt': 0.01}
+    """
+    tau, dt = positive("tau", tau, allow_zero=True), positive("dt", dt)
 
-    def step(state, field, cap=None):
-        rng = state.generator()
-        h, grid = _fixed_step(state, cap)
-        decay = math.exp(-h / tau) if tau > 0 else 0.0
-        v = decay * state.aux["v"] + (1.0 - decay) * field.velocity(state.w, rng)
-        return _advance(state, state.w + h * v, h, rng, grid=grid, v=v)
-
-    def run(W, aux, field, gens, P, h, n):
-        decay = np.array([math.exp(-hs / ts) if ts > 0 else 0.0 for hs, ts in zip(h, P["tau"])])
-        D, E, H = (_column(x, W.dtype) for x in (decay, 1.0 - decay, h))
+    def run(W: np.ndarray, aux: Aux, field: EnsembleField, gens: Gens, P: Params,
+            h: np.ndarray, n: int) -> tuple[np.ndarray, Aux, np.ndarray]:
+        decay = np.array([math.exp(-hs / ts) if ts > 0 else 0.0
+                          for hs, ts in zip(h, P["tau"], strict=True)])
+        D, E, H = (column(x, W.dtype) for x in (decay, 1.0 - decay, h))
         v, prev = aux["v"], W
         for _ in range(n):
             v = D * v + E * field.velocity(W, gens)
             prev, W = W, W + H * v
         return W, {"v": v}, prev
 
-    return Integrator("momentum", MappingProxyType({"tau": tau, "dt": dt}), init, step,
-                      batched=Lockstep(run, aux=("v",)))
+    return lockstep("momentum", {"tau": tau, "dt": dt}, _start(dt, v=True), run, aux=("v",))
 
 
 def langevin(dt: float, temperature: float, weight_decay: float = 0.0) -> Integrator:
-    """Noisy mean-field Langevin dynamics (theory §7) in mean-field units:
+    """Noisy mean-field Langevin dynamics (theory §7, §10.4) in mean-field units:
 
         dw_i = (v(w_i) - lam w_i) dt + sqrt(2 T) dB_i,    T = 1/beta = ``temperature``.
 
@@ -319,31 +209,21 @@ def langevin(dt: float, temperature: float, weight_decay: float = 0.0) -> Integr
         w <- e^{-lam dt} w + dt v(w) + sqrt(T (1 - e^{-2 lam dt}) / lam) xi,
     which reduces to w + dt v(w) + sqrt(2 T dt) xi at lam = 0, and keeps the stationary
     variance T/lam of pure weight decay exact for every dt.
+
+    >>> langevin(0.01, 1e-3, 0.1).stochastic
+    True
     """
-    dt = _positive("dt", dt)
-    temperature = _positive("temperature", temperature, allow_zero=True)
-    lam = _positive("weight_decay", weight_decay, allow_zero=True)
+    dt = positive("dt", dt)
+    temperature = positive("temperature", temperature, allow_zero=True)
+    lam = positive("weight_decay", weight_decay, allow_zero=True)
 
-    def init(w, field, seed=0):
-        return initial_state(w, dt, seed)
-
-    def step(state, field, cap=None):
-        rng = state.generator()
-        h, grid = _fixed_step(state, cap)
-        decay = math.exp(-lam * h)
-        noise = math.sqrt(temperature * -math.expm1(-2 * lam * h) / lam) if lam > 0 \
-            else math.sqrt(2 * temperature * h)
-        drift = field.velocity(state.w, rng)
-        xi = rng.standard_normal(state.w.shape)
-        w = decay * state.w + h * drift + noise * xi.astype(state.w.dtype, copy=False)
-        return _advance(state, w, h, rng, grid=grid)
-
-    def run(W, aux, field, gens, P, h, n):
-        decay = [math.exp(-lw * hs) for hs, lw in zip(h, P["weight_decay"])]
+    def run(W: np.ndarray, aux: Aux, field: EnsembleField, gens: Gens, P: Params,
+            h: np.ndarray, n: int) -> tuple[np.ndarray, Aux, np.ndarray]:
+        decay = [math.exp(-lw * hs) for hs, lw in zip(h, P["weight_decay"], strict=True)]
         noise = [math.sqrt(T * -math.expm1(-2 * lw * hs) / lw) if lw > 0
                  else math.sqrt(2 * T * hs)
-                 for hs, T, lw in zip(h, P["temperature"], P["weight_decay"])]
-        D, N, H = (_column(x, W.dtype) for x in (decay, noise, h))
+                 for hs, T, lw in zip(h, P["temperature"], P["weight_decay"], strict=True)]
+        D, N, H = (column(x, W.dtype) for x in (decay, noise, h))
         prev = W
         for _ in range(n):
             drift = field.velocity(W, gens)
@@ -352,31 +232,27 @@ def langevin(dt: float, temperature: float, weight_decay: float = 0.0) -> Integr
         return W, aux, prev
 
     params = {"dt": dt, "temperature": temperature, "weight_decay": lam}
-    return Integrator("langevin", MappingProxyType(params), init, step,
-                      batched=Lockstep(run))
+    return lockstep("langevin", params, _start(dt), run, stochastic=True)
 
 
 def sgd(dt: float, batch: int) -> Integrator:
-    """Minibatch SGD in mean-field units: w <- w + dt v_B(w), with v_B the velocity of
-    the empirical risk of a batch B of ``batch`` points (without replacement from an
-    Empirical objective's data; fresh population samples for Online/GaussianPopulation,
-    i.e. online SGD). As dt -> 0 at fixed t it follows gradient flow on the objective."""
-    dt = _positive("dt", dt)
+    """Minibatch SGD in mean-field units (theory §10.5): w <- w + dt v_B(w), with v_B the
+    velocity of the empirical risk of a batch B of ``batch`` points (without replacement
+    from an Empirical objective's data; fresh population samples for
+    Online/GaussianPopulation, i.e. online SGD). As dt -> 0 at fixed t it follows
+    gradient flow on the objective. Ensemble members share one batch size.
+
+    >>> sgd(0.05, 8).params["batch"]
+    8
+    """
+    dt = positive("dt", dt)
     if int(batch) != batch or int(batch) < 1:
         raise ValueError(f"batch must be a positive integer, got {batch}")
     batch = int(batch)
 
-    def init(w, field, seed=0):
-        return initial_state(w, dt, seed)
-
-    def step(state, field, cap=None):
-        rng = state.generator()
-        h, grid = _fixed_step(state, cap)
-        v = field.minibatch(state.w, rng, batch)
-        return _advance(state, state.w + h * v, h, rng, grid=grid)
-
-    def run(W, aux, field, gens, P, h, n):
-        H = _column(h, W.dtype)
+    def run(W: np.ndarray, aux: Aux, field: EnsembleField, gens: Gens, P: Params,
+            h: np.ndarray, n: int) -> tuple[np.ndarray, Aux, np.ndarray]:
+        H = column(h, W.dtype)
         sizes = {int(b) for b in P["batch"]}
         if len(sizes) > 1:
             raise ValueError(f"sgd ensemble members need one batch size, got {sorted(sizes)}")
@@ -385,72 +261,90 @@ def sgd(dt: float, batch: int) -> Integrator:
             prev, W = W, W + H * field.minibatch(W, gens, size)
         return W, aux, prev
 
-    return Integrator("sgd", MappingProxyType({"dt": dt, "batch": batch}), init, step,
-                      batched=Lockstep(run))
+    return lockstep("sgd", {"dt": dt, "batch": batch}, _start(dt), run, stochastic=True)
 
 
-def _column(values, dtype) -> np.ndarray:
-    """Per-member scalars as an (S, 1, 1) array in the particles' dtype: multiplying by it
-    is the same IEEE operation, member by member, as a single run's Python float."""
-    return np.asarray(values, dtype=float).astype(dtype)[:, None, None]
-
-
-class Lockstep:
-    """The ensemble form of a fixed-dt integrator (theory §10): S members, particles
-    stacked as W (S, m, p), advanced together by ``run(W, aux, field, gens, P, h, n)``:
-    ``n`` steps of sizes ``h`` (S,) with per-member parameters ``P`` ({name: (S,)}),
-    stacked auxiliary arrays ``aux``, each member's live generator in ``gens`` and an
-    ensemble field (``velocity(W, gens)``, ``minibatch(W, gens, batch)``). Returns (W,
-    aux, W before the last step). Member s computes exactly what ``step`` computes for it
-    alone: the same operations on its slice, the same draws from its own stream in the
-    same order, step-dependent factors from the same scalar formulas.
-    ``aux`` names the auxiliary arrays the states carry (stacked by the ensemble)."""
-
-    def __init__(self, run, aux: tuple = ()):
-        self.run, self.aux = run, tuple(aux)
-
-
-class Attempts:
-    """The ensemble form of an accept/reject integrator: ``attempt(W, aux, field,
-    dt_ctrl, caps)`` tries one step of every member and judges each alone (members move
-    on independently: a rejected member retries with its smaller dt while the accepted
-    ones go on). Members share the integrator's parameters; ``aux`` as for
-    :class:`Lockstep`."""
-
-    max_attempts = 60
-
-    def __init__(self, attempt, aux: tuple = ()):
-        self.attempt, self.aux = attempt, tuple(aux)
-
-
+#: integrator factories by name: the built-ins, then whatever :func:`register` adds
 INTEGRATORS: dict[str, Callable[..., Integrator]] = {
     "euler": euler, "adaptive": adaptive, "momentum": momentum, "langevin": langevin,
-    "sgd": sgd}
+    "sgd": sgd, "ode": ode}
+
+#: the parameter types read from defaults when a factory does not annotate them
+_DEFAULT_TYPES = (bool, int, float, str)
 
 
-def register(name: str, factory: Callable[..., Integrator]) -> None:
-    """Add an integrator factory (keyword parameters with type annotations) by name; it is
-    then usable in :func:`make`, in run configs and on the command line."""
-    INTEGRATORS[name] = factory
+def _parameter_types(factory: Callable[..., Integrator]) -> dict[str, tuple[type, bool]]:
+    try:
+        hints = typing.get_type_hints(factory)
+    except Exception:  # unresolvable annotations: read them from the defaults instead
+        hints = {}
+    out = {}
+    for param in inspect.signature(factory).parameters.values():
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            continue
+        required = param.default is inspect.Parameter.empty
+        kind = hints.get(param.name)
+        options = [a for a in typing.get_args(kind) if a is not type(None)]
+        kind = options[0] if options else kind
+        if kind not in _DEFAULT_TYPES:  # unannotated (or exotic): its default's type
+            kind = type(param.default) if type(param.default) in _DEFAULT_TYPES else float
+        out[param.name] = (kind, required)
+    return out
 
 
 def parameters(name: str) -> dict[str, tuple[type, bool]]:
     """The parameters of integrator ``name``: {parameter: (type, required)}, read from the
-    factory's signature (the one place they are listed)."""
-    factory = INTEGRATORS[name]
-    hints = typing.get_type_hints(factory)
-    out = {}
-    for param in inspect.signature(factory).parameters.values():
-        kind = hints[param.name]
-        options = [a for a in typing.get_args(kind) if a is not type(None)]
-        out[param.name] = (options[0] if options else kind,
-                           param.default is inspect.Parameter.empty)
-    return out
+    factory's signature (the one place they are listed). A parameter's type is its
+    annotation (``Optional[X]`` gives X); unannotated, the type of its default (bool,
+    int, float or str), else float.
+
+    >>> parameters("momentum")
+    {'tau': (<class 'float'>, True), 'dt': (<class 'float'>, True)}
+    """
+    if name not in INTEGRATORS:
+        raise ValueError(f"unknown integrator {name!r}; choose one of "
+                         f"{', '.join(INTEGRATORS)}")
+    return _parameter_types(INTEGRATORS[name])
 
 
-def make(name: str, **params) -> Integrator:
-    """The integrator called ``name`` with keyword parameters (used by configs)."""
+def register(name: str, factory: Callable[..., Integrator]) -> None:
+    """Add an integrator factory by name: a function of keyword parameters (annotated or
+    not, see :func:`parameters`) returning an
+    :class:`meanfield.dynamics.protocols.Integrator`. It is then usable in :func:`make`,
+    in run configs (``[integrator] name = ...``, its parameters as fields) and sweeps, in
+    every process that registered it (sweep workers import your script's modules: register
+    at import). A parameter shared with another integrator must have its type.
+
+    >>> def damped(dt, gamma=0.5):
+    ...     return euler(dt / (1 + gamma))
+    >>> register("damped", damped)
+    >>> make("damped", dt=0.5, gamma=1.0).params["dt"]
+    0.25
+    >>> del INTEGRATORS["damped"]
+    """
+    if not isinstance(name, str) or not name or not callable(factory):
+        raise ValueError(f"register needs a non-empty name and a callable factory, "
+                         f"got {name!r}, {factory!r}")
+    types = _parameter_types(factory)
+    for other, known in INTEGRATORS.items():
+        if other == name:
+            continue
+        for param, (kind, _) in _parameter_types(known).items():
+            if param in types and types[param][0] is not kind:
+                raise ValueError(f"parameter {param} of integrator {name!r} is "
+                                 f"{types[param][0].__name__}, but {other}'s {param} is "
+                                 f"{kind.__name__}: annotate it as {kind.__name__}")
+    INTEGRATORS[name] = factory
+
+
+def make(name: str, **params: Any) -> Integrator:
+    """The integrator called ``name`` with keyword parameters (used by configs).
+
+    >>> make("ode", method="Radau").params["method"]
+    'Radau'
+    """
     if name not in INTEGRATORS:
         raise ValueError(f"unknown integrator {name!r}; choose one of "
                          f"{', '.join(INTEGRATORS)}")
     return INTEGRATORS[name](**params)
+

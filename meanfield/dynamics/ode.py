@@ -38,10 +38,12 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 from types import MappingProxyType
+from typing import Any
 
 import numpy as np
 
-from .integrators import Integrator, State, _positive, initial_state, register
+from .forms import Scheme, positive
+from .protocols import Integrator, State, VelocityField, initial_state
 
 #: explicit Runge-Kutta pairs (restored bit-for-bit from a state)
 EXPLICIT = ("DOP853", "RK45")
@@ -54,7 +56,7 @@ METHODS = EXPLICIT + IMPLICIT
 LIVE_MAX = 64
 
 
-def _key(field):
+def _key(field: Any) -> tuple[int, int]:
     """What a live solver integrates: the field's network and objective (a Field built
     again for the same pair continues the same flow)."""
     return (id(getattr(field, "net", field)), id(getattr(field, "objective", field)))
@@ -64,13 +66,15 @@ class _Live:
     """A running solver: the field it integrates, the state it returned last (time and
     particles), its counters and the dense output of its current step (computed once)."""
 
-    def __init__(self, solver, field, shape, dtype, counts):
+    def __init__(self, solver: Any, field: Any, shape: tuple[int, ...], dtype: Any,
+                 counts: dict[str, int]) -> None:
         self.solver, self.field, self.shape, self.dtype = solver, field, shape, dtype
         self.counts = counts
-        self.t, self.w = None, None
-        self.interpolant = None
+        self.t: float | None = None
+        self.w: np.ndarray | None = None
+        self.interpolant: Any = None
 
-    def continues(self, state, field) -> bool:
+    def continues(self, state: State, field: Any) -> bool:
         """Whether ``state`` is the one this solver returned last, for the same network
         and objective: the same array, or an equal copy at the same time."""
         if getattr(self.field, "net", self.field) is not getattr(field, "net", field) or \
@@ -78,9 +82,11 @@ class _Live:
                 getattr(field, "objective", field):
             return False
         self.field = field
-        return state.w is self.w or (state.t == self.t and state.w.shape == self.w.shape
-                                     and state.w.dtype == self.w.dtype
-                                     and np.array_equal(state.w, self.w))
+        last = self.w
+        return state.w is last or (last is not None and state.t == self.t
+                                   and state.w.shape == last.shape
+                                   and state.w.dtype == last.dtype
+                                   and np.array_equal(state.w, last))
 
 
 def ode(method: str = "DOP853", rtol: float = 1e-8, atol: float = 1e-10,
@@ -97,20 +103,21 @@ def ode(method: str = "DOP853", rtol: float = 1e-8, atol: float = 1e-10,
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(METHODS)}; got {method!r}")
-    params = {"method": method, "rtol": _positive("rtol", rtol),
-              "atol": _positive("atol", atol), "jacobian": bool(jacobian)}
+    params: dict[str, Any] = {"method": method, "rtol": positive("rtol", rtol),
+                              "atol": positive("atol", atol), "jacobian": bool(jacobian)}
     if dt is not None:
-        params["dt"] = _positive("dt", dt)
+        params["dt"] = positive("dt", dt)
     if dt_max is not None:
-        params["dt_max"] = _positive("dt_max", dt_max)
+        params["dt_max"] = positive("dt_max", dt_max)
     lives: dict[tuple, _Live] = {}
 
-    def build(field, t, w, first_step, counts, dtype) -> _Live:
+    def build(field: Any, t: float, w: np.ndarray, first_step: float | None,
+              counts: dict[str, int], dtype: Any) -> _Live:
         from scipy import integrate
 
         shape = w.shape
 
-        def velocity(_, y):
+        def velocity(_: float, y: np.ndarray) -> np.ndarray:
             counts["evaluations"] += 1
             v = field.velocity(y.reshape(shape).astype(dtype, copy=False), None)
             return np.asarray(v, dtype=np.float64).ravel()
@@ -118,7 +125,7 @@ def ode(method: str = "DOP853", rtol: float = 1e-8, atol: float = 1e-10,
         options = {"rtol": params["rtol"], "atol": params["atol"],
                    "max_step": params.get("dt_max", np.inf), "first_step": first_step}
         if method in IMPLICIT and params["jacobian"] and _exact_jacobian(field, w.size):
-            def jac(_, y):
+            def jac(_: float, y: np.ndarray) -> np.ndarray:
                 counts["jacobians"] += 1
                 net = field.network(y.reshape(shape).astype(dtype, copy=False))
                 return np.negative(field.objective.hessian_operator(net).dense())
@@ -132,7 +139,7 @@ def ode(method: str = "DOP853", rtol: float = 1e-8, atol: float = 1e-10,
         lives[_key(field)] = live
         return live
 
-    def emit(state: State, live: _Live, t: float, y, steps: int) -> State:
+    def emit(state: State, live: _Live, t: float, y: np.ndarray, steps: int) -> State:
         solver = live.solver
         w = np.array(y.reshape(live.shape), dtype=live.dtype)
         aux = {"evaluations": np.array(live.counts["evaluations"], dtype=np.int64),
@@ -148,7 +155,7 @@ def ode(method: str = "DOP853", rtol: float = 1e-8, atol: float = 1e-10,
         return replace(state, w=w, t=float(t), step=int(steps), dt=_next_step(solver, state.dt),
                        aux=MappingProxyType(aux))
 
-    def init(w, field, seed=0):
+    def init(w: np.ndarray, field: VelocityField, seed: Any = 0) -> State:
         if field.stochastic:
             raise ValueError("the ode integrators need a deterministic objective, not a "
                              "stochastic one such as Online")
@@ -158,7 +165,7 @@ def ode(method: str = "DOP853", rtol: float = 1e-8, atol: float = 1e-10,
                      {"evaluations": 0, "jacobians": 0}, state.w.dtype)
         return emit(state, live, 0.0, live.solver.y, 0)
 
-    def restore(state: State, field) -> _Live:
+    def restore(state: State, field: Any) -> _Live:
         """A solver continuing from ``state`` (see the module docstring)."""
         aux = state.aux
         counts = {"evaluations": int(aux.get("evaluations", 0)),
@@ -177,7 +184,7 @@ def ode(method: str = "DOP853", rtol: float = 1e-8, atol: float = 1e-10,
                 return live
         return build(field, state.t, w, state.dt if state.dt > 0 else None, counts, w.dtype)
 
-    def step(state, field, cap=None):
+    def step(state: State, field: VelocityField, cap: float | None = None) -> State:
         live = lives.get(_key(field))
         if live is None or not live.continues(state, field):
             if field.stochastic:
@@ -201,22 +208,21 @@ def ode(method: str = "DOP853", rtol: float = 1e-8, atol: float = 1e-10,
             live.interpolant = solver.dense_output()
         return emit(state, live, target, live.interpolant(target), steps)
 
-    return Integrator("ode", MappingProxyType(params), init, step, fixed_dt=False)
+    return Scheme("ode", MappingProxyType(params), init, step, fixed_dt=False,
+                  deterministic_only=True)
 
 
-def _exact_jacobian(field, size: int) -> bool:
+def _exact_jacobian(field: Any, size: int) -> bool:
     """Whether the objective offers its Hessian and m p is small enough to form it."""
     from ..objectives.hessian import DENSE_MAX
 
     return callable(getattr(field.objective, "hessian_operator", None)) and size <= DENSE_MAX
 
 
-def _next_step(solver, fallback: float) -> float:
+def _next_step(solver: Any, fallback: float) -> float:
     """The step the solver will try next (LSODA: the last one it took)."""
     h = getattr(solver, "h_abs", None)
     if h is None:
         h = solver.step_size
     return float(fallback if h is None else h)
 
-
-register("ode", ode)

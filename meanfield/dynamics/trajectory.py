@@ -13,20 +13,22 @@ reductions; :mod:`meanfield.dynamics.engine`) and returns what ``simulate`` retu
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from ..core.allocator import keep_freed_memory
-from .integrators import Field, Integrator, State
-from .engine import Divergence, Ensemble
 from ..model.network import Network
+from .engine import Divergence, Ensemble
+from .protocols import Field, Integrator, State
 
 __all__ = ["Divergence", "LinearSchedule", "LogSchedule", "Recorder", "Trajectory",
            "record_targets", "simulate", "simulate_many", "step_count"]
 
 
-def _check_count(n) -> None:
+def _check_count(n: Any) -> None:
     """A schedule's record count: an integer >= 2 (t = 0 and t_end are always recorded)."""
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 2:
         raise ValueError(f"n must be an integer >= 2 (t = 0 and t_end are always "
@@ -48,7 +50,7 @@ class LogSchedule:
     n: int = 200
     t_min: float | None = None
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         _check_count(self.n)
         if self.t_min is not None and (isinstance(self.t_min, bool) or not isinstance(
                 self.t_min, (int, float, np.integer, np.floating))
@@ -76,7 +78,7 @@ class LinearSchedule:
 
     n: int = 100
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         _check_count(self.n)
 
     def times(self, t_end: float, dt: float | None = None) -> np.ndarray:
@@ -85,6 +87,8 @@ class LinearSchedule:
 
 #: record schedules by name (run configs: ``record.schedule``)
 SCHEDULES = {"log": LogSchedule, "linear": LinearSchedule}
+#: a record schedule
+Schedule = LogSchedule | LinearSchedule
 
 
 @dataclass
@@ -104,7 +108,8 @@ class Recorder:
     def add(self, state: State, risk: float, test_risk: float | None) -> None:
         self.append(state.t, state.step, state.dt, risk, test_risk, state.w)
 
-    def append(self, t, step, dt, risk, test_risk, w, copy: bool = True) -> None:
+    def append(self, t: float, step: int, dt: float, risk: float,
+               test_risk: float | None, w: np.ndarray, copy: bool = True) -> None:
         """One record: time, step, step size, risk, test risk (None: NaN), particles
         (copied, unless ``copy`` is False: the caller hands over an array of its own)."""
         self.times.append(t)
@@ -124,7 +129,7 @@ class Recorder:
                 "snapshots": np.asarray(self.snapshots)}
 
     @classmethod
-    def from_arrays(cls, arrays) -> "Recorder":
+    def from_arrays(cls, arrays: Mapping[str, Any]) -> Recorder:
         return cls(*(list(arrays[key]) for key in
                      ("times", "steps", "dts", "risk", "test_risk", "snapshots")))
 
@@ -162,7 +167,7 @@ class Trajectory:
 
     @classmethod
     def build(cls, recorder: Recorder, net: Network, state: State, has_test: bool,
-              divergence: Divergence | None = None):
+              divergence: Divergence | None = None) -> Trajectory:
         arr = recorder.arrays()
         return cls(arr["times"], arr["steps"], arr["dts"], arr["risk"],
                    arr["test_risk"] if has_test else None, arr["snapshots"],
@@ -175,7 +180,7 @@ def step_count(integrator: Integrator, t_end: float) -> int:
     return max(1, math.ceil(t_end / integrator.params["dt"] - 1e-9))
 
 
-def record_targets(integrator: Integrator, schedule, t_end: float) -> np.ndarray:
+def record_targets(integrator: Integrator, schedule: Schedule, t_end: float) -> np.ndarray:
     """Step indices (fixed-dt integrators: record times snapped to the step grid, the last
     one the final step, which ends at t_end) or record times (adaptive integrators, the
     last one t_end)."""
@@ -188,17 +193,19 @@ def record_targets(integrator: Integrator, schedule, t_end: float) -> np.ndarray
     return np.unique(np.append(steps, n_end))
 
 
-def _check_t_end(t_end) -> float:
+def _check_t_end(t_end: Any) -> float:
     t_end = float(t_end)
     if not math.isfinite(t_end) or t_end <= 0:
         raise ValueError(f"t_end must be a positive number, got {t_end}")
     return t_end
 
 
-def simulate(net: Network, objective, integrator: Integrator, t_end: float,
-             record=LogSchedule(200), seed=0, test=None, progress: bool = False,
-             blowup: float = 1e8, start: tuple[State, Recorder] | None = None,
-             on_step=None, callback_every: int | None = None) -> Trajectory:
+def simulate(net: Network, objective: Any, integrator: Integrator, t_end: float,
+             record: Schedule = LogSchedule(200), seed: Any = 0, test: Any = None,
+             progress: bool = False, blowup: float = 1e8,
+             start: tuple[State, Recorder] | None = None,
+             on_step: Callable[[State, Recorder], None] | None = None,
+             callback_every: int | None = None) -> Trajectory:
     """Integrate the mean-field dynamics of ``objective`` from ``net`` up to ``t_end``.
 
     Records at the times of ``record`` (a :class:`LogSchedule` or :class:`LinearSchedule`;
@@ -246,7 +253,7 @@ def simulate(net: Network, objective, integrator: Integrator, t_end: float,
     return traj
 
 
-def _per_member(value, S: int, what: str) -> list:
+def _per_member(value: Any, S: int, what: str) -> list:
     if isinstance(value, (list, tuple, range, np.ndarray)):
         if len(value) != S:
             raise ValueError(f"{what}: expected one per member ({S}), got {len(value)}")
@@ -257,10 +264,14 @@ def _per_member(value, S: int, what: str) -> list:
     return [value] * S
 
 
-def simulate_many(nets, objectives, integrator, t_end, record=LogSchedule(200),
-                  seeds=None, tests=None, progress: bool = False, blowup: float = 1e8,
-                  starts=None, on_step=None, callback_every: int | None = None
-                  ) -> list[Trajectory]:
+def simulate_many(nets: Sequence[Network], objectives: Any,
+                  integrator: Integrator | Sequence[Integrator],
+                  t_end: float | Sequence[float], record: Schedule = LogSchedule(200),
+                  seeds: Sequence[Any] | None = None, tests: Any = None,
+                  progress: bool = False, blowup: float = 1e8,
+                  starts: Sequence[tuple[State, Recorder] | None] | None = None,
+                  on_step: Callable[[int, State, Recorder], None] | None = None,
+                  callback_every: int | None = None) -> list[Trajectory]:
     """Simulate an ensemble of S runs as one computation; returns one :class:`Trajectory`
     per member, equal to ``simulate(nets[s], objectives[s], integrator[s], t_end[s],
     record, seeds[s], tests[s])`` (same records, steps and times; particles equal to
@@ -307,20 +318,20 @@ def simulate_many(nets, objectives, integrator, t_end, record=LogSchedule(200),
     t_ends = [_check_t_end(t) for t in _per_member(t_end, S, "t_end")]
     tests = None if tests is None else _per_member(tests, S, "tests")
     seeds = [0] * S if seeds is None else _per_member(list(seeds), S, "seeds")
-    starts = [None] * S if starts is None else _per_member(list(starts), S, "starts")
+    given = [None] * S if starts is None else _per_member(list(starts), S, "starts")
     seeds = [int(s) if isinstance(s, (int, np.integer)) else s for s in seeds]
     if len({i.name for i in integrators}) > 1 or len({i.fixed_dt for i in integrators}) > 1:
         raise ValueError("ensemble members need one integrator kind")
     if len({(n.w.shape, n.w.dtype) for n in nets}) > 1:
         raise ValueError("ensemble members need one particle shape and dtype")
-    begun = []
+    begun: list[tuple[State, Recorder]] = []
     for s in range(S):
-        if starts[s] is None:
+        start = given[s]
+        if start is None:
             state = integrators[s].init(nets[s].w, Field(nets[s], objectives[s]), seeds[s])
-            begun.append((state, Recorder()))
-        else:
-            begun.append(starts[s])
-    targets = [record_targets(i, record, t) for i, t in zip(integrators, t_ends)]
+            start = (state, Recorder())
+        begun.append(start)
+    targets = [record_targets(i, record, t) for i, t in zip(integrators, t_ends, strict=True)]
     done = sum(state.t for state, _ in begun)
     with np.errstate(over="ignore", invalid="ignore"), \
             tqdm(total=sum(t_ends), disable=not progress, unit="t", leave=False,

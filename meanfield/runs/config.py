@@ -23,7 +23,6 @@ else:  # pragma: no cover
 
 from .. import backends
 from ..dynamics import integrators as dynamics
-from ..dynamics import ode  # noqa: F401  (ode registers the "ode" integrator)
 from ..core.activations import ACTIVATIONS
 from ..kernels.gaussian import INPUT_LAWS, pair_kernel
 from ..core.losses import LOSSES
@@ -111,16 +110,15 @@ class ObjectiveConfig:
 INTEGRATOR_DEFAULTS = {"name": "euler", "dt": 0.01}
 
 
-def _integrator_config():
+def _integrator_config(registry: tuple) -> type:
     """IntegratorConfig: ``name`` and every parameter of every registered integrator
     (meanfield.dynamics.integrators.parameters), each optional; unset parameters take the
     integrator's own default. Built from the registry, so a registered integrator's
     parameters are config fields without being listed twice."""
     kinds: dict[str, type] = {}
-    for name in dynamics.INTEGRATORS:
+    for name, _ in registry:
         for param, (kind, _) in dynamics.parameters(name).items():
-            if kinds.setdefault(param, kind) is not kind:
-                raise TypeError(f"integrator parameter {param} has two types")
+            kinds.setdefault(param, kind)
     fields = [("name", str, field(default=INTEGRATOR_DEFAULTS["name"]))]
     fields += [(param, typing.Optional[kind], field(default=INTEGRATOR_DEFAULTS.get(param)))
                for param, kind in kinds.items()]
@@ -131,7 +129,21 @@ def _integrator_config():
     return cls
 
 
-IntegratorConfig = _integrator_config()
+_REGISTRY: tuple = ()
+
+
+def integrator_config() -> type:
+    """The IntegratorConfig class of the integrators registered now: rebuilt (and bound
+    to ``IntegratorConfig``) when ``meanfield.integrators.register`` added one since, so
+    an integrator registered after this module was imported is usable in configs."""
+    global IntegratorConfig, _REGISTRY
+    registry = tuple((name, id(factory)) for name, factory in dynamics.INTEGRATORS.items())
+    if registry != _REGISTRY:
+        IntegratorConfig, _REGISTRY = _integrator_config(registry), registry
+    return IntegratorConfig
+
+
+IntegratorConfig = integrator_config()
 
 
 @dataclass(frozen=True)
@@ -183,7 +195,7 @@ class Config:
     teacher: TeacherConfig = field(default_factory=TeacherConfig)
     student: StudentConfig = field(default_factory=StudentConfig)
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
-    integrator: IntegratorConfig = field(default_factory=IntegratorConfig)
+    integrator: IntegratorConfig = field(default_factory=lambda: integrator_config()())
     t_end: float = 10.0
     record: RecordConfig = field(default_factory=RecordConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
@@ -206,6 +218,7 @@ class Config:
     @classmethod
     def from_dict(cls, data) -> "Config":
         """Build and validate; raises ConfigError naming the first bad field."""
+        integrator_config()  # the fields of integrators registered since
         config = _build(cls, data, "")
         validate(config)
         return config
@@ -436,8 +449,10 @@ def validate(config: Config) -> None:
            f"the {o.loss} loss needs objective.kind = {' or '.join(map(repr, fixed))}")
     _validate_kernels(config)
     _validate_integrator(config)
-    _check(i.name != "adaptive" or o.kind != "online", "integrator.name",
-           "the adaptive step needs a deterministic objective, not objective.kind = online")
+    _check(not dynamics.make(i.name, **integrator_params(config)).deterministic_only
+           or o.kind != "online", "integrator.name",
+           f"the {i.name} integrator needs a deterministic objective, not "
+           f"objective.kind = online")
     _positive(config.t_end, "t_end")
     _choice(config.record.schedule, SCHEDULES, "record.schedule")
     _check(config.record.n >= 2, "record.n", f"must be at least 2, got {config.record.n}")
@@ -462,4 +477,5 @@ def validate(config: Config) -> None:
 def integrator_params(config: Config) -> dict:
     """Keyword arguments of meanfield.dynamics.integrators.make for this config's integrator."""
     i = config.integrator
-    return {k: getattr(i, k) for k in dynamics.parameters(i.name) if getattr(i, k) is not None}
+    return {k: getattr(i, k, None) for k in dynamics.parameters(i.name)
+            if getattr(i, k, None) is not None}

@@ -151,7 +151,9 @@ def test_adaptive_step_grows_and_tracks_the_flow():
 def test_adaptive_step_does_not_collapse_at_a_stationary_point():
     """A 5-neuron ReLU student of a 5-neuron teacher converges (R -> 0), after which the
     velocity is rounding noise; the step must keep growing to dt_max instead of
-    collapsing (without the noise floor: ~60 000 steps to t = 3000, dt ~ 0.04)."""
+    collapsing (without the noise floor: ~60 000 steps to t = 3000, dt ~ 0.04). The
+    last records' dt wanders with the rounding noise (0.9 to 2.4 on NumPy and Numba),
+    so the check is on the largest of the last five."""
     from meanfield.runs.run import build
     from meanfield.experiments.global_convergence import convergence_config
 
@@ -160,7 +162,7 @@ def test_adaptive_step_does_not_collapse_at_a_stationary_point():
                        integrators.adaptive(dt=0.01, dt_max=5.0), 3000.0,
                        record=mf.LogSchedule(30))
     assert traj.risk[-1] < 1e-12 and traj.times[-1] == pytest.approx(3000.0)
-    assert traj.steps[-1] < 10_000 and traj.dts[-1] > 1.0
+    assert traj.steps[-1] < 10_000 and traj.dts[-5:].max() > 1.0
 
 
 def _soft_hinge_problem(dt_min=None):
@@ -204,8 +206,8 @@ def test_adaptive_step_floor_passes_gradient_jumps():
 def test_euler_skips_an_exact_fixed_point_with_identical_records():
     """Hinge loss on separable data: once every margin is >= 1 the velocity is exactly 0
     and simulate() takes the remaining records at once. The trajectory equals stepping
-    through (an integrator under another name is not fast-forwarded), with ~50x fewer
-    velocity evaluations."""
+    through (the same Euler without the fast_forward capability), with ~50x fewer
+    velocity evaluations; the name plays no part."""
     from dataclasses import replace
 
     rng = np.random.default_rng(0)
@@ -227,8 +229,9 @@ def test_euler_skips_an_exact_fixed_point_with_identical_records():
             return objective.velocity(w, rng)
 
     fast, slow = (mf.simulate(net, Counted(name), integ, 2000.0, record=mf.LogSchedule(20))
-                  for name, integ in (("fast", integrators.euler(0.1)),
-                                      ("slow", replace(integrators.euler(0.1), name="plain"))))
+                  for name, integ in (
+                      ("fast", replace(integrators.euler(0.1), name="plain")),
+                      ("slow", replace(integrators.euler(0.1), fast_forward=False))))
     assert fast.risk[-1] == 0.0 and calls["slow"] == 20_000 and calls["fast"] < 1000
     for key in ("times", "steps", "risk", "snapshots"):
         assert np.array_equal(getattr(fast, key), getattr(slow, key)), key

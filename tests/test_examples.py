@@ -23,9 +23,10 @@ OBJECTS = sorted(set(mf.__all__) - DATA - set(mf._SUBMODULES))
 
 
 def run_examples(obj, name: str, recurse: bool) -> tuple[int, int, str]:
-    """(examples run, failures, report) of the doctests in ``obj``'s docstrings."""
+    """(examples run, failures, report) of the doctests in ``obj``'s docstrings: a public
+    object's examples import what they use; a submodule's see the module's names."""
     finder = doctest.DocTestFinder(recurse=recurse, exclude_empty=True)
-    tests = finder.find(obj, name, globs={})
+    tests = finder.find(obj, name, globs=None if recurse else {})
     lines: list[str] = []
     runner = doctest.DocTestRunner(optionflags=FLAGS)
     for test in tests:

@@ -31,10 +31,15 @@ class State:
     the current step size ``dt``, auxiliary arrays ``aux`` (momentum ``v``, cached
     velocity ``g``, ...) and the bit-generator state ``rng`` of the run's random stream.
 
-    >>> s = initial_state(np.zeros((2, 3)), dt=0.1, seed=1)
-    >>> (s.t, s.step, s.dt, s.generator().standard_normal() == initial_state(
-    ...     np.zeros((2, 3)), 0.1, 1).generator().standard_normal())
-    (0.0, 0, 0.1, True)
+    Examples:
+
+        >>> import numpy as np, meanfield as mf
+        >>> s = mf.integrators.initial_state(np.zeros((2, 3)), dt=0.1, seed=1)
+        >>> s.t, s.step, s.dt
+        (0.0, 0, 0.1)
+        >>> same = mf.integrators.initial_state(np.zeros((2, 3)), 0.1, 1)
+        >>> bool(s.generator().standard_normal() == same.generator().standard_normal())
+        True
     """
 
     w: np.ndarray

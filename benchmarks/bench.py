@@ -35,6 +35,7 @@ result, target}; :func:`markdown` prints them as the one table of every group.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -377,11 +378,13 @@ def population_ensemble_bench(S: int, steps: int, repeat: int, backend: str = "a
 
 
 def _idle_note() -> str:
-    """"; N idle cores" as the Numba backend sees them now: ensembles share their members
-    between threads only while another core is idle (6c, 6d)."""
-    from meanfield.backends.numba import common as numba_common
-
-    return f"; {numba_common.idle_cores()} idle core(s)"
+    """"; load L" (the 1-minute load average, where the system gives one): ensembles
+    share their members between threads whatever the load, so their speed-up depends on
+    it (6c, 6d)."""
+    try:
+        return f"; load {os.getloadavg()[0]:.1f}"
+    except (AttributeError, OSError):
+        return ""
 
 
 def _busy_core():

@@ -14,7 +14,7 @@ reference is faster (docs/guide/backends.md, docs/performance.md):
 * other data reductions (empirical objectives) of fewer than ``DATA_MIN_WORK`` particle
   x sample products per member stay on NumPy (there one Numba call of the per-member
   kernels costs more than NumPy's, ~35 us against ~20 us at the demo size), and so do
-  those with 4 < d < ``BLAS_MIN_D``, where NumPy's BLAS products beat Numba's scalar
+  those with 4 < d < ``blas_min_d`` (:mod:`meanfield.backends.tuning`), where NumPy's BLAS products beat Numba's scalar
   loops (m = 50, d = 10, n = 200: 74 us against 260 us).
 
 The choice depends on one member's sizes and dtype, never on the number S of ensemble
@@ -29,8 +29,8 @@ from . import bound_forward_and_grad, cuda_available, get_backend
 from . import forward_and_grad_batch as _fg_batch
 from . import forward_batch as _forward_batch
 from . import pair_reduce_batch as _pair_batch
+from .tuning import current as _tuning
 
-BLAS_MIN_D = 24  # numba.common.BLAS_MIN_D, repeated so that choosing NumPy loads no Numba
 #: numba_lanes.MAX_D, MAX_K and MAX_WORK (repeated likewise): the sizes the lanes kernels
 #: take, up to the per-member work where Numba's per-member kernels overtake them
 LANES_MAX_D, LANES_MAX_K, LANES_MAX_WORK = 4, 8, 2048
@@ -54,7 +54,7 @@ def data_backend(layout, m: int, n: int, dtype=None):
     particles' ``dtype``, for the forward pass and the fused velocity (which the lanes
     kernels may take). The choice is remembered per size, so a call costs one dictionary
     lookup."""
-    key = (layout.d, layout.k, m, n, dtype)
+    key = (layout.d, layout.k, m, n, dtype, _tuning().blas_min_d)
     backend = _CHOSEN.get(key)
     if backend is None:
         backend = _CHOSEN[key] = _data_backend(layout, m, n, dtype)
@@ -70,7 +70,7 @@ def _data_backend(layout, m: int, n: int, dtype=None):
         return get_backend("keops" if work >= DATA_MIN_WORK["keops"] else "numpy")
     if layout.d <= 4:
         return get_backend("numba" if work >= DATA_MIN_WORK["small"] else "numpy")
-    if layout.d < BLAS_MIN_D:
+    if layout.d < _tuning().blas_min_d:
         return get_backend("numpy")
     return get_backend("numba" if work >= DATA_MIN_WORK["blas"] else "numpy")
 

@@ -13,8 +13,7 @@ import pytest
 
 import meanfield as mf
 from meanfield.core.activations import ACTIVATIONS, get_activation
-from meanfield.backends import cuda_available, get_backend
-from meanfield.backends.numba import common as numba_common
+from meanfield.backends import cuda_available, get_backend, tuning
 from meanfield.backends import numpy as ref
 from meanfield.kernels.gaussian import pair_kernel
 from meanfield.model.network import Layout
@@ -164,21 +163,21 @@ def test_forward_and_grad_matches_two_passes(act, bias, monkeypatch):
     it, in both the small-d and the BLAS-tiled regimes, with a block-local residual."""
     activation = get_activation(act)
     monkeypatch.setattr(ref, "TILE", 40 * 64)  # blocks of 64 samples: several per call
-    monkeypatch.setattr(numba_common, "SAMPLE_TILE", 40 * 64)
-    for name in ("numpy", "numba"):
-        fused = get_backend(name).forward_and_grad
-        for d, k in [(d, k) for d in DIMS["numba"] for k in (1, 3)]:
-            layout, w = particles(40, k, d, bias, seed=d)
-            q = np.random.default_rng(3).standard_normal(40)
-            X, y = _data(300, d, k)
+    with tuning.override(sample_tile=40 * 64):  # Numba's likewise
+        for name in ("numpy", "numba"):
+            fused = get_backend(name).forward_and_grad
+            for d, k in [(d, k) for d in DIMS["numba"] for k in (1, 3)]:
+                layout, w = particles(40, k, d, bias, seed=d)
+                q = np.random.default_rng(3).standard_normal(40)
+                X, y = _data(300, d, k)
 
-            def residual(f, rows):
-                return np.tanh(f - y[rows])
+                def residual(f, rows):
+                    return np.tanh(f - y[rows])
 
-            f, grad = fused(activation, layout, w, q, 25, X, residual)
-            want_f = ref.forward(activation, layout, w, q, X)
-            want_g = ref.data_grad(activation, layout, w[:25], X, residual(want_f, slice(None)))
-            assert rel_err(f, want_f) < 1e-10 and rel_err(grad, want_g) < 1e-10, (name, d, k)
+                f, grad = fused(activation, layout, w, q, 25, X, residual)
+                want_f = ref.forward(activation, layout, w, q, X)
+                want_g = ref.data_grad(activation, layout, w[:25], X, residual(want_f, slice(None)))
+                assert rel_err(f, want_f) < 1e-10 and rel_err(grad, want_g) < 1e-10, (name, d, k)
 
 
 @pytest.mark.parametrize("act", ["relu", "erf", "linear"])
@@ -241,11 +240,10 @@ def test_dtype_is_kept(backend):
 
 def test_auto_backend():
     from meanfield.backends import auto
-    from meanfield.backends.numba import common as numba_common
     from meanfield.core.layout import Layout
 
     compiled = get_backend("keops" if cuda_available() else "numba")
-    assert get_backend("auto") is auto and auto.BLAS_MIN_D == numba_common.BLAS_MIN_D
+    assert get_backend("auto") is auto
     assert auto.pair_backend(16, 19) is compiled
     if not cuda_available():  # tiny data reductions and 4 < d < 24 stay on NumPy
         assert auto.data_backend(Layout(1, 2), 16, 15) is get_backend("numpy")

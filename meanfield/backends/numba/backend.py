@@ -5,19 +5,18 @@ Pair reduction (theory §1-2), for each target i over sources j with e_ij = q_j 
     grad_b_i = sum_j e_ij D_ij,      value_i = sum_j e_ij K_ij.
 Two strategies, chosen by the input dimension d:
 
-* d < ``BLAS_MIN_D``: fully fused. Per target, a chunk of dot products a_i.a_j is formed
+* d < ``blas_min_d`` (:mod:`meanfield.backends.tuning`): fully fused. Per target, a chunk of dot products a_i.a_j is formed
   in registers, the kernel (angle, K, P, Q, D) is evaluated in a loop that LLVM
   vectorises (branch-free arccos), and the chunk is accumulated; nothing of size m x m
   exists, not even in blocks.
-* d >= ``BLAS_MIN_D``: tiled. A tile of rows of A_t A_s^T comes from BLAS, one
-  pass (on ``TILE_THREADS`` Numba threads) turns it in place into (e o Q) while
+* d >= ``blas_min_d``: tiled. A tile of rows of A_t A_s^T comes from BLAS, one
+  pass (on ``tile_threads`` Numba threads) turns it in place into (e o Q) while
   accumulating grad_c, sum e P, grad_b and value, and BLAS forms (e o Q) A_s. Tiles
-  hold at most ``TILE`` entries.
+  hold at most ``tile`` entries.
 
-Below ``PARALLEL_MIN_WORK`` the fused pair loops (a single run's or an ensemble's) run
-their parallel loop from ``SHARE_MIN_WORK`` pairs while another core is idle
-(``common.share_threads``; same arithmetic, same results: one parallel region
-costs ~2 us, against ~25 us and poor overlap for handing blocks to a Python thread pool).
+The loops run in parallel from ``parallel_min_work`` pairs (a single run's or an
+ensemble's). Every choice follows the sizes only, and each target's sums are formed by
+one thread in a fixed order, so the results do not depend on the load or the threads.
 
 Kernel arithmetic is always float64 (the reference's precision: the angle of nearly
 coincident particles needs it); float32 particles are converted on entry and the
@@ -27,8 +26,7 @@ paired with a smooth activation ("relu_erf", "relu_linear", "relu_quadrature", t
 activations without a closed form) falls back to the NumPy reference. The data reductions (:mod:`meanfield.backends.numba.data`) fuse sigma, sigma'
 and the residual weights the same way; their tiled path keeps the data's dtype for the
 BLAS products (float32 stays float32); small float64 ReLU networks take the lanes kernels
-(:mod:`meanfield.backends.numba.lanes`: the member axis innermost). The tiled paths run
-small BLAS products on one BLAS thread (``common.SMALL_PRODUCT``).
+(:mod:`meanfield.backends.numba.lanes`: the member axis innermost).
 Compiled code is cached on disk by Numba (``NUMBA_CACHE_DIR`` overrides the location).
 """
 from __future__ import annotations
@@ -36,20 +34,20 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import get_num_threads, njit, prange
+from numba import njit, prange
 
 from ...kernels.gaussian import MIXED_NAMES
 from .. import numpy as _reference
 from .kernels import (ERF, INV_2PI, KERNEL_IDS, PI, RELU, RELU_BIAS, SNAP, acos_,
                             asin_, erf_bias, relu_bias)
-from .common import BLAS_MIN_D, JIT_OPTIONS, NOGIL_OPTIONS, TILE
+from ..tuning import current as _tuning
+from .common import JIT_OPTIONS, NOGIL_OPTIONS
 from .common import col4 as _col4
 from .common import dot4 as _dot4
 from .common import pad4 as _pad4
 from .common import pad4t as _pad4t
 from .common import pick as _pick
-from .common import numba_threads as _threads
-from .common import share_threads as _share_threads
+from .common import parts as _parts
 from .common import tile_threads as _tile_threads
 from .common import twin as _twin
 from .data import (bind_forward_and_grad, data_grad, forward,  # noqa: F401
@@ -352,29 +350,13 @@ def _tile_pairs(kind, c_t, n_t, b_t, sT, n_s, sq_s, r_s, b_s, T, gc, coef_p, gb,
 _TILE_PAIRS = _twin(_tile_pairs)
 
 
-def _parallel_while_idle(kernels, work: int, parts: int, args) -> None:
-    """Run a :func:`twin` pair of kernels on ``args``: the parallel one on the idle cores
-    from SHARE_MIN_WORK inner iterations (``common.share_threads``), or on every
-    thread from PARALLEL_MIN_WORK, else the sequential one (same arithmetic)."""
-    threads = _share_threads(work, parts)
-    if threads > 1:
-        with _threads(threads):
-            kernels[0](*args)
-    else:
-        _pick(kernels, work)(*args)
-
-
 def _block(S: int, m_t: int) -> int:
-    """Targets per parallel block of the fused loop: at most 64, a few blocks per thread,
-    and a member's blocks of equal size (m_t = 100 in two blocks of 50, not 64 + 36:
-    8% less time for S = 10 on two threads)."""
-    per = min(m_t, max(-(-m_t // 64), -(-4 * get_num_threads() // S)))
+    """Targets per parallel block of the fused loop: at most 64, the tuning's ``parts``
+    blocks at least, and a member's blocks of equal size (m_t = 100 in two blocks of 50,
+    not 64 + 36: 8% less time for S = 10 on two threads). Sizes only; a target's sums do
+    not depend on its block."""
+    per = min(m_t, max(-(-m_t // 64), -(-_tuning().parts // S)))
     return max(1, -(-m_t // per))
-
-
-def _lanes(rows: int) -> int:
-    """Parallel lanes for ``rows`` independent rows: a few per thread, for balance."""
-    return max(1, min(rows, 4 * get_num_threads()))
 
 
 def pair_reduce(kernel, layout, w_t, w_s, q_s, with_value=False):
@@ -396,7 +378,7 @@ def pair_reduce(kernel, layout, w_t, w_s, q_s, with_value=False):
 def pair_reduce_batch(kernel, layout, w_t, w_s, q_s, with_value=False):
     """The pair reductions of S systems, w_t (S, m_t, p), w_s (S, m_s, p), q_s (S, m_s):
     (grad (S, m_t, p), value (S, m_t) or None). The member axis is one more parallel
-    dimension of the fused loops (d < BLAS_MIN_D); tiled members run one after the other.
+    dimension of the fused loops (d < blas_min_d); tiled members run one after the other.
     Member s equals :func:`pair_reduce` of member s bit for bit."""
     w_t, w_s, q_s = np.asarray(w_t), np.asarray(w_s), np.asarray(q_s)
     S = len(w_t)
@@ -416,7 +398,8 @@ def pair_reduce_batch(kernel, layout, w_t, w_s, q_s, with_value=False):
         return _reference.pair_reduce_batch(kernel, layout, w_t, w_s, q_s, with_value)
     dtype = np.result_type(w_t, w_s)
     k, d = layout.k, layout.d
-    if d < BLAS_MIN_D and not (d <= 4 and k <= 4):  # the fused path
+    tune = _tuning()
+    if d < tune.blas_min_d and not (d <= 4 and k <= 4):  # the fused path
         return _fused_reduce(KERNEL_IDS[kernel.name], layout, kernel.scale, w_t, w_s, q_s,
                              dtype, with_value)
     wt, ws = np.asarray(w_t, dtype=np.float64), np.asarray(w_s, dtype=np.float64)
@@ -437,11 +420,11 @@ def pair_reduce_batch(kernel, layout, w_t, w_s, q_s, with_value=False):
     if d <= 4 and k <= 4:
         args = (kind, _pad4(c_t), _pad4(a_t), n_t, b_t, _pad4t(sT.transpose(0, 2, 1)),
                 _pad4t(a_s), n_s, sq_s, r_s, b_s, gc, ga, gb, val)
-        _parallel_while_idle(_SMALL_PAIRS, work, S * m_t, args)
+        _pick(_SMALL_PAIRS, work)(*args)
     else:
-        rows = max(1, min(m_t, TILE // max(1, m_s)))
+        rows = max(1, min(m_t, tune.tile // max(1, m_s)))
         coef_p = np.empty((S, m_t))
-        with _tile_threads(rows * d * m_s):
+        with _tile_threads():
             for s in range(S):
                 for lo in range(0, m_t, rows):
                     I = slice(lo, min(m_t, lo + rows))
@@ -449,7 +432,7 @@ def pair_reduce_batch(kernel, layout, w_t, w_s, q_s, with_value=False):
                     _pick(_TILE_PAIRS, T.size)(kind, c_t[s, I], n_t[s, I], b_t[s, I], sT[s],
                                                n_s[s], sq_s[s], r_s[s], b_s[s], T, gc[s, I],
                                                coef_p[s, I], gb[s, I], val[s, I],
-                                               _lanes(len(T)))
+                                               _parts(len(T)))
                     ga[s, I] = T @ a_s[s]
                     ga[s, I] += coef_p[s, I, None] * a_t[s, I]
     grad = np.empty((S, m_t, layout.p), dtype=dtype)
@@ -462,9 +445,9 @@ def pair_reduce_batch(kernel, layout, w_t, w_s, q_s, with_value=False):
 
 
 def _fused_reduce(kind, layout, scale, w_t, w_s, q_s, dtype, with_value):
-    """:func:`pair_reduce_batch` on the fused path (d < BLAS_MIN_D): one call prepares the
-    sources, one the pairs (its parallel loop while a core is idle, or from
-    PARALLEL_MIN_WORK pairs; same arithmetic either way), writing the scaled gradient."""
+    """:func:`pair_reduce_batch` on the fused path (d < blas_min_d): one call prepares the
+    sources, one the pairs (its parallel loop from ``parallel_min_work`` pairs; same
+    arithmetic either way), writing the scaled gradient."""
     wt = np.ascontiguousarray(w_t, dtype=np.float64)
     ws = np.ascontiguousarray(w_s, dtype=np.float64)
     S, m_t, m_s = wt.shape[0], wt.shape[1], ws.shape[1]
@@ -473,9 +456,12 @@ def _fused_reduce(kind, layout, scale, w_t, w_s, q_s, dtype, with_value):
     grad, val = np.empty(wt.shape), np.empty((S, m_t))
     args = ((0,) * (kind + 1), (0,) * layout.d, (0,) * layout.k, wt, *sources, scale, grad,
             val, _block(S, m_t))
-    work = S * m_t * m_s
-    _parallel_while_idle(_FUSED_PAIRS, work, S * m_t, args)
+    _pick(_FUSED_PAIRS, S * m_t * m_s)(*args)
     return grad.astype(dtype, copy=False), (val.astype(dtype) if with_value else None)
 
 
-# --------------------------------------------------------------------------- data
+def __getattr__(name: str):
+    """``TILE``: the tuning's tile (pair entries), read by run directories' memory budget."""
+    if name == "TILE":
+        return _tuning().tile
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

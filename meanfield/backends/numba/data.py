@@ -7,18 +7,18 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
-from numba import njit, prange
+from numba import get_num_threads, njit, prange
 
-from . import common as _common
+from ..tuning import current as _tuning
 from . import lanes as _lanes
-from .common import BLAS_MIN_D, CHUNK, JIT_OPTIONS, NOGIL_OPTIONS, TILE
+from .common import JIT_OPTIONS, NOGIL_OPTIONS
 from .common import col4 as _col4
 from .common import dot4 as _dot4
 from .common import pad4 as _pad4
 from .common import pad4t as _pad4t
 from .common import pick as _pick
 from .common import share as _share
-from .common import share_threads as _share_threads
+from .common import shares as _shares
 from .common import tile_threads as _tile_threads
 from .common import twin as _twin
 from .kernels import ACT_IDS, act, dact
@@ -216,17 +216,17 @@ def _tile_grad(kind, Z, b, c, RT, gc, gb, zero):
 _TILE_GRAD = _twin(_tile_grad, NOGIL_OPTIONS)
 
 
-def _tile_forward_rows(kind, Z, b, CQ, out, zero):
+def _tile_forward_rows(kind, Z, b, CQ, out, zero, chunk):
     """out[s, n] = sum_i CQ[s, l, i] sigma(Z[s, i, n] + b[s, i]) for tiles Z (S,
-    particles, samples), parallel over (member, chunk of samples); each chunk accumulates
+    particles, samples), parallel over (member, ``chunk`` samples); each chunk accumulates
     in a local contiguous buffer, so the inner loop over samples vectorises (in the dtype
     of ``zero``)."""
     S, m, n = Z.shape
-    chunks = (n + CHUNK - 1) // CHUNK
+    chunks = (n + chunk - 1) // chunk
     for idx in prange(S * chunks):
         s = idx // chunks
         ch = idx - s * chunks
-        lo, hi = ch * CHUNK, min(n, (ch + 1) * CHUNK)
+        lo, hi = ch * chunk, min(n, (ch + 1) * chunk)
         acc = np.empty(hi - lo, dtype=Z.dtype)
         for l in range(CQ.shape[1]):
             acc[:] = zero
@@ -250,7 +250,7 @@ _FORWARD_ROWS_SEQ, _GRAD_SEQ = _TILE_FORWARD_ROWS[1], _TILE_GRAD[1]
 # exact IEEE division in the residual (no reciprocal), as NumPy's; the passes it calls
 # keep their own options
 @njit(**dict(NOGIL_OPTIONS, fastmath=False))
-def _tile_passes(kind, Z, Zg, b, CQ, f, labels, divisor, bg, cg, gc, gb, zero):
+def _tile_passes(kind, Z, Zg, b, CQ, f, labels, divisor, bg, cg, gc, gb, zero, chunk):
     """Everything between the two products of a tile of members with the square loss, in
     one call (so threads sharing the members meet the GIL only at the products): f by
     :func:`_tile_forward_rows`, R = (f - labels) / divisor (the residual of the square
@@ -259,7 +259,7 @@ def _tile_passes(kind, Z, Zg, b, CQ, f, labels, divisor, bg, cg, gc, gb, zero):
     contiguous view keeps its layout), added to gc and gb. ``labels`` (1 or S, n, k) is
     shared or per member."""
     S, n, k = Z.shape[0], Z.shape[2], CQ.shape[1]
-    _FORWARD_ROWS_SEQ(kind, Z, b, CQ, f, zero)
+    _FORWARD_ROWS_SEQ(kind, Z, b, CQ, f, zero, chunk)
     RT = np.empty((S, k, n), dtype=Z.dtype)
     for s in range(S):
         y = labels[min(s, labels.shape[0] - 1)]
@@ -290,16 +290,11 @@ def _data3(X, dtype):
     return np.ascontiguousarray(X[None] if X.ndim == 2 else X)
 
 
-def _member_groups(S: int, chunk: int, threads: int, balance: bool) -> list[slice]:
-    """Consecutive groups of at most ``chunk`` of the S members, one tiled pass each.
-    With ``balance`` (allowed when the grouping cannot change the numbers: members with
-    their own data) and several ``threads``, as many groups as a multiple of the threads
-    allows, of sizes differing by at most one, so that the threads get equal shares.
-    (Members sharing one data set are stacked into one product per group, whose rounding
-    may depend on the group: their groups depend on the sizes only, never on the load.)"""
+def _member_groups(S: int, chunk: int) -> list[slice]:
+    """Consecutive groups of at most ``chunk`` of the S members (sizes differing by at
+    most one), one tiled pass each. The grouping changes no number: every member has its
+    own products and passes."""
     count = -(-S // chunk)
-    if balance and threads > 1:
-        count = min(S, -(-count // threads) * threads)
     bounds = np.linspace(0, S, count + 1).round().astype(int)
     return [slice(int(lo), int(hi)) for lo, hi in itertools.pairwise(bounds)]
 
@@ -327,23 +322,24 @@ def forward_batch(activation, layout, w, q, X):
     if layout.d <= 4 and layout.k <= 4:
         _pick(_SMALL_FORWARD, S * m * n)(kind, _pad4t(cq), _pad4t(a), b, _pad4(X3), out)
         return out
-    if layout.d < BLAS_MIN_D:
+    tune = _tuning()
+    if layout.d < tune.blas_min_d:
         for s in range(S):
             _pick(_FUSED_FORWARD, m * n)(kind, np.ascontiguousarray(cq[s]), a[s], b[s],
                                          X3[0 if len(X3) == 1 else s], out[s])
         return out
-    rows = max(1, min(n, TILE // max(1, m)))
-    threads = _share_threads(S * m * n, S)
+    rows = max(1, min(n, tune.tile // max(1, m)))
+    shared = _shares(S * m * n, S)  # members on helper threads: sequential passes
 
     def member(s):
         Xs, CQ = X3[0 if len(X3) == 1 else s], np.ascontiguousarray(cq[s].T)
         for lo in range(0, n, rows):
             N = slice(lo, min(n, lo + rows))
-            _pick(_TILE_FORWARD, m * (N.stop - lo) if threads == 1 else 0)(
+            _pick(_TILE_FORWARD, 0 if shared else m * (N.stop - lo))(
                 kind, Xs[N] @ a[s].T, b[s], CQ, out[s, N], zero)
 
-    with _tile_threads(rows * layout.d * m if threads == 1 else 0):
-        _share(member, S, threads)
+    with _tile_threads():
+        _share(member, S, min(get_num_threads(), S) if shared else 1)
     return out
 
 
@@ -363,12 +359,12 @@ def data_grad(activation, layout, w, X, R):
         _pick(_SMALL_DATA_GRAD, m * len(X))(
             kind, _pad4(c)[None], _pad4(a)[None], b[None], _pad4t(X[None]), _pad4t(R[None]),
             gc[None], ga[None], gb[None])
-    elif layout.d < BLAS_MIN_D:
+    elif layout.d < _tuning().blas_min_d:
         _pick(_FUSED_DATA_GRAD, m * len(X))(kind, c, a, b, X, R, gc, ga, gb)
     else:
-        rows = max(1, min(m, TILE // max(1, len(X))))
+        rows = max(1, min(m, _tuning().tile // max(1, len(X))))
         RT = np.ascontiguousarray(R.T)
-        with _tile_threads(rows * layout.d * len(X)):
+        with _tile_threads():
             for lo in range(0, m, rows):
                 I = slice(lo, min(m, lo + rows))
                 Z = a[I] @ X.T
@@ -386,7 +382,7 @@ def data_grad(activation, layout, w, X, R):
 def forward_and_grad(activation, layout, w, q, m_grad, X, residual):
     """f (n, k) of all rows of w and the data gradient (m_grad, p) of the first m_grad,
     with R = residual(f_N, N) per block of samples (see the NumPy reference). For
-    d >= BLAS_MIN_D one tile Z = A X_N^T from BLAS serves both: a pass sums f_N, a pass
+    d >= blas_min_d one tile Z = A X_N^T from BLAS serves both: a pass sums f_N, a pass
     turns Z into sigma'(z) (c . R) in place, BLAS forms Z X_N: two products, not three."""
     f, grad = forward_and_grad_batch(activation, layout, np.asarray(w)[None],
                                      np.asarray(q)[None], m_grad, X,
@@ -406,10 +402,10 @@ def bind_forward_and_grad(activation, layout, M, dtype, m_grad, X, residual):
 def forward_and_grad_batch(activation, layout, w, q, m_grad, X, residual):
     """:func:`forward_and_grad` for S networks w (S, M, p), q (S, M) on X (n, d) shared or
     (S, n, d); ``residual(F, G, N)`` gives the residuals of members G on samples N.
-    Member s equals the single reduction of member s bit for bit (same kernels, same
-    tiles); the member axis is one more parallel dimension of every loop, and for
-    d >= BLAS_MIN_D the member groups are shared between threads while another core is
-    idle (``common.share``, each BLAS product on one thread). Small float64
+    Member s equals the single reduction of member s bit for bit (same products, same
+    tiles, same arithmetic in the passes); the member axis is one more parallel dimension
+    of every loop, and for d >= blas_min_d the member groups are shared between threads
+    from ``share_min_work`` (``common.share``; sizes only, never the load). Small float64
     members with d <= 4 take the lanes kernels (:mod:`meanfield.backends.numba.lanes`)."""
     w, X = np.asarray(w), np.asarray(X)
     if _lanes.applies(activation, layout, w.shape[1], X.shape[-2], np.result_type(w, X)):
@@ -422,7 +418,8 @@ def forward_and_grad_batch(activation, layout, w, q, m_grad, X, residual):
     S, M, n, k = w.shape[0], w.shape[1], X3.shape[1], layout.k
     c, a, b = _stack_parts(layout, w)
     grad = np.empty((S, m_grad, layout.p), dtype=dtype)
-    if layout.d < BLAS_MIN_D:
+    tune = _tuning()
+    if layout.d < tune.blas_min_d:
         f = forward_batch(activation, layout, w, q, X3)
         R = np.ascontiguousarray(np.asarray(residual(f, slice(None), slice(None)),
                                             dtype=dtype))
@@ -448,14 +445,13 @@ def forward_and_grad_batch(activation, layout, w, q, m_grad, X, residual):
     gc, ga = np.zeros((S, m_grad, k), dtype=dtype), np.zeros((S, m_grad, layout.d), dtype)
     gb = np.zeros((S, m_grad), dtype=dtype)
     cg, bg = np.ascontiguousarray(c[:, :m_grad]), np.ascontiguousarray(b[:, :m_grad])
-    rows = max(1, min(n, _common.SAMPLE_TILE // max(1, M)))
+    rows = max(1, min(n, tune.sample_tile // max(1, M)))
     # members taken together: their tiles (and their data, when it is per member) stay
     # in a 1 MB cache between the two products
     per_member = M * n + (0 if len(X3) == 1 else n * layout.d)
-    chunk = max(1, min(S, _common.MEMBER_TILE // per_member)) if rows == n else 1
-    threads = _share_threads(S * M * n, S)
-    groups = _member_groups(S, chunk, threads, balance=len(X3) > 1)
-    threads = min(threads, len(groups))
+    chunk = max(1, min(S, tune.member_tile // per_member)) if rows == n else 1
+    groups = _member_groups(S, chunk)
+    shared = _shares(S * M * n, len(groups))  # groups on helper threads: sequential passes
     XT = X3.transpose(0, 2, 1)
     # the square loss's residual formed in the compiled passes (float64: the labels'
     # conversion is then exact, as in the residual's own promotion)
@@ -463,39 +459,33 @@ def forward_and_grad_batch(activation, layout, w, q, m_grad, X, residual):
     divisor = None if labels is None else float(residual.divisor)
 
     def group(g):
-        """The members G of one group, tile by tile; tiles of size >= PARALLEL_MIN_WORK
-        run their passes in parallel when the groups are not shared between threads."""
+        """The members G of one group, tile by tile, each member with its own products;
+        tiles of size >= parallel_min_work run their passes in parallel when the groups
+        are not shared between threads."""
         G = groups[g]
         xt, x = (XT, X3) if len(X3) == 1 else (XT[G], X3[G])
-        members = G.stop - G.start
         for lo in range(0, n, rows):
             N = slice(lo, min(n, lo + rows))
-            if len(X3) == 1:  # shared data: one product for every member of the group
-                Z = (a[G].reshape(-1, layout.d) @ XT[0, :, N]).reshape(members, M, -1)
-            else:
-                Z = a[G] @ xt[..., N]
-            size = Z.size if threads == 1 else 0
+            Z = a[G] @ xt[..., N]  # one product per member (shared data broadcast)
+            size = 0 if shared else Z.size
             Zg = Z[:, :m_grad]
-            if labels is not None and size < _common.PARALLEL_MIN_WORK:
+            if labels is not None and size < tune.parallel_min_work:
                 _tile_passes(kind, Z, Zg, b[G], CQ[G], f[G, N],
                              labels[:, N] if len(labels) == 1 else labels[G, N], divisor,
-                             bg[G], cg[G], gc[G], gb[G], zero)
+                             bg[G], cg[G], gc[G], gb[G], zero, tune.chunk)
             else:
-                _pick(_TILE_FORWARD_ROWS, size)(kind, Z, b[G], CQ[G], f[G, N], zero)
+                _pick(_TILE_FORWARD_ROWS, size)(kind, Z, b[G], CQ[G], f[G, N], zero,
+                                                tune.chunk)
                 R = np.asarray(residual(f[G, N], G, N), dtype=dtype)
                 RT = np.ascontiguousarray(R.transpose(0, 2, 1))
                 gc_tile, gb_tile = np.empty_like(gc[G]), np.empty_like(gb[G])
                 _pick(_TILE_GRAD, size)(kind, Zg, bg[G], cg[G], RT, gc_tile, gb_tile, zero)
                 gc[G] += gc_tile
                 gb[G] += gb_tile
-            if len(X3) == 1:
-                ga[G] += (Zg.reshape(-1, Zg.shape[2]) @ X3[0, N]).reshape(members, m_grad, -1)
-            else:
-                ga[G] += Zg @ x[:, N]
+            ga[G] += Zg @ x[:, N]
 
-    # shared groups: one BLAS thread each (product 0), the threads are the groups'
-    with _tile_threads(chunk * M * layout.d * rows if threads == 1 else 0):
-        _share(group, len(groups), threads)
+    with _tile_threads():
+        _share(group, len(groups), min(get_num_threads(), len(groups)) if shared else 1)
     grad[..., layout.c], grad[..., layout.a] = gc, ga
     if layout.bias:
         grad[..., layout.b.start] = gb

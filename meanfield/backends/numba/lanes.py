@@ -21,12 +21,12 @@ residual the objective computed).
 from __future__ import annotations
 
 import numpy as np
-from numba import get_num_threads, njit, prange
+from numba import njit, prange
 
-from .common import pick, twin
+from .common import parts, pick, twin
 
 #: members per chunk of the sequential kernel (the SIMD loops' length); the parallel one
-#: deals the members to twice as many chunks as threads
+#: deals the members to the tuning's ``parts`` chunks
 LANES = 64
 #: particle x sample products per member up to which data reductions with d <= MAX_D
 #: take the lanes kernels (above, the per-member kernels vectorise on their own)
@@ -170,6 +170,13 @@ def applies(activation, layout, M: int, n: int, dtype) -> bool:
             and M * n <= MAX_WORK and activation.name == "relu")
 
 
+def _lanes_of(kernels, S: int) -> int:
+    """Members per chunk: LANES for the sequential kernel, else as many as make the
+    tuning's ``parts`` chunks (at most LANES): sizes only. Each member's arithmetic is its
+    own lane's, whatever the chunk."""
+    return LANES if kernels is _LANES[1] else min(LANES, -(-S // parts(S)))
+
+
 def _run(activation, layout, mode, w, q, X, Y, R, n_div, m_grad):
     w = np.ascontiguousarray(w, dtype=np.float64)
     q = np.asarray(q, dtype=np.float64)
@@ -184,9 +191,8 @@ def _run(activation, layout, mode, w, q, X, Y, R, n_div, m_grad):
     F = np.empty((S, n, k))
     G = np.empty((S, m_grad, layout.p))
     kernels = pick(_LANES, S * M * n)
-    lanes = LANES if kernels is _LANES[1] else max(1, -(-S // (2 * get_num_threads())))
     kernels(mode, _TUPLES[d], _TUPLES[k], w, q, X, Y, R,
-            layout.bias, float(n_div), m_grad, lanes, F, G)
+            layout.bias, float(n_div), m_grad, _lanes_of(kernels, S), F, G)
     return F, G
 
 
@@ -226,15 +232,12 @@ def bind_forward_and_grad(activation, layout, m_grad, X, residual):
                                                    residual)
     Y = np.ascontiguousarray(labels, dtype=np.float64)
     divisor = float(residual.divisor)
-    seq = _LANES[1]
-
     def call(w, q):
         S, M = w.shape[0], w.shape[1]
         F, G = np.empty((S, n, k)), np.empty((S, m_grad, p))
         kernels = pick(_LANES, S * M * n)
-        lanes = LANES if kernels is seq else max(1, -(-S // (2 * get_num_threads())))
         kernels(0, D, K, np.ascontiguousarray(w), np.ascontiguousarray(q), X, Y,
-                _NONE, bias, divisor, m_grad, lanes, F, G)
+                _NONE, bias, divisor, m_grad, _lanes_of(kernels, S), F, G)
         return F, G
 
     return call

@@ -1,0 +1,142 @@
+"""The tuning constants of the compiled backends, in one object a user can override.
+
+Every size from which a reduction changes strategy (BLAS tiles instead of fused loops, a
+parallel loop instead of a sequential one, members shared between threads) is a field of
+:class:`Tuning`. The rule the fields obey (docs/guide/backends.md, "Same numbers on any
+load"): they are compared with the problem's sizes only (particles, samples, input
+dimension, members, dtype, kernel), never with the machine's load or its number of
+threads, and no field changes the order of a floating-point sum, so any setting gives the
+same bits; the settings change speed and memory only. The defaults are safe on 1 to 64
+cores.
+
+:func:`current` gives the settings in force, :func:`override` changes them for the
+enclosed block of the calling thread (and its asyncio task), :func:`set_defaults` for the
+whole process. This module loads neither NumPy's BLAS controls nor Numba.
+"""
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+
+
+@dataclasses.dataclass(frozen=True)
+class Tuning:
+    """Sizes at which the Numba backend changes strategy, and its thread counts.
+
+    Attributes
+    ----------
+    blas_min_d : input dimension from which dot products go through BLAS tiles (below
+        it the pair and data reductions are fused loops; the automatic backend reads it too).
+    tile : entries of a BLAS tile of the pair and data reductions (``1 << 22``: 32 MB in
+        float64); run directories budget their memory with it.
+    chunk : samples per register chunk of the tiled forward pass.
+    sample_tile : entries of a particles x samples tile of ``forward_and_grad``.
+    member_tile : entries of the tiles (and per-member data) of the members an
+        ensemble's ``forward_and_grad`` takes together (so that its passes stay in cache).
+    parallel_min_work : inner iterations (pairs, or particles x samples) from which a
+        reduction runs its parallel loop. Below it a parallel region costs more than it
+        saves, and on a busy machine it waits for a descheduled thread.
+    share_min_work : inner iterations, summed over members, from which an ensemble's
+        tiled data reduction hands its member groups to helper threads (work sharing:
+        a helper whose core is busy takes fewer groups, nobody waits for it).
+    parts : blocks a parallel loop is cut into (a few per thread for balance); a
+        function of the sizes only, so that the partition never follows the thread count.
+    tile_threads : Numba threads of the scalar pass between two BLAS products (BLAS's own
+        threads keep spinning for a while after a product and would fight a parallel pass).
+    blas_threads : BLAS threads of the tiled reductions, applied through threadpoolctl
+        for the duration of each tiled loop (a process-wide setting while it lasts, so
+        opt-in); None (the default) leaves BLAS alone.
+
+    Example
+    -------
+    >>> from meanfield.backends import tuning
+    >>> with tuning.override(parallel_min_work=1 << 16):
+    ...     tuning.current().parallel_min_work
+    65536
+    """
+
+    blas_min_d: int = 24
+    tile: int = 1 << 22
+    chunk: int = 512
+    sample_tile: int = 1 << 20
+    member_tile: int = 1 << 17
+    parallel_min_work: int = 1 << 20
+    share_min_work: int = 1 << 14
+    parts: int = 16
+    tile_threads: int = 1
+    blas_threads: int | None = None
+
+    def __post_init__(self) -> None:
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if field.name == "blas_threads" and value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"tuning {field.name} must be a positive integer, "
+                                 f"got {value!r}")
+
+
+_DEFAULTS = [Tuning()]
+_LOCAL: ContextVar[Tuning | None] = ContextVar("meanfield_tuning", default=None)
+
+
+def current() -> Tuning:
+    """The settings in force in the calling thread: those of the innermost
+    :func:`override`, else the process's defaults (:func:`set_defaults`).
+
+    Example
+    -------
+    >>> from meanfield.backends import tuning
+    >>> tuning.current().blas_min_d
+    24
+    """
+    local = _LOCAL.get()
+    return _DEFAULTS[0] if local is None else local
+
+
+@contextmanager
+def override(**changes) -> Iterator[Tuning]:
+    """Change some settings for the enclosed block, in the calling thread only (a context
+    variable: other threads, a Dask worker's cells for instance, keep theirs). Unknown
+    names or non-positive sizes raise ValueError naming them.
+
+    Example
+    -------
+    >>> from meanfield.backends import tuning
+    >>> with tuning.override(tile=1 << 20) as t:
+    ...     t.tile
+    1048576
+    """
+    token = _LOCAL.set(_replace(current(), changes))
+    try:
+        yield _LOCAL.get()
+    finally:
+        _LOCAL.reset(token)
+
+
+def set_defaults(**changes) -> Tuning:
+    """Change some settings for the whole process (every thread without an
+    :func:`override`); ``set_defaults()`` with no argument restores the built-in ones.
+    Returns the new defaults.
+
+    Example
+    -------
+    >>> from meanfield.backends import tuning
+    >>> tuning.set_defaults(blas_threads=1).blas_threads
+    1
+    >>> tuning.set_defaults().blas_threads is None
+    True
+    """
+    _DEFAULTS[0] = _replace(_DEFAULTS[0], changes) if changes else Tuning()
+    return _DEFAULTS[0]
+
+
+def _replace(base: Tuning, changes: dict) -> Tuning:
+    names = {f.name for f in dataclasses.fields(Tuning)}
+    unknown = sorted(set(changes) - names)
+    if unknown:
+        raise ValueError(f"unknown tuning setting(s) {', '.join(unknown)}; "
+                         f"known: {', '.join(sorted(names))}")
+    return dataclasses.replace(base, **changes)

@@ -15,10 +15,15 @@ Pointwise losses make the residual R_k a function of f(x_k) alone, so
 block of samples (two matrix products instead of three).
 
 Tiles of at most ``TILE`` pair entries keep memory O(m + n) for any m and n.
+Reductions whose products reach the tuning's ``blas_pin_min_work`` multiply-adds run
+with BLAS's thread count pinned (:mod:`meanfield.backends.blas`), so that their last bits
+do not follow BLAS's threads.
 """
 from __future__ import annotations
 
 import numpy as np
+
+from .blas import pins
 
 name = "numpy"
 TILE = 1 << 20  # pair entries per tile
@@ -34,6 +39,7 @@ def _blocks(n: int, size: int):
         yield slice(start, min(n, start + size))
 
 
+@pins(lambda kernel, layout, w_t, w_s, *_: (len(w_t) + len(w_s)) * layout.p * layout.k)
 def linear_pair_reduce(kernel, layout, w_t, w_s, q_s, with_value=False):
     """The pair reduction for the linear kernel K = scale (a.a' + b b'), in O(m p k).
 
@@ -73,6 +79,7 @@ def _member_chunk(S: int, entries: int, budget: int) -> int:
     return max(1, min(S, budget // max(1, entries)))
 
 
+@pins(lambda kernel, layout, w_t, w_s, *_: np.shape(w_t)[-2] * np.shape(w_s)[-2] * layout.d)
 def pair_reduce_batch(kernel, layout, w_t, w_s, q_s, with_value=False):
     """The pair reduction of S independent systems: w_t (S, m_t, p), w_s (S, m_s, p),
     q_s (S, m_s); returns (grad (S, m_t, p), value (S, m_t) or None). Member s equals
@@ -141,6 +148,7 @@ def _data_stack(X):
     return X[None] if X.ndim == 2 else X
 
 
+@pins(lambda activation, layout, w, q, X: np.shape(w)[-2] * np.shape(X)[-2] * layout.d)
 def forward_batch(activation, layout, w, q, X):
     """Outputs of S networks: w (S, m, p), q (S, m), X (n, d) shared or (S, n, d);
     shape (S, n, k). Member s equals ``forward(activation, layout, w[s], q[s], X[s])``."""
@@ -161,6 +169,7 @@ def forward_batch(activation, layout, w, q, X):
     return out
 
 
+@pins(lambda activation, layout, w, X, R: len(w) * len(X) * layout.d)
 def data_grad(activation, layout, w, X, R):
     """grad_i = sum_k grad_{w_i}[c_i . R_k sigma(z_ik)], shape (m, p); R has shape (n, k)."""
     m, n = len(w), X.shape[0]
@@ -189,6 +198,8 @@ def forward_and_grad(activation, layout, w, q, m_grad, X, residual):
     return f[0], grad[0]
 
 
+@pins(lambda activation, layout, w, q, m_grad, X, *_: np.shape(w)[-2] * np.shape(X)[-2]
+      * layout.d)
 def forward_and_grad_batch(activation, layout, w, q, m_grad, X, residual):
     """:func:`forward_and_grad` for S networks at once: w (S, M, p), q (S, M), X (n, d)
     shared or (S, n, d), ``residual(F, G, N)`` the residuals (len(G), len(N), k) of the

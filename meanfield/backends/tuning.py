@@ -11,7 +11,7 @@ cores.
 
 :func:`current` gives the settings in force, :func:`override` changes them for the
 enclosed block of the calling thread (and its asyncio task), :func:`set_defaults` for the
-whole process. This module loads neither NumPy's BLAS controls nor Numba.
+whole process. This module loads neither threadpoolctl nor Numba.
 """
 from __future__ import annotations
 
@@ -45,9 +45,14 @@ class Tuning:
         function of the sizes only, so that the partition never follows the thread count.
     tile_threads : Numba threads of the scalar pass between two BLAS products (BLAS's own
         threads keep spinning for a while after a product and would fight a parallel pass).
-    blas_threads : BLAS threads of the tiled reductions, applied through threadpoolctl
-        for the duration of each tiled loop (a process-wide setting while it lasts, so
-        opt-in); None (the default) leaves BLAS alone.
+    blas_threads : BLAS threads of the backends' matrix products, pinned for the
+        duration of each reduction (:mod:`meanfield.backends.blas`: OpenBLAS rounds a
+        product differently on different thread counts, so a fixed count keeps the bits);
+        None leaves BLAS alone, and results may then change in the last bits with
+        BLAS's thread count.
+    blas_pin_min_work : multiply-adds of one member's products from which the NumPy
+        reference pins BLAS too (smaller products run on one BLAS thread in OpenBLAS,
+        whose threshold is 2^18; pinning costs a few microseconds).
 
     Example
     -------
@@ -66,7 +71,8 @@ class Tuning:
     share_min_work: int = 1 << 14
     parts: int = 16
     tile_threads: int = 1
-    blas_threads: int | None = None
+    blas_threads: int | None = 1
+    blas_pin_min_work: int = 1 << 16
 
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):
@@ -124,10 +130,10 @@ def set_defaults(**changes) -> Tuning:
     Example
     -------
     >>> from meanfield.backends import tuning
-    >>> tuning.set_defaults(blas_threads=1).blas_threads
-    1
-    >>> tuning.set_defaults().blas_threads is None
+    >>> tuning.set_defaults(blas_threads=None).blas_threads is None
     True
+    >>> tuning.set_defaults().blas_threads
+    1
     """
     _DEFAULTS[0] = _replace(_DEFAULTS[0], changes) if changes else Tuning()
     return _DEFAULTS[0]

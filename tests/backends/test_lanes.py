@@ -107,36 +107,3 @@ def test_shared_data_members_equal_single_members():
         fs, gs = numba.forward_and_grad_batch(RELU, layout, w[s:s + 1], q[s:s + 1], 20, X,
                                               residual)
         assert np.array_equal(f[s], fs[0]) and np.array_equal(g[s], gs[0])
-
-
-def test_blas_threads_scope_is_counted_across_threads_and_restores_it():
-    """blas_threads: the first of overlapping scopes (from two threads) sets the limit,
-    which holds until the last one leaves; then BLAS's own count is back."""
-    import threading
-
-    from threadpoolctl import threadpool_info
-
-    def blas():
-        return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
-
-    before = blas()
-    if not before:
-        pytest.skip("no BLAS that threadpoolctl can see")
-    inside, left = threading.Event(), threading.Event()
-
-    def other():
-        with numba_common.blas_threads(1):
-            inside.set()
-            left.wait(30)
-
-    thread = threading.Thread(target=other)
-    thread.start()
-    inside.wait(30)
-    with numba_common.blas_threads(1):
-        assert set(blas()) == {1}
-    assert set(blas()) == {1}  # the other thread's scope is still open
-    left.set()
-    thread.join()
-    assert blas() == before
-    with numba_common.blas_threads(None):  # None: BLAS left alone
-        assert blas() == before

@@ -1,17 +1,17 @@
-"""Reductions that use a second core while one is idle (the pair loops' parallel region,
-ensembles' data groups handed out by numba_common.share): the results are those of the
-sequential loop bit for bit, whichever thread ran which part, and ``share`` calls every
-part exactly once, also when parts raise."""
+"""Reductions that use several threads (the pair loops' parallel region, ensembles'
+data groups handed out by numba_common.share): the results are those of the sequential
+loop bit for bit, whichever thread ran which part; ``share`` calls every part exactly
+once, also when parts raise and when several threads call it at once; the choice to
+share follows the sizes only."""
 from __future__ import annotations
 
 import threading
 
 import numpy as np
 import pytest
-from numba import get_num_threads
 
 from meanfield.core.activations import get_activation
-from meanfield.backends import get_backend
+from meanfield.backends import get_backend, tuning
 from meanfield.backends.numba import common as numba_common
 from meanfield.kernels.gaussian import pair_kernel
 from meanfield.model.network import Layout
@@ -51,63 +51,51 @@ def test_share_runs_parts_at_the_same_time_on_two_threads():
     assert len(threads) == 2
 
 
-def test_share_threads_follows_the_threshold_numba_threads_and_idle_cores(monkeypatch):
-    monkeypatch.setattr(numba_common, "idle_cores", lambda: 8)
-    assert numba_common.share_threads(numba_common.SHARE_MIN_WORK - 1, 10) == 1
-    assert numba_common.share_threads(numba_common.SHARE_MIN_WORK, 1) == 1
-    assert numba_common.share_threads(numba_common.SHARE_MIN_WORK, 10) == \
-        min(get_num_threads(), 10)
-    monkeypatch.setattr(numba_common, "idle_cores", lambda: 0)  # every core busy
-    assert numba_common.share_threads(numba_common.SHARE_MIN_WORK, 10) == 1
-    monkeypatch.undo()
-    assert 0 <= numba_common.idle_cores() < (numba_common.os.cpu_count() or 1)
+def test_sharing_follows_the_sizes_and_the_tuning_only():
+    share_min = tuning.current().share_min_work
+    assert not numba_common.shares(share_min - 1, 10)
+    assert not numba_common.shares(share_min, 1)  # one part: nothing to share
+    assert numba_common.shares(share_min, 2)
+    with tuning.override(share_min_work=1 << 62):
+        assert not numba_common.shares(share_min, 10)
+    assert not hasattr(numba_common, "idle_cores")  # no look at the machine's load
 
 
-@pytest.mark.skipif(not numba_common.os.path.exists("/proc/self/task"),
-                    reason="needs Linux /proc to count runnable threads")
-def test_own_running_threads_count_a_spinning_helper():
-    """idle_cores takes this process's own runnable threads (Numba's, still spinning after
-    a parallel loop) off the machine's count: a helper spinning in nogil code is one."""
-    import numba
+def test_share_from_many_threads_at_once_keeps_one_executor():
+    """Eight threads (as a Dask worker's cells) sharing parts at once: every part runs
+    once and the executor is never replaced under them."""
+    pool = numba_common._pool()
+    seen, lock, errors = [], threading.Lock(), []
 
-    @numba.njit(nogil=True)
-    def spin(n):
-        x = 0.0
-        for i in range(n):
-            x += np.sqrt(x + i)
-        return x
+    def caller(t):
+        def part(i):
+            with lock:
+                seen.append((t, i))
+        try:
+            numba_common.share(part, 20, 4)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
 
-    spin(10)
-    stop = threading.Event()
-
-    def helper():
-        while not stop.is_set():
-            spin(200_000)
-
-    before = numba_common._own_running()
-    thread = threading.Thread(target=helper)
-    thread.start()
-    try:
-        counts = [numba_common._own_running() for _ in range(50)]
-    finally:
-        stop.set()
+    threads = [threading.Thread(target=caller, args=(t,)) for t in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
         thread.join()
-    assert before >= 1 and max(counts) >= 2
+    assert not errors and sorted(seen) == [(t, i) for t in range(8) for i in range(20)]
+    assert numba_common._pool() is pool
 
 
-def _both(monkeypatch, fn):
-    """fn() sequentially (threshold out of reach) and shared (threshold 1)."""
-    monkeypatch.setattr(numba_common, "SHARE_MIN_WORK", 1 << 62)
-    monkeypatch.setattr(numba_common, "PARALLEL_MIN_WORK", 1 << 62)
-    seq = fn()
-    monkeypatch.setattr(numba_common, "SHARE_MIN_WORK", 1)
-    monkeypatch.setattr(numba_common, "idle_cores", lambda: 8)  # share on a busy machine
-    return seq, fn()
+def _both(fn):
+    """fn() sequentially (thresholds out of reach) and shared (thresholds 1)."""
+    with tuning.override(share_min_work=1 << 62, parallel_min_work=1 << 62):
+        seq = fn()
+    with tuning.override(share_min_work=1, parallel_min_work=1):
+        return seq, fn()
 
 
 @pytest.mark.parametrize("d,act,bias", [(6, "relu", False), (6, "erf", True),
                                         (30, "relu", False)])
-def test_shared_pair_reductions_equal_the_sequential_loop(monkeypatch, d, act, bias):
+def test_shared_pair_reductions_equal_the_sequential_loop(d, act, bias):
     numba = get_backend("numba")
     rng = np.random.default_rng(0)
     layout = Layout(2, d, bias)
@@ -115,7 +103,7 @@ def test_shared_pair_reductions_equal_the_sequential_loop(monkeypatch, d, act, b
     w_s = np.concatenate([w_t, rng.standard_normal((S, 4, layout.p))], axis=1)
     q = rng.standard_normal((S, 41))
     kernel = pair_kernel(act, bias=bias)
-    seq, par = _both(monkeypatch, lambda: numba.pair_reduce_batch(kernel, layout, w_t, w_s,
+    seq, par = _both(lambda: numba.pair_reduce_batch(kernel, layout, w_t, w_s,
                                                                    q, True))
     assert np.array_equal(seq[0], par[0]) and np.array_equal(seq[1], par[1])
     for s in range(S):
@@ -125,7 +113,7 @@ def test_shared_pair_reductions_equal_the_sequential_loop(monkeypatch, d, act, b
 
 @pytest.mark.parametrize("shared", [True, False])
 @pytest.mark.parametrize("act", ["relu", "tanh"])
-def test_shared_data_reductions_equal_the_sequential_loop(monkeypatch, shared, act):
+def test_shared_data_reductions_equal_the_sequential_loop(shared, act):
     numba = get_backend("numba")
     rng = np.random.default_rng(1)
     layout = Layout(1, 30, act == "tanh")
@@ -138,27 +126,24 @@ def test_shared_data_reductions_equal_the_sequential_loop(monkeypatch, shared, a
     def residual(F, G, N):
         return F - Y[G, N]
 
-    seq, par = _both(monkeypatch, lambda: numba.forward_and_grad_batch(
+    seq, par = _both(lambda: numba.forward_and_grad_batch(
         activation, layout, w, q, 20, X, residual))
     assert np.array_equal(seq[0], par[0]) and np.array_equal(seq[1], par[1])
-    out = _both(monkeypatch, lambda: numba.forward_batch(activation, layout, w, q, X))
+    out = _both(lambda: numba.forward_batch(activation, layout, w, q, X))
     assert np.array_equal(out[0], out[1])
-    if not shared:  # per-member data: every member equals its single reduction
-        for s in range(S):
-            fs, gs = numba.forward_and_grad(activation, layout, w[s], q[s], 20, X[s],
-                                            lambda F, N, s=s: F - Y[s, N])
-            assert np.array_equal(fs, par[0][s]) and np.array_equal(gs, par[1][s])
+    for s in range(S):  # every member equals its single reduction
+        fs, gs = numba.forward_and_grad(activation, layout, w[s], q[s], 20,
+                                        X if shared else X[s], lambda F, N, s=s: F - Y[s, N])
+        assert np.array_equal(fs, par[0][s]) and np.array_equal(gs, par[1][s])
 
 
 @pytest.mark.parametrize("kind", ["population", "empirical", "empirical shared"])
-def test_ensembles_sharing_members_between_threads_equal_serial_runs(monkeypatch, kind):
+def test_ensembles_sharing_members_between_threads_equal_serial_runs(kind):
     """simulate_many with the members shared between threads (threshold 1) against
-    serial simulate: same records; particles and risks equal (bit for bit, but for the
-    stacked products of one shared training set, equal to rounding)."""
+    serial simulate: same records, particles and risks bit for bit (also for members
+    that share one training set)."""
     import meanfield as mf
 
-    monkeypatch.setattr(numba_common, "SHARE_MIN_WORK", 1)
-    monkeypatch.setattr(numba_common, "idle_cores", lambda: 8)
     d = 10 if kind == "population" else 30
     nets = [mf.Network.init(12, d, "relu", seed=10 + s, tau=0.7) for s in range(3)]
     teachers = [mf.Network.init(3, d, "relu", seed=s) for s in range(3)]
@@ -172,13 +157,10 @@ def test_ensembles_sharing_members_between_threads_equal_serial_runs(monkeypatch
         else:
             objs = [mf.Empirical(X, t(X), backend="numba") for X, t in zip(data, teachers)]
     integ = mf.integrators.euler(0.05)
-    ens = mf.simulate_many(nets, objs, integ, 1.0, record=mf.LogSchedule(6))
+    with tuning.override(share_min_work=1):
+        ens = mf.simulate_many(nets, objs, integ, 1.0, record=mf.LogSchedule(6))
     for s, e in enumerate(ens):
         one = mf.simulate(nets[s], objs[s], integ, 1.0, record=mf.LogSchedule(6))
         assert np.array_equal(e.times, one.times) and np.array_equal(e.steps, one.steps)
-        if kind == "empirical shared":
-            assert np.allclose(e.snapshots, one.snapshots, rtol=1e-12, atol=1e-14)
-            assert np.allclose(e.risk, one.risk, rtol=1e-12, atol=0)
-        else:
-            assert np.array_equal(e.snapshots, one.snapshots)
-            assert np.array_equal(e.risk, one.risk)
+        assert np.array_equal(e.snapshots, one.snapshots)
+        assert np.array_equal(e.risk, one.risk)

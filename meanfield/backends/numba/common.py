@@ -17,6 +17,7 @@ from contextlib import contextmanager
 import numpy as np
 from numba import get_num_threads, njit, set_num_threads
 
+from ..blas import pinned
 from ..tuning import current as tuning
 
 _FM = {"reassoc", "contract", "arcp"}  # no nnan/ninf: selects must see inf and nan
@@ -139,46 +140,12 @@ def share(fn, n: int, threads: int) -> None:
         raise errors[0]
 
 
-_BLAS_LOCK = threading.Lock()
-_BLAS: dict = {"depth": 0, "limiter": None, "controller": None}
-
-
-@contextmanager
-def blas_threads(threads: int | None):
-    """Run the enclosed block with BLAS on at most ``threads`` threads (threadpoolctl;
-    None leaves BLAS alone). BLAS's thread count is one setting of the whole process, so
-    the scope is counted: the first of concurrent blocks (from any thread) sets the
-    limit, the last one out restores what was there. BLAS splits a product between
-    threads by rows and columns, never along the summed dimension, so results do not
-    depend on it."""
-    if threads is None:
-        yield
-        return
-    with _BLAS_LOCK:
-        if _BLAS["depth"] == 0:
-            if _BLAS["controller"] is None:
-                from threadpoolctl import ThreadpoolController
-
-                _BLAS["controller"] = ThreadpoolController()
-            _BLAS["limiter"] = _BLAS["controller"].limit(limits=threads, user_api="blas")
-        _BLAS["depth"] += 1
-    try:
-        yield
-    finally:
-        with _BLAS_LOCK:
-            _BLAS["depth"] -= 1
-            if _BLAS["depth"] == 0:
-                _BLAS["limiter"].restore_original_limits()
-                _BLAS["limiter"] = None
-
-
 @contextmanager
 def tile_threads():
     """Run the enclosed tiled (BLAS) loop with at most the tuning's ``tile_threads``
-    Numba threads (thread-local) and its ``blas_threads`` BLAS threads (None: BLAS's
-    own count). Neither changes a result."""
-    t = tuning()
-    with numba_threads(t.tile_threads), blas_threads(t.blas_threads):
+    Numba threads (thread-local; changes no result) and BLAS pinned to its
+    ``blas_threads`` (:func:`meanfield.backends.blas.pinned`)."""
+    with numba_threads(tuning().tile_threads), pinned():
         yield
 
 

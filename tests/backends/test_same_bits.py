@@ -1,0 +1,166 @@
+"""Same command, same numbers: flows through ``mf.simulate`` and ``mf.simulate_many`` give
+bit-identical particles and risks whatever the machine's load (a core kept busy by
+another process), the number of Numba threads, the number of BLAS threads, the tuning's
+thresholds (which decide when a loop runs in parallel and when ensemble members are
+shared between threads), and whether a member runs alone or in an ensemble.
+
+Sizes cross every threshold of the Numba backend at its defaults: the population flow
+(d = 10, m = 2000) runs the fused pair loop in parallel (4e6 pairs per velocity); the
+empirical flow (m = 50, d = 100, n = 1000) takes the BLAS tiles; the ensemble of six
+such members shares its member groups between threads. Lowering every threshold to 1
+forces the parallel kernels and the sharing at every size.
+"""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numba
+import numpy as np
+import pytest
+from threadpoolctl import threadpool_limits
+
+import meanfield as mf
+from meanfield.backends import tuning
+
+TWO = min(2, numba.config.NUMBA_NUM_THREADS)  # two Numba threads where the machine has them
+LOW = dict(parallel_min_work=1, share_min_work=1)  # every loop parallel, every group shared
+STEPS, DT = 2, 0.05
+
+
+@pytest.fixture(scope="module")
+def busy():
+    """A function that runs a callable while another process keeps a core busy."""
+    def run(fn):
+        spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+        try:
+            return fn()
+        finally:
+            spinner.kill()
+            spinner.wait()
+    return run
+
+
+def under(fn, numba_threads: int, blas_threads: int, low: bool = False):
+    """fn() with ``numba_threads`` Numba threads, ``blas_threads`` BLAS threads and,
+    with ``low``, every tuning threshold at 1."""
+    before = numba.get_num_threads()
+    numba.set_num_threads(numba_threads)
+    try:
+        with threadpool_limits(limits=blas_threads, user_api="blas"):
+            if low:
+                with tuning.override(**LOW):
+                    return fn()
+            return fn()
+    finally:
+        numba.set_num_threads(before)
+
+
+def record(trajectories):
+    """Every recorded array of a list of trajectories, in one list."""
+    return [a for t in trajectories for a in (t.snapshots, t.risk, t.times)]
+
+
+def same(x, y):
+    return len(x) == len(y) and all(np.array_equal(a, b) for a, b in zip(x, y))
+
+
+def population(backend: str):
+    teacher = mf.Network.init(5, 10, "relu", seed=1)
+    net = mf.Network.init(2000, 10, "relu", seed=2)
+    obj = mf.GaussianPopulation(teacher, backend=backend)
+    return lambda: record([mf.simulate(net, obj, mf.integrators.euler(DT), STEPS * DT,
+                                       record=mf.LogSchedule(3))])
+
+
+def _empirical(backend: str):
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((1000, 100))
+    teacher = mf.Network.init(4, 100, "relu", seed=4)
+    return mf.Empirical(X, teacher(X), backend=backend)
+
+
+def empirical(backend: str):
+    obj = _empirical(backend)
+    net = mf.Network.init(50, 100, "relu", seed=5)
+    return lambda: record([mf.simulate(net, obj, mf.integrators.euler(DT), STEPS * DT,
+                                       record=mf.LogSchedule(3))])
+
+
+def ensemble(backend: str):
+    obj = _empirical(backend)
+    nets = [mf.Network.init(50, 100, "relu", seed=10 + s) for s in range(6)]
+    return lambda: record(mf.simulate_many(nets, [obj] * 6, mf.integrators.euler(DT),
+                                           STEPS * DT, record=mf.LogSchedule(3)))
+
+
+def alone(backend: str):
+    """The ensemble's members, each through its own ``simulate``."""
+    obj = _empirical(backend)
+    nets = [mf.Network.init(50, 100, "relu", seed=10 + s) for s in range(6)]
+    return lambda: record([mf.simulate(net, obj, mf.integrators.euler(DT), STEPS * DT,
+                                       record=mf.LogSchedule(3)) for net in nets])
+
+
+FLOWS = {"population": population, "empirical": empirical, "ensemble": ensemble}
+
+
+@pytest.mark.parametrize("flow", list(FLOWS))
+@pytest.mark.parametrize("backend", ["numba", "auto"])
+def test_bits_do_not_depend_on_threads_load_or_thresholds(flow, backend, busy):
+    run = FLOWS[flow](backend)
+    reference = under(run, 1, 1)
+    assert np.all(np.isfinite(reference[0])) and reference[1][-1] < reference[1][0]
+    variants = {"2 Numba, 2 BLAS threads": lambda: under(run, TWO, 2),
+                "2 Numba, 1 BLAS thread, busy core": lambda: busy(lambda: under(run, TWO, 1)),
+                "1 Numba, 2 BLAS threads, busy core": lambda: busy(lambda: under(run, 1, 2)),
+                "thresholds 1, 2 Numba threads": lambda: under(run, TWO, 2, low=True)}
+    if backend == "numba":
+        variants["thresholds 1, 1 Numba thread, busy core"] = \
+            lambda: busy(lambda: under(run, 1, 1, low=True))
+    for name, variant in variants.items():
+        assert same(variant(), reference), name
+
+
+@pytest.mark.parametrize("backend", ["numba", "auto"])
+def test_ensemble_members_equal_their_runs_alone(backend):
+    together = under(ensemble(backend), TWO, 2)
+    assert same(under(alone(backend), 1, 1), together)
+    assert same(under(alone(backend), TWO, 2, low=True), together)
+
+
+def test_pinned_blas_scope_is_counted_across_threads_and_restores_it():
+    """blas.pinned: the first of overlapping scopes (from two threads) sets the count,
+    which holds until the last one leaves; then BLAS's own count is back. A scope
+    entered from a second thread pins too (threadpoolctl alone would ignore it)."""
+    import threading
+
+    from threadpoolctl import threadpool_info
+
+    from meanfield.backends import blas
+
+    def counts():
+        return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+    before = counts()
+    if not before:
+        pytest.skip("no BLAS that threadpoolctl can see")
+    inside, leave = threading.Event(), threading.Event()
+
+    def other():
+        with blas.pinned(1):
+            inside.set()
+            leave.wait(30)
+
+    thread = threading.Thread(target=other)
+    thread.start()
+    inside.wait(30)
+    assert set(counts()) == {1}
+    with blas.pinned(1):
+        assert set(counts()) == {1}
+    assert set(counts()) == {1}  # the other thread's scope is still open
+    leave.set()
+    thread.join()
+    assert counts() == before
+    with tuning.override(blas_threads=None), blas.pinned():  # None: BLAS left alone
+        assert counts() == before

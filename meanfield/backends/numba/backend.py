@@ -12,7 +12,9 @@ Two strategies, chosen by the input dimension d:
 * d >= ``blas_min_d``: tiled. A tile of rows of A_t A_s^T comes from BLAS, one
   pass (on ``tile_threads`` Numba threads) turns it in place into (e o Q) while
   accumulating grad_c, sum e P, grad_b and value, and BLAS forms (e o Q) A_s. Tiles
-  hold at most ``tile`` entries.
+  hold at most ``tile`` entries; from ``share_min_work`` pairs they are handed to
+  helper threads (``common.share``: each tile's rows are its own, so which thread ran
+  it changes nothing), BLAS pinned to ``blas_threads`` (:mod:`meanfield.backends.blas`).
 
 The loops run in parallel from ``parallel_min_work`` pairs (a single run's or an
 ensemble's). Every choice follows the sizes only, and each target's sums are formed by
@@ -34,7 +36,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import get_num_threads, njit, prange
 
 from ...kernels.gaussian import MIXED_NAMES
 from .. import numpy as _reference
@@ -48,6 +50,8 @@ from .common import pad4 as _pad4
 from .common import pad4t as _pad4t
 from .common import pick as _pick
 from .common import parts as _parts
+from .common import share as _share
+from .common import shares as _shares
 from .common import tile_threads as _tile_threads
 from .common import twin as _twin
 from .data import (bind_forward_and_grad, data_grad, forward,  # noqa: F401
@@ -347,7 +351,7 @@ def _tile_pairs(kind, c_t, n_t, b_t, sT, n_s, sq_s, r_s, b_s, T, gc, coef_p, gb,
             val[r] = sv
 
 
-_TILE_PAIRS = _twin(_tile_pairs)
+_TILE_PAIRS = _twin(_tile_pairs, NOGIL_OPTIONS)
 
 
 def _block(S: int, m_t: int) -> int:
@@ -424,17 +428,21 @@ def pair_reduce_batch(kernel, layout, w_t, w_s, q_s, with_value=False):
     else:
         rows = max(1, min(m_t, tune.tile // max(1, m_s)))
         coef_p = np.empty((S, m_t))
+        tiles = [(s, slice(lo, min(m_t, lo + rows))) for s in range(S)
+                 for lo in range(0, m_t, rows)]
+        shared = _shares(work, len(tiles))  # tiles on helper threads: sequential passes
+
+        def tile(i):
+            s, I = tiles[i]
+            T = a_t[s, I] @ a_s[s].T
+            _pick(_TILE_PAIRS, 0 if shared else T.size)(
+                kind, c_t[s, I], n_t[s, I], b_t[s, I], sT[s], n_s[s], sq_s[s], r_s[s],
+                b_s[s], T, gc[s, I], coef_p[s, I], gb[s, I], val[s, I], _parts(len(T)))
+            ga[s, I] = T @ a_s[s]
+            ga[s, I] += coef_p[s, I, None] * a_t[s, I]
+
         with _tile_threads():
-            for s in range(S):
-                for lo in range(0, m_t, rows):
-                    I = slice(lo, min(m_t, lo + rows))
-                    T = a_t[s, I] @ a_s[s].T
-                    _pick(_TILE_PAIRS, T.size)(kind, c_t[s, I], n_t[s, I], b_t[s, I], sT[s],
-                                               n_s[s], sq_s[s], r_s[s], b_s[s], T, gc[s, I],
-                                               coef_p[s, I], gb[s, I], val[s, I],
-                                               _parts(len(T)))
-                    ga[s, I] = T @ a_s[s]
-                    ga[s, I] += coef_p[s, I, None] * a_t[s, I]
+            _share(tile, len(tiles), min(get_num_threads(), len(tiles)) if shared else 1)
     grad = np.empty((S, m_t, layout.p), dtype=dtype)
     grad[..., layout.c] = kernel.scale * gc
     grad[..., layout.a] = kernel.scale * ga

@@ -329,17 +329,17 @@ def forward_batch(activation, layout, w, q, X):
                                          X3[0 if len(X3) == 1 else s], out[s])
         return out
     rows = max(1, min(n, tune.tile // max(1, m)))
-    shared = _shares(S * m * n, S)  # members on helper threads: sequential passes
+    CQ = np.ascontiguousarray(cq.transpose(0, 2, 1))
+    tiles = [(s, slice(lo, min(n, lo + rows))) for s in range(S) for lo in range(0, n, rows)]
+    shared = _shares(S * m * n, len(tiles))  # tiles on helper threads: sequential passes
 
-    def member(s):
-        Xs, CQ = X3[0 if len(X3) == 1 else s], np.ascontiguousarray(cq[s].T)
-        for lo in range(0, n, rows):
-            N = slice(lo, min(n, lo + rows))
-            _pick(_TILE_FORWARD, 0 if shared else m * (N.stop - lo))(
-                kind, Xs[N] @ a[s].T, b[s], CQ, out[s, N], zero)
+    def tile(i):
+        s, N = tiles[i]
+        Z = X3[0 if len(X3) == 1 else s, N] @ a[s].T
+        _pick(_TILE_FORWARD, 0 if shared else Z.size)(kind, Z, b[s], CQ[s], out[s, N], zero)
 
     with _tile_threads():
-        _share(member, S, min(get_num_threads(), S) if shared else 1)
+        _share(tile, len(tiles), min(get_num_threads(), len(tiles)) if shared else 1)
     return out
 
 
@@ -364,13 +364,19 @@ def data_grad(activation, layout, w, X, R):
     else:
         rows = max(1, min(m, _tuning().tile // max(1, len(X))))
         RT = np.ascontiguousarray(R.T)
+        tiles = [slice(lo, min(m, lo + rows)) for lo in range(0, m, rows)]
+        shared = _shares(m * len(X), len(tiles))  # tiles on helper threads
+
+        def tile(i):
+            I = tiles[i]
+            Z = a[I] @ X.T
+            _pick(_TILE_GRAD, 0 if shared else Z.size)(
+                kind, Z[None], b[None, I], c[None, I], RT[None], gc[None, I], gb[None, I],
+                zero)
+            ga[I] = Z @ X
+
         with _tile_threads():
-            for lo in range(0, m, rows):
-                I = slice(lo, min(m, lo + rows))
-                Z = a[I] @ X.T
-                _pick(_TILE_GRAD, Z.size)(kind, Z[None], b[None, I], c[None, I], RT[None],
-                                          gc[None, I], gb[None, I], zero)
-                ga[I] = Z @ X
+            _share(tile, len(tiles), min(get_num_threads(), len(tiles)) if shared else 1)
     grad = np.empty((m, layout.p), dtype=dtype)
     grad[:, layout.c] = gc
     grad[:, layout.a] = ga

@@ -30,8 +30,11 @@ def _controllers() -> list:
     any thread but the first one that set it; its unconditional setter is taken where it
     has one, since :func:`pinned` keeps the scopes of all threads consistent itself."""
     if _STATE["controllers"] is None:
-        from threadpoolctl import ThreadpoolController
-
+        try:
+            from threadpoolctl import ThreadpoolController
+        except ImportError:  # no control: BLAS keeps its own count (docs/guide/backends.md)
+            _STATE["controllers"] = []
+            return []
         _STATE["controllers"] = [
             (c.get_num_threads, getattr(c, "_real_set_num_threads", c.set_num_threads))
             for c in ThreadpoolController().lib_controllers if c.user_api == "blas"]

@@ -41,6 +41,8 @@ class Tuning:
     share_min_work : inner iterations, summed over members, from which an ensemble's
         tiled data reduction hands its member groups to helper threads (work sharing:
         a helper whose core is busy takes fewer groups, nobody waits for it).
+    hvp_parallel_min_pairs : pairs from which the exact population Hessian-vector
+        product runs its parallel loop (each pair costs far more than a velocity's).
     parts : blocks a parallel loop is cut into (a few per thread for balance); a
         function of the sizes only, so that the partition never follows the thread count.
     tile_threads : Numba threads of the scalar pass between two BLAS products (BLAS's own
@@ -69,6 +71,7 @@ class Tuning:
     member_tile: int = 1 << 17
     parallel_min_work: int = 1 << 20
     share_min_work: int = 1 << 14
+    hvp_parallel_min_pairs: int = 1 << 14
     parts: int = 16
     tile_threads: int = 1
     blas_threads: int | None = 1

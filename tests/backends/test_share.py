@@ -183,3 +183,20 @@ def test_tiles_shared_between_threads_equal_the_sequential_loop():
             numba.forward_batch(activation, layout, w_t, q, X),
             numba.data_grad(activation, layout, w_t[0], X, R)))
     assert all(np.array_equal(x, y) for x, y in zip(seq, par))
+
+
+def test_parallel_hessian_vector_product_equals_the_sequential_one():
+    """The exact population Hessian-vector product's parallel loop (threshold 1) gives
+    the bits of its sequential loop (threshold out of reach)."""
+    import meanfield as mf
+    from meanfield.objectives.hessian import hvp
+
+    teacher = mf.Network.init(4, 6, "erf", seed=1)
+    student = mf.Network.init(12, 6, "erf", seed=2)
+    pop = mf.GaussianPopulation(teacher, backend="numba")
+    v = np.random.default_rng(0).standard_normal(student.w.shape)
+    with tuning.override(hvp_parallel_min_pairs=1 << 62):
+        seq = hvp(student, pop, v, backend="numba")
+    with tuning.override(hvp_parallel_min_pairs=1):
+        par = hvp(student, pop, v, backend="numba")
+    assert np.array_equal(seq, par)

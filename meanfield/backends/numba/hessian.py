@@ -19,7 +19,8 @@ from numba import njit, prange
 
 from ...kernels.bivariate import RHO_SNAP
 from ...kernels.hessians import Q2_SNAP, Q_FLOOR
-from .common import JIT_OPTIONS
+from ..tuning import current as tuning
+from .common import JIT_OPTIONS, twin
 
 RELU, ERF = 0, 1
 KINDS = {"relu": RELU, "erf": ERF}
@@ -161,10 +162,7 @@ def _hvp(kind, scale, alpha, c, a, n_t, cs, as_, n_s, qs, vc, va, out_c, out_a):
             out_a[i, x] = acc_a[x] + coef_i * a[i, x] + coef_v * va[i, x]
 
 
-_hvp_parallel = njit(parallel=True, **JIT_OPTIONS)(_hvp)
-_hvp_serial = njit(**JIT_OPTIONS)(_hvp)
-#: pairs below which the product runs on one thread (thread start-up dominates)
-SERIAL_PAIRS = 1 << 14
+_HVP = twin(_hvp)
 
 
 def population_hvp(op, v) -> np.ndarray:
@@ -175,7 +173,8 @@ def population_hvp(op, v) -> np.ndarray:
     out = np.empty_like(v)
     out_c = np.empty_like(vc)
     out_a = np.empty_like(va)
-    kernel = _hvp_serial if op.m * len(op.ws) < SERIAL_PAIRS else _hvp_parallel
+    pairs = op.m * len(op.ws)
+    kernel = _HVP[0] if pairs >= tuning().hvp_parallel_min_pairs else _HVP[1]
     kernel(KINDS[op.kernel.name], float(op.kernel.scale), float(op.alpha),
          np.ascontiguousarray(op.c), np.ascontiguousarray(op.a), op.n_t,
          np.ascontiguousarray(op.cs), np.ascontiguousarray(op.as_), op.n_s, op.qs,

@@ -164,3 +164,22 @@ def test_pinned_blas_scope_is_counted_across_threads_and_restores_it():
     assert counts() == before
     with tuning.override(blas_threads=None), blas.pinned():  # None: BLAS left alone
         assert counts() == before
+
+
+def test_spectral_pair_reduction_does_not_depend_on_the_nufft_threads(monkeypatch):
+    """The spectral backend gives finufft one thread per POINTS_PER_THREAD points (at most
+    Numba's count): one or two threads give the same bits."""
+    pytest.importorskip("finufft")
+    from meanfield.backends import spectral
+    from meanfield.kernels.gaussian import pair_kernel
+    from meanfield.model.network import Layout
+
+    monkeypatch.setattr(spectral, "POINTS_PER_THREAD", 1000)
+    rng = np.random.default_rng(0)
+    layout = Layout(1, 2)
+    w_t, w_s = rng.standard_normal((3000, 3)), rng.standard_normal((2500, 3))
+    q = rng.standard_normal(2500) / 2500
+    kernel = pair_kernel("relu", d=2)
+    one = under(lambda: spectral.pair_reduce(kernel, layout, w_t, w_s, q, True), 1, 1)
+    two = under(lambda: spectral.pair_reduce(kernel, layout, w_t, w_s, q, True), TWO, 2)
+    assert same(one, two)

@@ -95,6 +95,7 @@ def _hvp(kind, scale, alpha, c, a, n_t, cs, as_, n_s, qs, vc, va, out_c, out_a):
             acc += a[j, x] * va[j, x]
         beta_s[j] = acc
     inv_m = 1.0 / m
+    inv_alpha = 1.0 / alpha
     for i in prange(m):
         acc_c = np.zeros(k)
         acc_a = np.zeros(d)
@@ -129,10 +130,10 @@ def _hvp(kind, scale, alpha, c, a, n_t, cs, as_, n_s, qs, vc, va, out_c, out_a):
             # first-argument Hessian, weighted by q_l, divided by alpha
             rv = be - lam * al
             rc = e * (Aar * al + Arr * rv)
-            coef_i += (ga * P + e * (Aaa * al + Aar * rv) - lam * rc) / alpha
-            coef_v += e * P / alpha
-            wl = (ga * Q + rc) / alpha
-            wc = q * (P * al + Q * be) / alpha
+            coef_i += (ga * P + e * (Aaa * al + Aar * rv) - lam * rc) * inv_alpha
+            coef_v += e * P * inv_alpha
+            wl = (ga * Q + rc) * inv_alpha
+            wc = q * (P * al + Q * be) * inv_alpha
             for o in range(k):
                 acc_c[o] += wc * cs[l, o]
             for x in range(d):

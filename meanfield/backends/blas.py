@@ -47,14 +47,14 @@ def pinned(threads: int | None = None) -> Iterator[None]:
     ``blas_threads``; None leaves BLAS alone), restoring BLAS's count when the last of
     the concurrent scopes ends. Thread-safe; the cost is a few microseconds per scope.
 
-    Example
-    -------
-    >>> import numpy as np
-    >>> from meanfield.backends.blas import pinned
-    >>> with pinned(1):
-    ...     x = np.ones((200, 200)) @ np.ones((200, 200))
-    >>> float(x[0, 0])
-    200.0
+    Examples:
+
+        >>> import numpy as np
+        >>> from meanfield.backends.blas import pinned
+        >>> with pinned(1):
+        ...     x = np.ones((200, 200)) @ np.ones((200, 200))
+        >>> float(x[0, 0])
+        200.0
     """
     threads = _tuning().blas_threads if threads is None else threads
     if threads is None:
@@ -87,11 +87,11 @@ def pinned_for(work: int):
     its default threshold is 2^18), else a scope that does nothing (NumPy's reductions
     at the smallest sizes cost a few microseconds, as much as pinning).
 
-    Example
-    -------
-    >>> from meanfield.backends.blas import pinned_for
-    >>> with pinned_for(10):  # too small to pin: BLAS is left alone
-    ...     pass
+    Examples:
+
+        >>> from meanfield.backends.blas import pinned_for
+        >>> with pinned_for(10):  # too small to pin: BLAS is left alone
+        ...     pass
     """
     return pinned() if work >= _tuning().blas_pin_min_work else nullcontext()
 
@@ -100,15 +100,15 @@ def pins(work):
     """Decorator: run the function under :func:`pinned_for` ``work(*args)`` (one member's
     multiply-adds, from the arguments).
 
-    Example
-    -------
-    >>> import numpy as np
-    >>> from meanfield.backends.blas import pins
-    >>> @pins(lambda A, B: A.shape[0] * A.shape[1] * B.shape[1])
-    ... def product(A, B):
-    ...     return A @ B
-    >>> product(np.eye(2), np.ones((2, 2))).tolist()
-    [[1.0, 1.0], [1.0, 1.0]]
+    Examples:
+
+        >>> import numpy as np
+        >>> from meanfield.backends.blas import pins
+        >>> @pins(lambda A, B: A.shape[0] * A.shape[1] * B.shape[1])
+        ... def product(A, B):
+        ...     return A @ B
+        >>> product(np.eye(2), np.ones((2, 2))).tolist()
+        [[1.0, 1.0], [1.0, 1.0]]
     """
     def wrap(fn):
         @functools.wraps(fn)

@@ -56,12 +56,12 @@ class Tuning:
         reference pins BLAS too (smaller products run on one BLAS thread in OpenBLAS,
         whose threshold is 2^18; pinning costs a few microseconds).
 
-    Example
-    -------
-    >>> from meanfield.backends import tuning
-    >>> with tuning.override(parallel_min_work=1 << 16):
-    ...     tuning.current().parallel_min_work
-    65536
+    Examples:
+
+        >>> from meanfield.backends import tuning
+        >>> with tuning.override(parallel_min_work=1 << 16):
+        ...     tuning.current().parallel_min_work
+        65536
     """
 
     blas_min_d: int = 24
@@ -95,11 +95,11 @@ def current() -> Tuning:
     """The settings in force in the calling thread: those of the innermost
     :func:`override`, else the process's defaults (:func:`set_defaults`).
 
-    Example
-    -------
-    >>> from meanfield.backends import tuning
-    >>> tuning.current().blas_min_d
-    24
+    Examples:
+
+        >>> from meanfield.backends import tuning
+        >>> tuning.current().blas_min_d
+        24
     """
     local = _LOCAL.get()
     return _DEFAULTS[0] if local is None else local
@@ -111,12 +111,12 @@ def override(**changes) -> Iterator[Tuning]:
     variable: other threads, a Dask worker's cells for instance, keep theirs). Unknown
     names or non-positive sizes raise ValueError naming them.
 
-    Example
-    -------
-    >>> from meanfield.backends import tuning
-    >>> with tuning.override(tile=1 << 20) as t:
-    ...     t.tile
-    1048576
+    Examples:
+
+        >>> from meanfield.backends import tuning
+        >>> with tuning.override(tile=1 << 20) as t:
+        ...     t.tile
+        1048576
     """
     token = _LOCAL.set(_replace(current(), changes))
     try:
@@ -130,13 +130,13 @@ def set_defaults(**changes) -> Tuning:
     :func:`override`); ``set_defaults()`` with no argument restores the built-in ones.
     Returns the new defaults.
 
-    Example
-    -------
-    >>> from meanfield.backends import tuning
-    >>> tuning.set_defaults(blas_threads=None).blas_threads is None
-    True
-    >>> tuning.set_defaults().blas_threads
-    1
+    Examples:
+
+        >>> from meanfield.backends import tuning
+        >>> tuning.set_defaults(blas_threads=None).blas_threads is None
+        True
+        >>> tuning.set_defaults().blas_threads
+        1
     """
     _DEFAULTS[0] = _replace(_DEFAULTS[0], changes) if changes else Tuning()
     return _DEFAULTS[0]

@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 from ..plots.figures import save
+from ..plots.neurons import extent_of
 from ..plots.runs import animate, loss_figure, trajectory_figure
 from ..runs import store
 from ..runs.batch import run_configs
@@ -69,12 +70,14 @@ def run_demo(out_dir="demo", seed: int = DEMO_SEED, backend: str = "numpy",
             f"{result.trajectory.risk[-1]:.2e}, test risk {result.trajectory.test_risk[-1]:.2e}")
     began = time.monotonic()
     teacher = results["active"].teacher
+    extent = extent_of([(r.trajectory.snapshots, r.trajectory.final)
+                        for r in results.values()], teacher)  # one for both panels
     written = []
     for name, result in results.items():
         traj = result.trajectory
-        title = f"{name}: τ = {SCALES[name]:g}, m = {M}, t = {traj.times[-1]:g}"
-        written += save(trajectory_figure(traj.snapshots, traj.final, teacher, title),
-                        out / name, formats=("png",))
+        title = f"{name}: τ = {SCALES[name]:g}, m = {M}, t = 0 … {traj.times[-1]:g}"
+        written += save(trajectory_figure(traj.snapshots, traj.final, teacher, title,
+                                          extent=extent), out / name, formats=("png",))
     curves = [(f"{n} (τ = {SCALES[n]:g})", r.trajectory.times, r.trajectory.risk,
                r.trajectory.test_risk) for n, r in results.items()]
     written += save(loss_figure(curves), out / "loss", formats=("png",))

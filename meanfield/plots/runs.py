@@ -1,110 +1,69 @@
-"""Figures of a run: loss curves, neuron trajectories in the plane, animations.
+"""Figures of a run: loss curves, neuron positions in the plane, animations.
 
-Neurons are drawn as in the papers' figures: neuron i at |c_i| a_i (projected on two
-directions), coloured by sign(c_i) (red +, blue -), teacher neurons as arrows (dark red
-or dark blue by the sign of their output weight). For a
-2-homogeneous (ReLU) unit, q c sigma(a.x) = c' sigma(a'.x) with |c'| a' = q |c| a, so with
-per-neuron output weights q = alpha/m the teacher arrows are scaled by q_T/q_S: student
-neurons lying on a teacher's ray reproduce it when their |c_i| a_i add up to the arrow
-(in the demo q_T = q_S = 1). For d > 2 the plane is the span of the teacher's
-first two input directions (orthonormalised).
+Neurons are drawn by :mod:`meanfield.plots.neurons` (theory §1): every student and teacher
+neuron at its own |c| a, red c > 0 and blue c < 0, start and end marks, paths, teacher
+arrows, the unit circle, ticks in those units and one legend entry per mark.
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
-from matplotlib.animation import FuncAnimation, PillowWriter
-from matplotlib.collections import LineCollection
-from matplotlib.colors import to_rgba
-from matplotlib.lines import Line2D
 
 from ..runs import store
 from .figures import save, subplots
+from .neurons import (PATHS, NeuronPanel, draw_neurons, extent_of, legend_handles,
+                      output_weights)
 
-POSITIVE, NEGATIVE, TEACHER = "#d62728", "#1f77b4", "black"
-TEACHER_POSITIVE, TEACHER_NEGATIVE = "#7f0000", "#08306b"
-
-
-def plane_basis(teacher) -> np.ndarray:
-    """(d, 2) orthonormal basis: identity for d = 2, else the teacher's span (completed
-    with coordinate axes if the teacher spans fewer than two directions)."""
-    d = teacher.layout.d
-    if d <= 2:
-        return np.eye(d, 2)
-    vectors = np.concatenate([teacher.a.T, np.eye(d)], axis=1)
-    q, _ = np.linalg.qr(vectors)
-    return q[:, :2]
+#: GIFs are at least this many pixels wide, whatever the number of panels
+GIF_MIN_WIDTH = 1000
+PANEL_INCHES, GIF_PANEL_INCHES = 5.4, 4.6
 
 
-def plane_positions(w: np.ndarray, layout, basis: np.ndarray) -> np.ndarray:
-    """|c_i| a_i projected on ``basis``; w is (..., m, p), the result (..., m, 2)."""
-    c = np.abs(w[..., layout.c][..., 0:1])
-    return (c * w[..., layout.a]) @ basis
+def _legend(fig, teacher, paths, ncol: int = 3) -> None:
+    fig.legend(handles=legend_handles(teacher, paths), loc="lower center", ncol=ncol,
+               frameon=False, fontsize=9)
 
 
-def teacher_positions(teacher, student, basis) -> np.ndarray:
-    """The teacher neurons' |c*| a* in the plane, scaled by q_T/q_S (module docstring)."""
-    scale = (teacher.alpha / teacher.m) / (student.alpha / student.m)
-    return scale * plane_positions(teacher.w, teacher.layout, basis)
+def _time_colorbar(fig, panel, axes) -> None:
+    fig.colorbar(panel.lines, ax=axes, shrink=0.8, pad=0.02, label="time t (log scale)")
 
 
-def _signs(w, layout):
-    return np.sign(w[..., layout.c][..., 0])
+def neurons_figure(panels, teacher, extent=None, paths: str | None = "sign",
+                   suptitle: str | None = None):
+    """Side-by-side neuron panels sharing one extent (:func:`neurons.extent_of` of all of
+    them unless given). ``panels`` is a list of (title, snapshots, student, times);
+    ``paths`` is "sign", "time" (a colour bar of log t) or None.
 
-
-def draw_neurons(ax, snapshots, student, teacher, title=None, upto=None) -> None:
-    """Neuron trajectories on ``ax``: snapshots (n, m, p), drawn as lines fading from light
-    (early) to solid (late), the last position as a dot, teacher arrows, unit circle."""
-    basis = plane_basis(teacher)
-    upto = len(snapshots) if upto is None else upto
-    pos = plane_positions(snapshots[:upto], student.layout, basis)
-    signs = _signs(snapshots[:upto], student.layout)
-    n = len(pos)
-    ring = np.linspace(0, 2 * np.pi, 256)
-    ax.plot(np.cos(ring), np.sin(ring), color="0.6", lw=0.8, ls="--", zorder=0)
-    if n > 1:
-        segs = np.stack([pos[:-1], pos[1:]], axis=2).reshape(-1, 2, 2)  # (n-1)*m segments
-        fade = np.repeat(np.linspace(0.15, 1.0, n - 1), pos.shape[1])
-        sign = signs[1:].reshape(-1)
-        colors = np.where((sign >= 0)[:, None], to_rgba(POSITIVE), to_rgba(NEGATIVE))
-        colors[:, 3] = fade
-        ax.add_collection(LineCollection(segs, colors=colors, linewidths=1.6))
-    last, last_sign = pos[-1], signs[-1]
-    ax.scatter(*pos[0].T, s=10, facecolors="none", edgecolors="0.5", lw=0.6, zorder=2)
-    ax.scatter(*last.T, s=18, c=[POSITIVE if s >= 0 else NEGATIVE for s in last_sign],
-               zorder=3)
-    for (x, y), s in zip(teacher_positions(teacher, student, basis),
-                         _signs(teacher.w, teacher.layout)):
-        ax.annotate("", xy=(x, y), xytext=(0, 0), zorder=4, arrowprops=dict(
-            arrowstyle="-|>", lw=1.8, color=TEACHER_POSITIVE if s >= 0 else TEACHER_NEGATIVE))
-    extent = max(1.15, 1.1 * float(np.max(np.abs(pos))),
-                 1.1 * float(np.max(np.abs(teacher_positions(teacher, student, basis)))))
-    ax.set_xlim(-extent, extent)
-    ax.set_ylim(-extent, extent)
-    ax.set_aspect("equal")
-    ax.set_xticks([])
-    ax.set_yticks([])
-    if title:
-        ax.set_title(title)
-
-
-def _legend(fig):
-    handles = [Line2D([], [], color=POSITIVE, lw=2, label="cᵢ > 0"),
-               Line2D([], [], color=NEGATIVE, lw=2, label="cᵢ < 0"),
-               Line2D([], [], color=TEACHER, lw=1.8, marker=">", markersize=6,
-                      label="teacher |c*ⱼ| a*ⱼ"),
-               Line2D([], [], color="0.6", ls="--", label="unit circle")]
-    fig.legend(handles=handles, loc="lower center", ncol=4, frameon=False, fontsize=9)
-
-
-def trajectory_figure(snapshots, student, teacher, title=None):
-    """One panel of neuron trajectories (see :func:`draw_neurons`) with a legend."""
-    fig, ax = subplots(figsize=(5, 5.3))
-    draw_neurons(ax, snapshots, student, teacher, title)
-    _legend(fig)
-    fig.subplots_adjust(bottom=0.1)
+    >>> fig = neurons_figure([("run", traj.snapshots, traj.final, traj.times)], teacher)
+    """
+    if paths not in PATHS:
+        raise ValueError(f"paths: {paths!r} is not one of {PATHS}")
+    extent = extent_of([(p[1], p[2]) for p in panels], teacher) if extent is None else extent
+    n = len(panels)
+    fig, axes = subplots(1, n, figsize=(PANEL_INCHES * n + 0.6 * (paths == "time"), 6.6),
+                         squeeze=False)
+    drawn = None
+    for ax, (title, snaps, student, times) in zip(axes[0], panels):
+        drawn = draw_neurons(ax, snaps, student, teacher, extent=extent, paths=paths,
+                             times=times)
+        ax.set_title(f"{title}\n{output_weights(student, teacher)}" if title else
+                     output_weights(student, teacher), fontsize=10)
+    if suptitle:
+        fig.suptitle(suptitle)
+    _legend(fig, teacher, paths)
+    fig.subplots_adjust(bottom=0.24, top=0.86, left=0.1, right=0.97, wspace=0.3)
+    if paths == "time":
+        _time_colorbar(fig, drawn, axes[0].tolist())
     return fig
+
+
+def trajectory_figure(snapshots, student, teacher, title=None, extent=None,
+                      paths: str | None = "sign", times=None):
+    """One panel of neurons (:func:`neurons_figure` with one run) with its legend."""
+    return neurons_figure([(title, snapshots, student, times)], teacher, extent=extent,
+                          paths=paths)
 
 
 def loss_figure(curves, ylabel="risk"):
@@ -125,23 +84,62 @@ def loss_figure(curves, ylabel="risk"):
     return fig
 
 
-def animate(panels, teacher, path, fps: int = 12, max_frames: int = 60) -> Path:
-    """Animated GIF (matplotlib's Pillow writer) of one or more runs side by side;
-    ``panels`` is a list of (title, snapshots, student, times)."""
-    n_frames = min(max_frames, min(len(p[1]) for p in panels))
-    frames = np.unique(np.linspace(1, min(len(p[1]) for p in panels), n_frames).astype(int))
-    fig, axes = subplots(1, len(panels), figsize=(4.2 * len(panels), 4.5), squeeze=False)
-    _legend(fig)
+def gif_dpi(width_inches: float, min_width: int = GIF_MIN_WIDTH) -> int:
+    """The smallest dpi (at least 120, so 9-point text is 15 pixels high) giving a frame
+    ``min_width`` pixels wide."""
+    return max(120, math.ceil(min_width / width_inches))
 
-    def draw(upto):
-        for ax, (title, snaps, student, times) in zip(axes[0], panels):
-            ax.clear()
-            draw_neurons(ax, snaps, student, teacher, upto=upto)
-            ax.set_title(f"{title}   t = {times[upto - 1]:.3g}", fontsize=10)
-        fig.subplots_adjust(bottom=0.12, top=0.9, wspace=0.05)
 
+def animate(panels, teacher, path, fps: int = 12, max_frames: int = 60,
+            paths: str | None = "sign") -> Path:
+    """Animated GIF of one or more runs side by side, one extent for all, at least
+    :data:`GIF_MIN_WIDTH` pixels wide, the time on every frame; ``panels`` is a list of
+    (title, snapshots, student, times). Axes, ticks and legend are rendered once (Agg);
+    each frame redraws only the panels' marks over that background (Pillow writes the GIF).
+
+    >>> animate([("run", traj.snapshots, traj.final, traj.times)], teacher, "run.gif")
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from PIL import Image
+
+    n_records = min(len(p[1]) for p in panels)
+    frames = np.unique(np.linspace(1, n_records, min(max_frames, n_records)).astype(int))
+    extent = extent_of([(p[1], p[2]) for p in panels], teacher)
+    n = len(panels)
+    fig, axes = subplots(1, n, figsize=(GIF_PANEL_INCHES * n + 0.8 * (n == 1), 6.2),
+                         squeeze=False)
+    drawn = []
+    for ax, (title, snaps, student, times) in zip(axes[0], panels):
+        drawn.append(NeuronPanel(ax, snaps, student, teacher, times=times, extent=extent,
+                                 paths=paths))
+        ax.set_title(f"{title}\n{output_weights(student, teacher)}", fontsize=10)
+    _legend(fig, teacher, paths, ncol=3 if n > 1 else 2)
+    fig.subplots_adjust(bottom=0.26 if n > 1 else 0.3, top=0.84, left=0.12, right=0.97,
+                        wspace=0.35)
+    clock = fig.suptitle("", fontsize=15)
+    moving = [(panel.ax, artist) for panel in drawn for artist in panel.artists()]
+    for _, artist in moving:
+        artist.set_animated(True)
+    clock.set_animated(True)
+    fig.set_dpi(gif_dpi(fig.get_figwidth()))
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    background = canvas.copy_from_bbox(fig.bbox)
+    images = []
+    for upto in frames:
+        canvas.restore_region(background)
+        for panel in drawn:
+            panel.show(upto)
+        for ax, artist in moving:
+            ax.draw_artist(artist)
+        clock.set_text(f"t = {panels[0][3][upto - 1]:.4g}")
+        fig.draw_artist(clock)
+        rgba = np.asarray(canvas.buffer_rgba())
+        images.append(Image.fromarray(rgba[..., :3].copy()).quantize(
+            255, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE))
     path = Path(path).with_suffix(".gif")
-    FuncAnimation(fig, draw, frames=frames).save(path, writer=PillowWriter(fps=fps), dpi=80)
+    images[0].save(path, save_all=True, append_images=images[1:], loop=0,
+                   duration=round(1000 / fps))
     return path
 
 
@@ -153,7 +151,7 @@ def plot_run(result, out_dir=None, gif: bool = False) -> list[Path]:
     traj, student = result.trajectory, result.trajectory.final
     name = Path(result.run_dir).name
     written = save(loss_figure([(name, traj.times, traj.risk, traj.test_risk)]), out / "loss")
-    title = f"{name}: t = {traj.times[-1]:.3g}"
+    title = f"{name}: m = {student.m}, t = 0 … {traj.times[-1]:.3g}"
     written += save(trajectory_figure(traj.snapshots, student, result.teacher, title),
                     out / "neurons")
     if gif:

@@ -3,7 +3,9 @@
 ``results.csv`` has the columns ``cell`` (id), one per axis (dotted config keys), ``seed``,
 ``status`` ("done", "diverged", "failed", "running" for an interrupted run, "pending"
 for one never started), the scalar metrics ``final_risk``, ``final_test_risk``,
-``min_risk``, ``t_final``, ``steps``, ``wall_time``, the end-of-run laziness
+``min_risk``, ``t_final``, ``steps``, ``wall_time``, ``initial_risk`` (R0, the risk
+recorded at t = 0) and ``relative_risk`` (R/R0 = final_risk / initial_risk, empty when
+R0 is 0 or was not recorded), the end-of-run laziness
 diagnostics when the cells recorded them (``kappa``, ``final_displacement``,
 ``final_kernel_change``, ``final_activation_stability``, ``final_tangent_distance_rel``;
 config section ``diagnostics``), and ``message`` (why a cell stopped). ``series.csv`` is long format: ``cell``, the axes, ``seed``, then ``t``,
@@ -25,7 +27,8 @@ from .store import CELLS, MANIFEST, RESULTS, SERIES, DamagedRun
 
 if TYPE_CHECKING:
     import pandas as pd
-SCALARS = ("final_risk", "final_test_risk", "min_risk", "t_final", "steps", "wall_time")
+SCALARS = ("final_risk", "final_test_risk", "min_risk", "t_final", "steps", "wall_time",
+           "initial_risk", "relative_risk")
 DIAGNOSTICS = ("displacement", "kernel_change", "activation_stability", "tangent_distance_rel")
 
 
@@ -60,9 +63,13 @@ def _scalars(metrics: dict | None, status: str) -> dict:
     if risk:
         row.update(min_risk=min(risk), t_final=metrics["times"][-1],
                    steps=metrics["steps"][-1])
+        if metrics["times"][0] == 0:
+            row["initial_risk"] = risk[0]
         if status == "done":
             row["final_risk"] = risk[-1]
             row["final_test_risk"] = test[-1] if test else nan
+            if row["initial_risk"] > 0:
+                row["relative_risk"] = risk[-1] / row["initial_risk"]
     diagnostics = metrics.get("diagnostics")
     if diagnostics:
         row["kappa"] = nan if diagnostics["kappa"] is None else diagnostics["kappa"]

@@ -65,6 +65,7 @@ TASK = "task.json"
 RESULT = "result.json"
 RESULTS = "results.csv"
 SERIES = "series.csv"
+DISTANCES = "distances.csv"
 
 #: format of the files of a run directory this version writes (and the newest it reads)
 FORMAT = 1

@@ -14,7 +14,8 @@ CHECKOUT = Path(__file__).resolve().parents[2]
 
 
 def _configure_demo(p):
-    p.add_argument("--out", default="demo", help="output directory (default ./demo)")
+    p.add_argument("--out", default="demo", help="output directory (default ./demo; "
+                                                 "printed before the runs start)")
     p.add_argument("--backend", default="numpy", choices=backends.names(),
                    help="backend of the two runs (default numpy: fastest at m = 16)")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None)
@@ -24,6 +25,7 @@ def _demo(args, extra) -> int:
     from ..experiments.demo import run_demo
 
     began = time.monotonic()
+    print(f"demo directory: {Path(args.out).resolve()}", flush=True)
     for path in run_demo(args.out, backend=args.backend, progress=args.progress):
         print(path)
     print(f"demo finished in {time.monotonic() - began:.1f} s")

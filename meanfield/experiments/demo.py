@@ -77,7 +77,8 @@ def run_demo(out_dir="demo", seed: int = DEMO_SEED, backend: str = "numpy",
         traj = result.trajectory
         title = f"{name}: τ = {SCALES[name]:g}, m = {M}, t = 0 … {traj.times[-1]:g}"
         written += save(trajectory_figure(traj.snapshots, traj.final, teacher, title,
-                                          extent=extent), out / name, formats=("png",))
+                                          extent=extent, zoom=1.1), out / name,
+                        formats=("png",))
     curves = [(f"{n} (τ = {SCALES[n]:g})", r.trajectory.times, r.trajectory.risk,
                r.trajectory.test_risk) for n, r in results.items()]
     written += save(loss_figure(curves), out / "loss", formats=("png",))

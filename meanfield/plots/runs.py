@@ -14,7 +14,7 @@ import numpy as np
 from ..runs import store
 from .figures import save, subplots
 from .neurons import (PATHS, NeuronPanel, draw_neurons, extent_of, legend_handles,
-                      output_weights)
+                      output_weights, plane_basis, plane_positions)
 
 #: GIFs are at least this many pixels wide, whatever the number of panels
 GIF_MIN_WIDTH = 1000
@@ -30,11 +30,34 @@ def _time_colorbar(fig, panel, axes) -> None:
     fig.colorbar(panel.lines, ax=axes, shrink=0.8, pad=0.02, label="time t (log scale)")
 
 
+def _zoom(ax, snaps, student, teacher, times, paths, half: float) -> None:
+    """An inset magnifying |x|, |y| <= half in the emptiest corner of ``ax`` (the corner
+    holding the fewest recorded positions), its frame marked on the panel."""
+    pos = plane_positions(np.asarray(snaps), student.layout, plane_basis(teacher))
+    pos = pos.reshape(-1, 2)
+    # lower and left corners leave room for the inset's own tick labels
+    corners = {(0.62, 0.6): (pos[:, 0] > 0) & (pos[:, 1] > 0),
+               (0.1, 0.6): (pos[:, 0] < 0) & (pos[:, 1] > 0),
+               (0.1, 0.09): (pos[:, 0] < 0) & (pos[:, 1] < 0),
+               (0.62, 0.09): (pos[:, 0] > 0) & (pos[:, 1] < 0)}
+    x0, y0 = min(corners, key=lambda k: corners[k].sum())
+    inset = ax.inset_axes([x0, y0, 0.34, 0.34])
+    NeuronPanel(inset, snaps, student, teacher, times=times, extent=half,
+                paths=paths).show()
+    inset.set_xlabel("")
+    inset.set_ylabel("")
+    inset.tick_params(labelsize=7)
+    inset.set_title(f"zoom: |x|, |y| ≤ {half:g}", fontsize=7, pad=2)
+    ax.indicate_inset_zoom(inset, edgecolor="0.4")
+
+
 def neurons_figure(panels, teacher, extent=None, paths: str | None = "sign",
-                   suptitle: str | None = None):
+                   suptitle: str | None = None, zoom: float | None = None):
     """Side-by-side neuron panels sharing one extent (:func:`neurons.extent_of` of all of
     them unless given). ``panels`` is a list of (title, snapshots, student, times);
-    ``paths`` is "sign", "time" (a colour bar of log t) or None.
+    ``paths`` is "sign", "time" (a colour bar of log t) or None; with ``zoom``, a panel
+    whose positions all lie within a third of the extent gets an inset magnifying the
+    square of half-width ``zoom`` (the shared extent still holds every panel).
 
     >>> fig = neurons_figure([("run", traj.snapshots, traj.final, traj.times)], teacher)
     """
@@ -42,28 +65,30 @@ def neurons_figure(panels, teacher, extent=None, paths: str | None = "sign",
         raise ValueError(f"paths: {paths!r} is not one of {PATHS}")
     extent = extent_of([(p[1], p[2]) for p in panels], teacher) if extent is None else extent
     n = len(panels)
-    fig, axes = subplots(1, n, figsize=(PANEL_INCHES * n + 0.6 * (paths == "time"), 6.6),
+    fig, axes = subplots(1, n, figsize=(PANEL_INCHES * n + 0.6 * (paths == "time"), 6.3),
                          squeeze=False)
     drawn = None
     for ax, (title, snaps, student, times) in zip(axes[0], panels):
         drawn = draw_neurons(ax, snaps, student, teacher, extent=extent, paths=paths,
                              times=times)
+        if zoom and extent_of([(snaps, student)], teacher, margin=1.0) < extent / 3:
+            _zoom(ax, snaps, student, teacher, times, paths, zoom)
         ax.set_title(f"{title}\n{output_weights(student, teacher)}" if title else
                      output_weights(student, teacher), fontsize=10)
     if suptitle:
         fig.suptitle(suptitle)
     _legend(fig, teacher, paths)
-    fig.subplots_adjust(bottom=0.24, top=0.86, left=0.1, right=0.97, wspace=0.3)
+    fig.subplots_adjust(bottom=0.2, top=0.88, left=0.1, right=0.97, wspace=0.3)
     if paths == "time":
         _time_colorbar(fig, drawn, axes[0].tolist())
     return fig
 
 
 def trajectory_figure(snapshots, student, teacher, title=None, extent=None,
-                      paths: str | None = "sign", times=None):
+                      paths: str | None = "sign", times=None, zoom: float | None = None):
     """One panel of neurons (:func:`neurons_figure` with one run) with its legend."""
     return neurons_figure([(title, snapshots, student, times)], teacher, extent=extent,
-                          paths=paths)
+                          paths=paths, zoom=zoom)
 
 
 def loss_figure(curves, ylabel="risk"):

@@ -62,11 +62,16 @@ def test_side_by_side_panels_share_one_extent_holding_both_runs():
     small = mf.Network.init(m=8, d=2, tau=0.1, seed=3)
     large = mf.Network.init(m=8, d=2, tau=3.0, seed=3)
     fig = runs.neurons_figure([("small", _snapshots(small), small, None),
-                               ("large", _snapshots(large), large, None)], teacher)
-    limits = {ax.get_xlim() for ax in fig.axes} | {ax.get_ylim() for ax in fig.axes}
-    assert len(limits) == 1
+                               ("large", _snapshots(large), large, None)], teacher,
+                              zoom=1.1)
+    panels = fig.axes
+    limits = {ax.get_xlim() for ax in panels} | {ax.get_ylim() for ax in panels}
+    assert len(panels) == 2 and len(limits) == 1
     reach = np.max(np.abs(np.abs(_snapshots(large)[..., :1]) * _snapshots(large)[..., 1:]))
     assert limits.pop()[1] >= reach
+    # only the panel lost in the shared extent gets a magnified inset
+    assert len(panels[1].child_axes) == 0 and len(panels[0].child_axes) == 1
+    assert panels[0].child_axes[0].get_xlim() == (-1.1, 1.1)
 
 
 def test_every_mark_has_a_legend_entry_and_the_unit_circle_is_drawn_above_the_paths():

@@ -84,6 +84,9 @@ def _configure_plot(p):
     _configure_dir(p)
     p.add_argument("--out", help="figure directory (default RUN_DIR/figures)")
     p.add_argument("--gif", action="store_true", help="also write an animated GIF")
+    p.add_argument("--paths", choices=["sign", "time", "none"], default="sign",
+                   help="runs: colour the neurons' paths by the sign of c (default) or by "
+                        "time (a log-t colour bar), or draw none")
     sweeps.add_plot_options(p)
 
 
@@ -98,7 +101,9 @@ def _plot(args, extra) -> int:
     if result.status == "diverged":
         print(f"meanfield: {args.run_dir} diverged: plotting its records up to "
               f"t = {result.trajectory.times[-1]:.6g}", file=sys.stderr)
-    for path in plot_run(result, args.out, gif=args.gif):
+    style = {} if args.paths == "sign" else {"paths": None if args.paths == "none"
+                                             else args.paths}
+    for path in plot_run(result, args.out, gif=args.gif, **style):
         print(path)
     return 0
 

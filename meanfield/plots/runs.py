@@ -141,6 +141,8 @@ def animate(panels, teacher, path, fps: int = 12, max_frames: int = 60,
     _legend(fig, teacher, paths, ncol=3 if n > 1 else 2)
     fig.subplots_adjust(bottom=0.26 if n > 1 else 0.3, top=0.84, left=0.12, right=0.97,
                         wspace=0.35)
+    if paths == "time":
+        _time_colorbar(fig, drawn[-1], axes[0].tolist())
     clock = fig.suptitle("", fontsize=15)
     moving = [(panel.ax, artist) for panel in drawn for artist in panel.artists()]
     for _, artist in moving:
@@ -168,18 +170,23 @@ def animate(panels, teacher, path, fps: int = 12, max_frames: int = 60,
     return path
 
 
-def plot_run(result, out_dir=None, gif: bool = False) -> list[Path]:
+def plot_run(result, out_dir=None, gif: bool = False,
+             paths: str | None = "sign") -> list[Path]:
     """Figures of a finished run (meanfield.runs.Result) into ``out_dir`` (default
-    <run_dir>/figures): loss.png/pdf, neurons.png/pdf and optionally neurons.gif."""
+    <run_dir>/figures): loss.png/pdf, neurons.png/pdf (paths coloured by ``paths``:
+    "sign", "time" or None) and optionally neurons.gif.
+
+    >>> plot_run(mf.load("runs/first"), gif=True)
+    """
     out = Path(out_dir) if out_dir else Path(result.run_dir) / store.FIGURES
     out.mkdir(parents=True, exist_ok=True)
     traj, student = result.trajectory, result.trajectory.final
     name = Path(result.run_dir).name
     written = save(loss_figure([(name, traj.times, traj.risk, traj.test_risk)]), out / "loss")
     title = f"{name}: m = {student.m}, t = 0 … {traj.times[-1]:.3g}"
-    written += save(trajectory_figure(traj.snapshots, student, result.teacher, title),
-                    out / "neurons")
+    written += save(trajectory_figure(traj.snapshots, student, result.teacher, title,
+                                      paths=paths, times=traj.times), out / "neurons")
     if gif:
         written.append(animate([(name, traj.snapshots, student, traj.times)],
-                               result.teacher, out / "neurons"))
+                               result.teacher, out / "neurons", paths=paths))
     return written

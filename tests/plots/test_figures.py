@@ -129,6 +129,9 @@ def test_gif_is_at_least_1000_px_wide_with_the_time_on_each_frame(tmp_path):
     # the clock (top strip) changes from frame to frame; the axes' ticks do not
     top = slice(0, frames[0].shape[0] // 12)
     assert all(np.any(frames[k][top] != frames[k + 1][top]) for k in range(4))
+    timed = runs.animate([("run", snaps, student, np.arange(5.0))], teacher,
+                         tmp_path / "timed", max_frames=2, paths="time")
+    assert timed.stat().st_size > 1000
     assert runs.gif_dpi(10.0) == 120 and runs.gif_dpi(4.6) >= 1000 / 4.6
 
 

@@ -20,11 +20,13 @@ self-interaction, so equality is up to O(1/m) plus the O(dt) splitting bias.)
 from __future__ import annotations
 
 import numpy as np
+from matplotlib import patheffects
 
 from ..dynamics import integrators as dynamics
 from ..analysis import distances as metrics
 from ..model.network import Network
 from ..objectives.teacher_student import GaussianPopulation
+from ..plots import neurons
 from ..plots.figures import subplots
 from ..dynamics.trajectory import LinearSchedule, simulate
 
@@ -72,7 +74,8 @@ def gibbs_check(teacher: Network, student: Network, temperature: float,
 
 def gibbs_figure(result: dict, student: Network, teacher: Network, title: str):
     """Left: W2(mu_t, G[mu_t]) and the baseline against t; right: the final cloud and
-    its Gibbs sample drawn at |c| a (the papers' convention, first two coordinates)."""
+    its Gibbs sample drawn at |c| a (the papers' convention, first two coordinates; cloud
+    red c > 0, blue c < 0; teacher arrows at their own |c*| a*; unit circle dashed)."""
     fig, (ax1, ax2) = subplots(1, 2, figsize=(11, 4.3))
     t = np.asarray(result["times"])
     ax1.plot(t, result["w2_to_gibbs"], "o-", label="$W_2(\\mu_t, G[\\mu_t])$")
@@ -87,18 +90,35 @@ def gibbs_figure(result: dict, student: Network, teacher: Network, title: str):
                      arrowprops=dict(arrowstyle="->", lw=0.6))
     ax1.legend(fontsize=8)
     lay = student.layout
-    for w, label, style in ((result["final_gibbs"], "Gibbs sample $G[\\mu_T]$",
-                             dict(s=4, color="gray", alpha=0.3)),
-                            (result["final_cloud"], "cloud $\\mu_T$",
-                             dict(s=8, c="C3", alpha=0.8))):
-        pos = np.abs(w[:, lay.c][:, :1]) * w[:, lay.a][:, :2]
-        ax2.scatter(pos[:, 0], pos[:, 1], label=label, **style)
+    sample = result["final_gibbs"]
+    gibbs = np.abs(sample[:, lay.c][:, :1]) * sample[:, lay.a][:, :2]
+    ax2.scatter(*gibbs.T, s=4, color="0.6", alpha=0.35, label="Gibbs sample $G[\\mu_T]$",
+                zorder=1)
+    cloud = result["final_cloud"]
+    pos = np.abs(cloud[:, lay.c][:, :1]) * cloud[:, lay.a][:, :2]
+    positive = cloud[:, lay.c][:, 0] >= 0
+    ax2.scatter(*pos[positive].T, s=10, color=neurons.POSITIVE, alpha=0.8, zorder=2,
+                label="cloud $\\mu_T$, $c_i > 0$")
+    ax2.scatter(*pos[~positive].T, s=10, color=neurons.NEGATIVE, alpha=0.8, zorder=2.1,
+                label="cloud $\\mu_T$, $c_i < 0$")
+    ring = np.linspace(0, 2 * np.pi, 256)
+    ax2.plot(np.cos(ring), np.sin(ring), color=neurons.CIRCLE, lw=1.0, ls=(0, (4, 3)),
+             zorder=3, label="unit circle")
+    outline = [patheffects.withStroke(linewidth=4.0, foreground="white")]
     for c, a in zip(teacher.c[:, 0], teacher.a[:, :2]):
-        ax2.annotate("", xy=tuple(a * abs(c)), xytext=(0, 0),
-                     arrowprops=dict(arrowstyle="->", color="black", lw=1.5))
+        colour = neurons.TEACHER_POSITIVE if c >= 0 else neurons.TEACHER_NEGATIVE
+        ax2.annotate("", xy=tuple(a * abs(c)), xytext=(0, 0), zorder=4, arrowprops=dict(
+            arrowstyle="-|>", color=colour, lw=2.0, mutation_scale=14,
+            path_effects=outline))
+    for s in sorted({c >= 0 for c in teacher.c[:, 0]}, reverse=True):
+        ax2.plot([], [], marker=">", lw=2.0,
+                 label=f"teacher $|c^*|a^*$, $c^* {'>' if s else '<'} 0$",
+                 color=neurons.TEACHER_POSITIVE if s else neurons.TEACHER_NEGATIVE)
+    half = 1.05 * max(1.0, float(np.max(np.abs(np.concatenate([gibbs, pos])))))
     ax2.set(xlabel="$|c|\\,a_1$", ylabel="$|c|\\,a_2$", aspect="equal",
-            title=f"t = {t[-1]:g}: neurons at $|c|a$, teacher arrows")
-    ax2.legend(fontsize=8, loc="lower right")
+            xlim=(-half, half), ylim=(-half, half),
+            title=f"t = {t[-1]:g}: neurons at $|c|a$ (teacher and cloud alike)")
+    ax2.legend(fontsize=7, loc="lower right")
     fig.suptitle(title)
     fig.tight_layout()
     return fig

@@ -138,9 +138,10 @@ class NeuronPanel:
             reach = 2 * extent / max(np.hypot(x, y), 1e-300)
             ax.plot([0, reach * x], [0, reach * y], lw=0.9, ls=":", zorder=1,
                     color=TEACHER_POSITIVE if s >= 0 else TEACHER_NEGATIVE)
-            self.arrows.append(ax.annotate("", xy=(x, y), xytext=(0, 0), zorder=3.5, arrowprops=dict(
-                arrowstyle="-|>", lw=2.0, mutation_scale=16, path_effects=outline,
-                color=TEACHER_POSITIVE if s >= 0 else TEACHER_NEGATIVE)))
+            self.arrows.append(ax.annotate(
+                "", xy=(x, y), xytext=(0, 0), zorder=3.5, arrowprops=dict(
+                    arrowstyle="-|>", lw=2.0, mutation_scale=16, path_effects=outline,
+                    color=TEACHER_POSITIVE if s >= 0 else TEACHER_NEGATIVE)))
         ax.set_xlim(-extent, extent)
         ax.set_ylim(-extent, extent)
         ax.set_aspect("equal")

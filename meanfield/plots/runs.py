@@ -63,7 +63,8 @@ def neurons_figure(panels, teacher, extent=None, paths: str | None = "sign",
     """
     if paths not in PATHS:
         raise ValueError(f"paths: {paths!r} is not one of {PATHS}")
-    extent = extent_of([(p[1], p[2]) for p in panels], teacher) if extent is None else extent
+    if extent is None:
+        extent = extent_of([(p[1], p[2]) for p in panels], teacher)
     n = len(panels)
     fig, axes = subplots(1, n, figsize=(PANEL_INCHES * n + 0.6 * (paths == "time"), 6.3),
                          squeeze=False)
@@ -182,7 +183,8 @@ def plot_run(result, out_dir=None, gif: bool = False,
     out.mkdir(parents=True, exist_ok=True)
     traj, student = result.trajectory, result.trajectory.final
     name = Path(result.run_dir).name
-    written = save(loss_figure([(name, traj.times, traj.risk, traj.test_risk)]), out / "loss")
+    written = save(loss_figure([(name, traj.times, traj.risk, traj.test_risk)]),
+                   out / "loss")
     title = f"{name}: m = {student.m}, t = 0 … {traj.times[-1]:.3g}"
     written += save(trajectory_figure(traj.snapshots, student, result.teacher, title,
                                       paths=paths, times=traj.times), out / "neurons")

@@ -51,3 +51,14 @@ def test_collect_distances_refuses_a_bad_axis_before_writing(width_sweep, capsys
         status, _, err = cli(capsys, "collect", width_sweep, *args)
         assert status == 2 and ("student.x" in one_line(err) or "l1" in one_line(err))
     assert {p.name: p.stat().st_mtime_ns for p in width_sweep.iterdir()} == before
+
+
+def test_plot_success_fractions_from_the_command_line(width_sweep, capsys, tmp_path):
+    status, _, err = cli(capsys, "plot", width_sweep, "--success", "R/R0<", "--out",
+                         tmp_path / "bad")
+    assert status == 2 and "success" in one_line(err) and not (tmp_path / "bad").exists()
+    status, out, _ = cli(capsys, "plot", width_sweep, "--success", "R/R0<1e-4", "--out",
+                         tmp_path / "fig")
+    assert status == 0
+    names = {p.name for p in (tmp_path / "fig").iterdir()}
+    assert {"success_vs_student-m.png", "final_risk_vs_student-m.png"} <= names

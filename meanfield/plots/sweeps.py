@@ -265,7 +265,7 @@ def heatmap_figure(table, groups, x: str, y: str, metric: str = "final_risk",
         stat = stat.mean() if success is not None else stat.median()
         grids.append(np.array([[stat.get((yv, xv), math.nan) for xv in xs] for yv in ys]))
     norm = _grid_norm(grids, metric, success is not None)
-    cmap = "viridis" if success is None else "RdYlGn"
+    cmap = "viridis" if success is None else "cividis"
     for ax, (label, _), grid in zip(axes[0], panels, grids):
         image = ax.imshow(grid, origin="lower", aspect="auto", cmap=cmap, norm=norm)
         for (i, j), value in np.ndenumerate(grid):

@@ -97,10 +97,11 @@ def gibbs_figure(result: dict, student: Network, teacher: Network, title: str):
     cloud = result["final_cloud"]
     pos = np.abs(cloud[:, lay.c][:, :1]) * cloud[:, lay.a][:, :2]
     positive = cloud[:, lay.c][:, 0] >= 0
-    ax2.scatter(*pos[positive].T, s=10, color=neurons.POSITIVE, alpha=0.8, zorder=2,
-                label="cloud $\\mu_T$, $c_i > 0$")
-    ax2.scatter(*pos[~positive].T, s=10, color=neurons.NEGATIVE, alpha=0.8, zorder=2.1,
-                label="cloud $\\mu_T$, $c_i < 0$")
+    for part, colour, sign in ((positive, neurons.POSITIVE, ">"),
+                               (~positive, neurons.NEGATIVE, "<")):
+        if part.any():  # a legend entry only for marks that are drawn
+            ax2.scatter(*pos[part].T, s=10, color=colour, alpha=0.8, zorder=2,
+                        label=f"cloud $\\mu_T$, $c_i {sign} 0$")
     ring = np.linspace(0, 2 * np.pi, 256)
     ax2.plot(np.cos(ring), np.sin(ring), color=neurons.CIRCLE, lw=1.0, ls=(0, (4, 3)),
              zorder=3, label="unit circle")
@@ -114,9 +115,12 @@ def gibbs_figure(result: dict, student: Network, teacher: Network, title: str):
         ax2.plot([], [], marker=">", lw=2.0,
                  label=f"teacher $|c^*|a^*$, $c^* {'>' if s else '<'} 0$",
                  color=neurons.TEACHER_POSITIVE if s else neurons.TEACHER_NEGATIVE)
-    half = 1.05 * max(1.0, float(np.max(np.abs(np.concatenate([gibbs, pos])))))
+    # every point, the origin and the unit circle in view, one scale on both axes
+    points = np.concatenate([gibbs, pos, [[-1.0, -1.0], [1.0, 1.0]]])
+    low, high = points.min(axis=0), points.max(axis=0)
+    pad = 0.05 * float(np.max(high - low))
     ax2.set(xlabel="$|c|\\,a_1$", ylabel="$|c|\\,a_2$", aspect="equal",
-            xlim=(-half, half), ylim=(-half, half),
+            xlim=(low[0] - pad, high[0] + pad), ylim=(low[1] - pad, high[1] + pad),
             title=f"t = {t[-1]:g}: neurons at $|c|a$ (teacher and cloud alike)")
     ax2.legend(fontsize=7, loc="lower right")
     fig.suptitle(title)

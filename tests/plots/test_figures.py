@@ -208,3 +208,24 @@ def test_success_fraction_counts_seeds_meeting_the_condition_and_unfinished_as_f
             sweeps.parse_success(bad)
     with pytest.raises(ValueError, match="nowhere"):
         sweeps.success_figure(table, GROUPS, "student.m", "nowhere<1")
+
+
+def test_noisy_dynamics_plane_has_one_scale_every_point_and_only_drawn_marks_in_legend():
+    from meanfield.experiments import noisy_dynamics as noisy
+
+    teacher = _teacher()
+    student = mf.Network.init(m=16, d=2, tau=3.0, seed=8)
+    cloud = student.w.copy()
+    cloud[:, 0] = np.abs(cloud[:, 0])  # every c > 0: no c < 0 entry
+    result = {"times": [0.0, 1.0], "w2_to_gibbs": [1.0, 0.5], "w2_baseline": [0.4, 0.4],
+              "final_cloud": cloud, "final_gibbs": cloud[::-1] * 1.1}
+    fig = noisy.gibbs_figure(result, student, teacher, "test")
+    ax = fig.axes[1]
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert any("c_i > 0" in s for s in labels) and not any("c_i < 0" in s for s in labels)
+    assert any("unit circle" in s for s in labels) and any("teacher" in s for s in labels)
+    positions = np.abs(cloud[:, :1]) * cloud[:, 1:]
+    (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
+    assert x0 < min(-1, positions[:, 0].min()) and x1 > max(1, positions[:, 0].max())
+    assert y0 < min(-1, positions[:, 1].min()) and y1 > max(1, positions[:, 1].max())
+    assert ax.get_aspect() == 1.0

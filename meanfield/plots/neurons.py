@@ -46,8 +46,12 @@ def plane_basis(teacher) -> np.ndarray:
     """(d, 2) orthonormal basis: identity for d = 2, else the teacher's span (completed
     with coordinate axes if the teacher spans fewer than two directions).
 
-    >>> plane_basis(mf.Network.init(m=3, d=2, seed=0)).tolist()
-    [[1.0, 0.0], [0.0, 1.0]]
+    Examples:
+
+        >>> import meanfield as mf
+        >>> from meanfield.plots.neurons import plane_basis
+        >>> plane_basis(mf.Network.init(3, 2, seed=0)).tolist()
+        [[1.0, 0.0], [0.0, 1.0]]
     """
     d = teacher.layout.d
     if d <= 2:
@@ -196,8 +200,18 @@ def draw_neurons(ax, snapshots, student, teacher, title=None, upto=None, extent=
     square view of half-width ``extent``. Returns the panel (for a colour bar of time
     paths, ``panel.lines``).
 
-    >>> fig, ax = subplots()
-    >>> panel = draw_neurons(ax, traj.snapshots, traj.final, teacher)
+    Examples:
+
+        >>> import meanfield as mf
+        >>> from meanfield.plots.figures import subplots
+        >>> from meanfield.plots.neurons import draw_neurons
+        >>> teacher = mf.Network.init(3, 2, sphere=True, output="sign", alpha="sum", seed=1)
+        >>> student = mf.Network.init(8, 2, tau=0.5, seed=2)
+        >>> fig, ax = subplots()
+        >>> panel = draw_neurons(ax, student.w[None], student, teacher)
+        >>> low, high = ax.get_xlim()
+        >>> low == -high and ax.get_ylim() == (low, high)
+        True
     """
     panel = NeuronPanel(ax, snapshots, student, teacher, times=times, extent=extent,
                         paths=paths)

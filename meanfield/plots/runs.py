@@ -59,7 +59,16 @@ def neurons_figure(panels, teacher, extent=None, paths: str | None = "sign",
     whose positions all lie within a third of the extent gets an inset magnifying the
     square of half-width ``zoom`` (the shared extent still holds every panel).
 
-    >>> fig = neurons_figure([("run", traj.snapshots, traj.final, traj.times)], teacher)
+    Examples:
+
+        >>> import meanfield as mf
+        >>> from meanfield.plots.runs import neurons_figure
+        >>> teacher = mf.Network.init(3, 2, sphere=True, output="sign", alpha="sum", seed=1)
+        >>> small, large = (mf.Network.init(8, 2, tau=tau, seed=2) for tau in (0.1, 3.0))
+        >>> fig = neurons_figure([("small", small.w[None], small, None),
+        ...                       ("large", large.w[None], large, None)], teacher)
+        >>> fig.axes[0].get_xlim() == fig.axes[1].get_xlim()
+        True
     """
     if paths not in PATHS:
         raise ValueError(f"paths: {paths!r} is not one of {PATHS}")
@@ -123,7 +132,16 @@ def animate(panels, teacher, path, fps: int = 12, max_frames: int = 60,
     (title, snapshots, student, times). Axes, ticks and legend are rendered once (Agg);
     each frame redraws only the panels' marks over that background (Pillow writes the GIF).
 
-    >>> animate([("run", traj.snapshots, traj.final, traj.times)], teacher, "run.gif")
+    Examples:
+
+        >>> import pathlib, tempfile
+        >>> import meanfield as mf
+        >>> from meanfield.plots.runs import animate
+        >>> teacher = mf.Network.init(3, 2, sphere=True, output="sign", alpha="sum", seed=1)
+        >>> student = mf.Network.init(8, 2, tau=0.5, seed=2)
+        >>> out = pathlib.Path(tempfile.mkdtemp()) / "run"
+        >>> animate([("run", student.w[None], student, [0.0])], teacher, out).name
+        'run.gif'
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from PIL import Image
@@ -177,7 +195,9 @@ def plot_run(result, out_dir=None, gif: bool = False,
     <run_dir>/figures): loss.png/pdf, neurons.png/pdf (paths coloured by ``paths``:
     "sign", "time" or None) and optionally neurons.gif.
 
-    >>> plot_run(mf.load("runs/first"), gif=True)
+    Examples:
+
+        >>> plot_run(mf.load("runs/first"), gif=True)  # doctest: +SKIP
     """
     out = Path(out_dir) if out_dir else Path(result.run_dir) / store.FIGURES
     out.mkdir(parents=True, exist_ok=True)

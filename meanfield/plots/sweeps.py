@@ -44,8 +44,11 @@ def log_scale(values) -> bool:
     """True when ``values`` are numbers whose positive ones span a factor of LOG_SPAN or
     more, none negative (0 allowed: it is drawn at the floor, :func:`floored`).
 
-    >>> log_scale([2, 4, 8, 16, 32]), log_scale([1.0, 4.0])
-    (True, False)
+    Examples:
+
+        >>> from meanfield.plots.sweeps import log_scale
+        >>> log_scale([2, 4, 8, 16, 32]), log_scale([1.0, 4.0])
+        (True, False)
     """
     values = [v for v in values if not (isinstance(v, float) and math.isnan(v))]
     if not values or not _numeric(values) or min(values) < 0:
@@ -72,8 +75,11 @@ def _floor(values) -> float | None:
 def parse_success(condition: str) -> tuple[str, str, float]:
     """'R/R0<1e-4' -> ("relative_risk", "<", 1e-4): column, comparison, threshold.
 
-    >>> parse_success("final_risk<=1e-3")
-    ('final_risk', '<=', 0.001)
+    Examples:
+
+        >>> from meanfield.plots.sweeps import parse_success
+        >>> parse_success("R/R0<1e-4"), parse_success("final_risk >= 0.5")
+        (('relative_risk', '<', 0.0001), ('final_risk', '>=', 0.5))
     """
     match = re.fullmatch(r"\s*([^<>=\s]+)\s*(<=|>=|<|>)\s*(\S+)\s*", condition or "")
     try:
@@ -148,7 +154,16 @@ def axis_figure(table, groups, axis: str, metric: str = "final_risk"):
     point, one colour per combination of the other varying axes; log scales where the
     values span a factor of LOG_SPAN (module docstring).
 
-    >>> fig = axis_figure(mf.collect("sweeps/s"), [["student.m"]], "student.m")
+    Examples:
+
+        >>> from meanfield.plots.sweeps import axis_figure
+        >>> import pandas as pd
+        >>> table = pd.DataFrame({"student.m": [2, 2, 32, 32], "seed": [0, 1, 0, 1],
+        ...                       "final_risk": [0.1, 0.2, 1e-6, 1e-4],
+        ...                       "relative_risk": [0.2, 0.4, 2e-6, 2e-4]})
+        >>> ax = axis_figure(table, [["student.m"]], "student.m").axes[0]
+        >>> ax.get_xscale(), ax.get_yscale()
+        ('log', 'log')
     """
     _check(table, metric, [axis])
     fig, ax = subplots(figsize=(5.8, 4.2))
@@ -194,7 +209,16 @@ def success_figure(table, groups, axis: str, condition: str = "R/R0<1e-4"):
     ``axis``, one line per combination of the other varying axes (unfinished cells
     count as failures).
 
-    >>> fig = success_figure(mf.collect("sweeps/s"), [["student.m"]], "student.m")
+    Examples:
+
+        >>> from meanfield.plots.sweeps import success_figure
+        >>> import pandas as pd
+        >>> table = pd.DataFrame({"student.m": [2, 2, 32, 32], "seed": [0, 1, 0, 1],
+        ...                       "final_risk": [0.1, 0.2, 1e-6, 1e-4],
+        ...                       "relative_risk": [0.2, 0.4, 2e-6, 2e-4]})
+        >>> fig = success_figure(table, [["student.m"]], "student.m", "R/R0<1e-4")
+        >>> fig.axes[0].lines[0].get_ydata().tolist()
+        [0.0, 0.5]
     """
     _check(table, axis, [])
     hit = success_column(table, condition)
@@ -246,7 +270,18 @@ def heatmap_figure(table, groups, x: str, y: str, metric: str = "final_risk",
     values span LOG_SPAN), or with ``success`` the fraction of seeds meeting it; every
     cell carries its value; missing or unfinished cells are blank.
 
-    >>> fig = heatmap_figure(mf.collect("sweeps/s"), groups, "student.m", "student.alpha")
+    Examples:
+
+        >>> from meanfield.plots.sweeps import heatmap_figure
+        >>> import pandas as pd
+        >>> table = pd.DataFrame({"student.m": [2, 2, 32, 32], "seed": [0, 1, 0, 1],
+        ...                       "final_risk": [0.1, 0.2, 1e-6, 1e-4],
+        ...                       "relative_risk": [0.2, 0.4, 2e-6, 2e-4]})
+        >>> table["student.alpha"] = [1.0, 4.0, 1.0, 4.0]
+        >>> fig = heatmap_figure(table, [["student.m"], ["student.alpha"]], "student.m",
+        ...                      "student.alpha")
+        >>> type(fig.axes[0].get_images()[0].norm).__name__
+        'LogNorm'
     """
     _check(table, metric if success is None else x, [x, y])
     if any(x in g and y in g for g in groups):
@@ -296,7 +331,9 @@ def plot_sweep(sweep_dir, out_dir=None, metric: str = "final_risk", x: str | Non
     (e.g. "R/R0<1e-4"), also the fraction of seeds meeting it against the same axes and
     over the same pair. Returns the paths.
 
-    >>> plot_sweep("sweeps/s", success="R/R0<1e-4")
+    Examples:
+
+        >>> plot_sweep("sweeps/s", success="R/R0<1e-4")  # doctest: +SKIP
     """
     if y and not x:
         raise ConfigError("y", "a heat map needs both x and y")

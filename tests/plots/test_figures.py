@@ -229,3 +229,13 @@ def test_noisy_dynamics_plane_has_one_scale_every_point_and_only_drawn_marks_in_
     assert x0 < min(-1, positions[:, 0].min()) and x1 > max(1, positions[:, 0].max())
     assert y0 < min(-1, positions[:, 1].min()) and y1 > max(1, positions[:, 1].max())
     assert ax.get_aspect() == 1.0
+
+
+@pytest.mark.parametrize("module", ["neurons", "runs", "sweeps"])
+def test_the_examples_of_the_plot_modules_run(module):
+    import doctest
+    import importlib
+
+    found = doctest.testmod(importlib.import_module(f"meanfield.plots.{module}"),
+                            optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert found.attempted > 0 and found.failed == 0

@@ -29,6 +29,7 @@ from . import bound_forward_and_grad, cuda_available, get_backend
 from . import forward_and_grad_batch as _fg_batch
 from . import forward_batch as _forward_batch
 from . import pair_reduce_batch as _pair_batch
+from .protocol import capabilities
 from .tuning import current as _tuning
 
 #: numba_lanes.MAX_D, MAX_K and MAX_WORK (repeated likewise): the sizes the lanes kernels
@@ -128,7 +129,7 @@ def data_grad(activation, layout, w, X, R):
 def forward_and_grad(activation, layout, w, q, m_grad, X, residual):
     """See :func:`meanfield.backends.numpy.forward_and_grad`."""
     backend = data_backend(layout, len(w), len(X), _dtype(w, X))
-    fused = getattr(backend, "forward_and_grad", None)
+    fused = capabilities(backend).forward_and_grad
     if fused is not None:
         return fused(activation, layout, w, q, m_grad, X, residual)
     f, grad = forward_and_grad_batch(activation, layout, np.asarray(w)[None],

@@ -24,6 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..backends import bound_forward_and_grad, forward_batch, pair_reduce_batch
+from ..backends.protocol import BatchResidual, SquareResidual
 from ..core.layout import Layout
 from ..core.losses import loss_derivative, loss_value
 
@@ -104,15 +105,16 @@ def _velocity_function(members: Members, backend, X, Y, loss="square", beta=20.0
     X = np.asarray(X, dtype=dtype)
     n = X.shape[-2]
     if loss == "square" and Y.ndim == 2:
-        def residual(F, G, N):
+        def loss_residual(F: np.ndarray, G: slice, N: slice) -> np.ndarray:
             return (F - Y[N]).astype(dtype, copy=False) / n
     else:
-        def residual(F, G, N):
+        def loss_residual(F: np.ndarray, G: slice, N: slice) -> np.ndarray:
             y = Y[N] if Y.ndim == 2 else Y[G, N]
             return loss_derivative(loss, F, y, beta).astype(dtype, copy=False) / n
+    residual: BatchResidual = loss_residual
     if loss == "square":  # backends may form (F - labels)/divisor inside their kernels
-        residual.labels = np.ascontiguousarray(Y[None] if Y.ndim == 2 else Y, dtype=dtype)
-        residual.divisor = n
+        residual = SquareResidual(loss_residual, np.ascontiguousarray(
+            Y[None] if Y.ndim == 2 else Y, dtype=dtype), n)
     rows = 2 * m if members.centered else m
     bound = bound_forward_and_grad(backend, act, layout, rows, dtype, m, X, residual)
 

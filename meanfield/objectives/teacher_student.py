@@ -24,6 +24,7 @@ import numpy as np
 
 from . import stacked as _ensemble
 from ..backends import get_backend
+from ..backends.protocol import Residual, SquareResidual, capabilities
 from ..kernels.gaussian import pair_kernel
 from .hessian import EmpiricalHessian, PopulationHessian
 from ..core.layout import Layout
@@ -300,13 +301,14 @@ def empirical_velocity(net: Network, X, y, loss="square", beta=20.0, backend="au
     y = np.asarray(y).reshape(len(X), -1)
     n = len(X)
 
-    def residual(f, rows):
+    def loss_residual(f: np.ndarray, rows: slice) -> np.ndarray:
         return loss_derivative(loss, f, y[rows], beta).astype(net.w.dtype, copy=False) / n
 
+    residual: Residual = loss_residual
     if loss == "square":  # backends may form (f - labels)/divisor inside their kernels
-        residual.labels = np.ascontiguousarray(y[None], dtype=net.w.dtype)
-        residual.divisor = n
-    fused = getattr(backend, "forward_and_grad", None)
+        residual = SquareResidual(loss_residual,
+                                  np.ascontiguousarray(y[None], dtype=net.w.dtype), n)
+    fused = capabilities(backend).forward_and_grad
     if fused is not None:
         w, q = net.signed_particles()
         grad = fused(net.activation, net.layout, w, q, net.m, X, residual)[1]

@@ -21,6 +21,7 @@ from .common import share as _share
 from .common import shares as _shares
 from .common import tile_threads as _tile_threads
 from .common import twin as _twin
+from ..protocol import square_labels
 from .kernels import ACT_IDS, act, dact
 
 
@@ -461,8 +462,8 @@ def forward_and_grad_batch(activation, layout, w, q, m_grad, X, residual):
     XT = X3.transpose(0, 2, 1)
     # the square loss's residual formed in the compiled passes (float64: the labels'
     # conversion is then exact, as in the residual's own promotion)
-    labels = getattr(residual, "labels", None) if dtype == np.float64 else None
-    divisor = None if labels is None else float(residual.divisor)
+    square = square_labels(residual) if dtype == np.float64 else None
+    labels, divisor = (None, None) if square is None else square
 
     def group(g):
         """The members G of one group, tile by tile, each member with its own products;

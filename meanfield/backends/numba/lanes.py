@@ -23,6 +23,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from ..protocol import square_labels
 from .common import parts, pick, twin
 
 #: members per chunk of the sequential kernel (the SIMD loops' length); the parallel one
@@ -206,13 +207,13 @@ def forward_batch(activation, layout, w, q, X):
 
 
 def forward_and_grad_batch(activation, layout, w, q, m_grad, X, residual):
-    """See :func:`meanfield.backends.numpy.forward_and_grad_batch`. A residual that
-    carries ``labels`` ((1 or S, n, k)) and ``divisor`` is the square loss's
-    (F - labels)/divisor and is formed inside the kernel (one call)."""
-    labels = getattr(residual, "labels", None)
-    if labels is not None:
-        Y = np.ascontiguousarray(labels, dtype=np.float64)
-        return _run(activation, layout, 0, w, q, X, Y, _NONE, residual.divisor, m_grad)
+    """See :func:`meanfield.backends.numpy.forward_and_grad_batch`. A
+    :class:`meanfield.backends.protocol.SquareResidual` (labels (1 or S, n, k), divisor)
+    is the square loss's (F - labels)/divisor and is formed inside the kernel (one call)."""
+    square = square_labels(residual)
+    if square is not None:
+        Y = np.ascontiguousarray(square[0], dtype=np.float64)
+        return _run(activation, layout, 0, w, q, X, Y, _NONE, square[1], m_grad)
     F = _run(activation, layout, 1, w, q, X, _NONE, _NONE, 1.0, 0)[0]
     R = np.ascontiguousarray(residual(F, slice(None), slice(None)), dtype=np.float64)
     return F, _run(activation, layout, 2, w, q, X, _NONE, R, 1.0, m_grad)[1]
@@ -226,12 +227,13 @@ def bind_forward_and_grad(activation, layout, m_grad, X, residual):
     X = np.ascontiguousarray(X[None] if X.ndim == 2 else X)
     n, k, p = X.shape[1], layout.k, layout.p
     D, K, bias = _TUPLES[layout.d], _TUPLES[k], layout.bias
-    labels = getattr(residual, "labels", None)
-    if labels is None:
+    square = square_labels(residual)
+    if square is None:
         return lambda w, q: forward_and_grad_batch(activation, layout, w, q, m_grad, X,
                                                    residual)
-    Y = np.ascontiguousarray(labels, dtype=np.float64)
-    divisor = float(residual.divisor)
+    Y = np.ascontiguousarray(square[0], dtype=np.float64)
+    divisor = square[1]
+
     def call(w, q):
         S, M = w.shape[0], w.shape[1]
         F, G = np.empty((S, n, k)), np.empty((S, m_grad, p))

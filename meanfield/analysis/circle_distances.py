@@ -24,6 +24,8 @@ Arrays in, numbers out.
 """
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import ot
 
@@ -85,9 +87,9 @@ def circle_wasserstein(theta_a, nu_a, theta_b, nu_b, p: int = 1) -> dict:
     {"positive", "negative" (turns), "mass_positive", "mass_negative" ((a, b) pairs),
     "mass_difference_positive", "mass_difference_negative" (|a - b|)}."""
     (pa, na), (pb, nb) = jordan(theta_a, nu_a), jordan(theta_b, nu_b)
-    out = {}
+    out: dict[str, Any] = {}
     for sign, part_a, part_b in (("positive", pa, pb), ("negative", na, nb)):
-        out[sign] = wasserstein_on_circle(*part_a, *part_b, p=p)
+        out[sign] = wasserstein_on_circle(part_a[0], part_a[1], part_b[0], part_b[1], p=p)
         masses = (float(np.sum(part_a[1])), float(np.sum(part_b[1])))
         out["mass_" + sign] = masses
         out["mass_difference_" + sign] = abs(masses[0] - masses[1])

@@ -134,7 +134,9 @@ def refine(net: Network, objective, tol: float = 1e-12, method: str = "auto",
     x0 = ev.net.w.ravel().copy()
     risk0, _, v0, s0 = ev(x0)
     dense = x0.size <= REFINE_DENSE_MAX
-    x, nit, phases, messages = x0, 0, [], []
+    phases: list[str] = []
+    messages: list[str] = []
+    x, nit = x0, 0
     if s0 > tol and method != "least-squares":
         descent = ("trust-exact" if dense else "trust-krylov") if method == "auto" else method
         target = max(tol, DESCENT_TOL) if method == "auto" else tol
@@ -250,7 +252,8 @@ def _classes(net: Network, live, tol):
     else:
         keys = ab
         scale = max(1.0, float(np.abs(ab).max(initial=0.0)))
-    reps, groups = [], []
+    reps: list = []
+    groups: list = []
     for i in np.flatnonzero(live):
         for g, rep in enumerate(reps):
             if np.abs(keys[i] - rep).max() <= tol * scale:

@@ -128,13 +128,14 @@ def get_backend(name: str | Backend = "auto") -> Backend:
 # the single-system reduction of member s bit for bit.
 def pair_reduce_batch(backend: Backend, kernel: Any, layout: Any, w_t: _np.ndarray,
                       w_s: _np.ndarray, q_s: _np.ndarray, with_value: bool = False
-                      ) -> tuple[_np.ndarray, _np.ndarray | None]:
+                      ) -> tuple[_np.ndarray, Any]:
     """(grad (S, m_t, p), value (S, m_t) or None) of the pair reductions of S systems."""
     fn = capabilities(backend).pair_reduce_batch
     if fn is not None:
         return fn(kernel, layout, w_t, w_s, q_s, with_value)
-    out = [backend.pair_reduce(kernel, layout, w_t[s], w_s[s], q_s[s], with_value)
-           for s in range(len(w_t))]
+    out: list[tuple[_np.ndarray, Any]] = [
+        backend.pair_reduce(kernel, layout, w_t[s], w_s[s], q_s[s], with_value)
+        for s in range(len(w_t))]
     return (_np.stack([g for g, _ in out]),
             _np.stack([v for _, v in out]) if with_value else None)
 

@@ -23,6 +23,8 @@ for bit.
 """
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from . import bound_forward_and_grad, cuda_available, get_backend
@@ -90,7 +92,7 @@ def pair_backend(m_t: int, m_s: int, kernel=None, layout=None):
         return get_backend("numba")
     compiled = _compiled()
     if kernel is not None and pairs >= SPECTRAL_MIN_PAIRS[compiled.name]:
-        spectral = get_backend("spectral")
+        spectral: Any = get_backend("spectral")  # the module: its unsupported()
         if spectral.unsupported(kernel, layout) is None:
             return spectral
     return compiled

@@ -22,7 +22,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, overload, runtime_checkable
 
 import numpy as np
 
@@ -96,9 +96,20 @@ class Backend(Protocol):
     @property
     def name(self) -> str: ...
 
+    @overload
     def pair_reduce(self, kernel: PairKernel, layout: Layout, w_t: np.ndarray,
                     w_s: np.ndarray, q_s: np.ndarray,
-                    with_value: bool = False) -> tuple[np.ndarray, np.ndarray | None]: ...
+                    with_value: Literal[False] = False) -> tuple[np.ndarray, None]: ...
+
+    @overload
+    def pair_reduce(self, kernel: PairKernel, layout: Layout, w_t: np.ndarray,
+                    w_s: np.ndarray, q_s: np.ndarray,
+                    with_value: Literal[True]) -> tuple[np.ndarray, np.ndarray]: ...
+
+    @overload
+    def pair_reduce(self, kernel: PairKernel, layout: Layout, w_t: np.ndarray,
+                    w_s: np.ndarray, q_s: np.ndarray,
+                    with_value: bool) -> tuple[np.ndarray, np.ndarray | None]: ...
 
     def forward(self, activation: Activation, layout: Layout, w: np.ndarray, q: np.ndarray,
                 X: np.ndarray) -> np.ndarray: ...
@@ -182,14 +193,15 @@ def capabilities(backend: Backend) -> Capabilities:
     >>> caps.forward_and_grad is not None, caps.bind_forward_and_grad is None
     (True, True)
     """
+    key: Any = backend  # a module, or an object: hashable or not
     try:
-        return _capabilities(backend)
+        return _capabilities(key)
     except TypeError:  # an unhashable backend object: look again each time
-        return _capabilities.__wrapped__(backend)
+        return _capabilities.__wrapped__(key)
 
 
 @functools.lru_cache(maxsize=64)
-def _capabilities(backend: Backend) -> Capabilities:
+def _capabilities(backend: Any) -> Capabilities:
     return Capabilities(
         backend.pair_reduce_batch if isinstance(backend, PairReduceBatch) else None,
         backend.forward_batch if isinstance(backend, ForwardBatch) else None,

@@ -31,7 +31,9 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numba import get_num_threads
@@ -71,9 +73,9 @@ class Engine:
     """A NUFFT library and the transfers to its memory (identity on the CPU)."""
 
     name: str
-    module: object
-    to_device: object
-    to_host: object
+    module: Any
+    to_device: Callable[[np.ndarray], Any]
+    to_host: Callable[[Any], np.ndarray]
 
     def options(self, n_points: int) -> dict:
         """finufft threads: Numba's thread count, one per POINTS_PER_THREAD points (fewer

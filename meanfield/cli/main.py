@@ -87,7 +87,7 @@ def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     try:
         parser, parsers = build_parser()
-        extra = []
+        extra: list[str] = []
         if argv and argv[0] in COMMANDS and COMMANDS[argv[0]].extra:
             known, extra = split_overrides(argv[1:], parsers[argv[0]])
             argv = [argv[0], *known]

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from ..model.network import Network
+from ..objectives.protocol import OffersEnsemble, is_stochastic
 from .forms import Attempts, Lockstep
 from .protocols import Field, Integrator, State
 
@@ -102,12 +103,13 @@ class StackField:
                  stacked: Any = None) -> None:
         self.nets, self.objectives = list(nets), list(objectives)
         if stacked is None:
-            hook = getattr(objectives[0], "ensemble", None)
-            stacked = hook(nets, objectives) if hook is not None else None
+            first = objectives[0]
+            stacked = first.ensemble(nets, objectives) \
+                if isinstance(first, OffersEnsemble) else None
             stacked = LoopStack(nets, objectives) if stacked is None else stacked
         self.stacked = stacked
         self.velocity = stacked.velocity  # type: ignore[method-assign]  # hot path
-        self.stochastic = any(bool(getattr(o, "stochastic", False)) for o in objectives)
+        self.stochastic = any(is_stochastic(o) for o in objectives)
 
     def subset(self, idx: Sequence[int]) -> StackField:
         idx = [int(i) for i in idx]

@@ -43,6 +43,7 @@ from typing import Any
 import numpy as np
 
 from .forms import Scheme, positive
+from ..objectives.protocol import OffersHessian
 from .protocols import Integrator, State, VelocityField, initial_state
 
 #: explicit Runge-Kutta pairs (restored bit-for-bit from a state)
@@ -216,7 +217,7 @@ def _exact_jacobian(field: Any, size: int) -> bool:
     """Whether the objective offers its Hessian and m p is small enough to form it."""
     from ..objectives.hessian import DENSE_MAX
 
-    return callable(getattr(field.objective, "hessian_operator", None)) and size <= DENSE_MAX
+    return isinstance(field.objective, OffersHessian) and size <= DENSE_MAX
 
 
 def _next_step(solver: Any, fallback: float) -> float:

@@ -20,6 +20,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from ..model.network import Network
+from ..objectives.protocol import Objective, is_stochastic
 
 __all__ = ["EnsembleField", "Field", "Integrator", "State", "VelocityField",
            "initial_state"]
@@ -110,7 +111,7 @@ class EnsembleField(Protocol):
 class Field:
     """The :class:`VelocityField` of an objective at a network's particles, from what
     the objective offers (``velocity``, ``minibatch_velocity``, ``probe_outputs``,
-    ``stochastic``; :mod:`meanfield.objectives.teacher_student`).
+    ``stochastic``: :class:`meanfield.objectives.protocol.Objective`).
 
     >>> import meanfield as mf
     >>> teacher = mf.Network.init(2, 3, seed=0)
@@ -119,13 +120,14 @@ class Field:
     (4, 4)
     """
 
-    def __init__(self, net: Network, objective: Any):
+    def __init__(self, net: Network, objective: Objective):
         self.net, self.objective = net, objective
+        self._stochastic = is_stochastic(objective)
 
     @property
     def stochastic(self) -> bool:
         """True when the objective's velocity draws random data itself."""
-        return bool(getattr(self.objective, "stochastic", False))
+        return self._stochastic
 
     def network(self, w: np.ndarray) -> Network:
         return self.net.with_w(w)

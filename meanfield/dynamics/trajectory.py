@@ -21,6 +21,7 @@ import numpy as np
 
 from ..core.allocator import keep_freed_memory
 from ..model.network import Network
+from ..objectives.protocol import PerMember
 from .engine import Divergence, Ensemble
 from .protocols import Field, Integrator, State
 
@@ -258,7 +259,8 @@ def _per_member(value: Any, S: int, what: str) -> list:
         if len(value) != S:
             raise ValueError(f"{what}: expected one per member ({S}), got {len(value)}")
         return list(value)
-    members = getattr(value, "members", None)  # e.g. Empirical with X of shape (S, n, d)
+    # e.g. Empirical with X of shape (S, n, d)
+    members = value.members if isinstance(value, PerMember) else None
     if members is not None:
         return _per_member(list(members), S, what)
     return [value] * S

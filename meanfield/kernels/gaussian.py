@@ -376,6 +376,8 @@ def pair_kernel(activation, source_activation=None, bias: bool = False,
         if bias or act.homogeneous_degree != 1 or src.homogeneous_degree != 1:
             raise ValueError("sphere inputs need 1-homogeneous activations (relu, linear) "
                              "without bias")
+        if d is None:
+            raise ValueError("sphere inputs need the input dimension d")
         scale = 1.0 / float(d)
     if act.name == src.name and (act.name, bias) in _CLOSED_FORMS:
         name = act.name + ("_bias" if bias else "")

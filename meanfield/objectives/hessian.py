@@ -41,6 +41,7 @@ import numpy as np
 from ..kernels.hessians import second_order
 from ..core.losses import loss_curvature, loss_derivative
 from ..model.network import Network, check_network
+from .protocol import OffersHessian
 
 if TYPE_CHECKING:
     from scipy.sparse.linalg import LinearOperator
@@ -143,11 +144,10 @@ def hessian_operator(net: Network, objective, backend=None) -> LinearOperator:
 def _operator(net, objective, backend):
     """The objective's Hessian (what it offers as ``hessian_operator``: the population
     objectives :class:`PopulationHessian`, data objectives :class:`EmpiricalHessian`)."""
-    offer = getattr(objective, "hessian_operator", None)
-    if offer is None:
+    if not isinstance(objective, OffersHessian):
         raise TypeError(f"{type(objective).__name__} offers no Hessian (GaussianPopulation, "
                         f"Online and Empirical do)")
-    return offer(net, backend)
+    return objective.hessian_operator(net, backend)
 
 
 def _float64(net: Network) -> Network:
@@ -186,7 +186,7 @@ class PopulationHessian:
         self.rows = max(1, TILE // max(1, len(self.ws)))
         self.backend = _numba_hessian(backend, pop, self.kernel)
         n_pairs = self.m * len(self.ws)
-        self._cache = {} if 16 * 8 * n_pairs <= CACHE_BYTES else None
+        self._cache: dict | None = {} if 16 * 8 * n_pairs <= CACHE_BYTES else None
 
     def _pairs(self, I):
         """Second-order coefficients for targets I (students) against every source."""

@@ -5,7 +5,8 @@ f = (alpha/m) sum_i phi(w_i) (minus f(w0) when centred), and the particle veloci
 v_i = -m grad_{w_i} J = -(1/alpha) E[l'(f(x), y) . grad_w phi(w_i, x)] (theory §1).
 ``risk`` returns R itself, 1/2 E[(f - y)^2] for the square loss.
 
-Every objective offers what the integrators use (they never ask which class it is):
+Every objective offers what the integrators use (they never ask which class it is; the
+typed protocols are in :mod:`meanfield.objectives.protocol`):
 
 * ``risk(net)`` and ``velocity(net, rng=None)``;
 * ``minibatch_velocity(net, rng, batch)``: the velocity of a random minibatch (``sgd``);
@@ -24,7 +25,7 @@ import numpy as np
 
 from . import stacked as _ensemble
 from ..backends import get_backend
-from ..backends.protocol import Residual, SquareResidual, capabilities
+from ..backends.protocol import Backend, Residual, SquareResidual, capabilities
 from ..kernels.gaussian import pair_kernel
 from .hessian import EmpiricalHessian, PopulationHessian
 from ..core.layout import Layout
@@ -86,7 +87,7 @@ class GaussianPopulation:
         self.rule, self.tol = rule, float(tol)
         self.backend = get_backend(backend)
         self.d, self.k = teacher.layout.d, teacher.layout.k
-        self._probe = None
+        self._probe: np.ndarray | None = None
         self._kernel(teacher.activation, teacher.activation, teacher.layout.bias)  # validate
 
     def _kernel(self, act, src, bias):
@@ -139,11 +140,12 @@ class GaussianPopulation:
         w_i = np.asarray(points, dtype=net.w.dtype)
         if layout.bias and not net.layout.bias:
             w_i = _with_bias_column(w_i, net.layout)
-        grad = None
+        grad: np.ndarray | None = None
         for src, w_s, q_s in groups:
             kernel = self._kernel(net.activation, src, layout.bias)
             g = self.backend.pair_reduce(kernel, layout, w_i, w_s, q_s)[0]
             grad = g if grad is None else grad + g
+        assert grad is not None  # one group at least: the student's
         v = -grad / net.alpha
         if layout.bias and not net.layout.bias:
             v = v[:, :-1]
@@ -209,7 +211,14 @@ class Empirical:
     def __init__(self, X, y, loss: str = "square", beta: float = 20.0, backend="auto"):
         X = np.asarray(X)
         y = np.asarray(y)
-        self.members = None
+        self.members: list[Empirical] | None = None
+        self.X: np.ndarray
+        self.y: np.ndarray
+        self.beta: float
+        self.backend: Backend
+        self.n: int
+        self.d: int
+        self.k: int
         if X.ndim == 3:  # one data set per ensemble member
             self.members = [Empirical(X[s], y[s], loss, beta, backend) for s in range(len(X))]
             first = self.members[0]

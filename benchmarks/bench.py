@@ -180,7 +180,7 @@ def mixed_pair_times(m: int, d: int, backend: str, repeat: int, smooth: str = "t
         teacher = Network.init(m, d, act, bias=True, tau=tau, seed=1)
         pop = GaussianPopulation(teacher, backend=backend)
         pop.velocity(net)
-        times.append(_median_time(lambda: pop.velocity(net), repeat))
+        times.append(_median_time(lambda pop=pop: pop.velocity(net), repeat))
     return tuple(times)
 
 
@@ -409,7 +409,7 @@ def tiny_bench(repeat: int) -> list[tuple[str, float, float, float, float]]:
     for label, call in cases:
         inner = 200
 
-        def timed(b, call=call):
+        def timed(b, call=call, inner=inner):
             return lambda: [call(b) for _ in range(inner)]
 
         idle = _interleaved([timed("auto"), timed("numpy")], max(repeat, 9))

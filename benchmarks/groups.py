@@ -215,7 +215,8 @@ def handler(args: argparse.Namespace, extra=()) -> int:
 
 
 def main(argv=None) -> int:
-    """``python -m benchmarks [args]`` (from the checkout): the same as ``meanfield bench [args]``."""
+    """``python -m benchmarks [args]`` (from the checkout): the same as ``meanfield bench
+    [args]``."""
     parser = argparse.ArgumentParser(prog="meanfield bench", description=HELP)
     configure(parser)
     return handler(parser.parse_args(argv))

@@ -56,7 +56,9 @@ def run(repeat: int = 5, quick: bool = False, log=print) -> list[dict]:
         v = np.random.default_rng(0).standard_normal(net.w.shape)
         for backend in ("numpy", "numba"):
             add("population Hessian-vector product", m, backend,
-                timed(lambda: hvp(net, pop, v, backend=backend), min(repeat, 3)))
+                timed(lambda net=net, pop=pop, v=v, backend=backend: hvp(net, pop, v,
+                                                                          backend=backend),
+                      min(repeat, 3)))
     rng = np.random.default_rng(3)
     teacher = Network.init(4, D, "relu", seed=1)
     X = rng.standard_normal((1000, D))

@@ -4,7 +4,8 @@ Two binary tasks (teacher-student sign labels, d = 10; scikit-learn digits by pa
 d = 64), hinge loss, centred relu networks; each task is a resumable sweep in
 DIR/<task>. Our alpha = sqrt(m) alpha_G. --quick: m in {16, 64, 256}, alpha in
 {0.3, 1, 3, 10, 30, 100}, 4 initialisation seeds, n = 500 + 500, t_end = 300 (a few
-minutes on 2 cores); default: m in {16, ..., 1024}, 11 alphas in 10^[-1, 2], 8 seeds, t_end = 1000. Writes
+minutes on 2 cores); default: m in {16, ..., 1024}, 11 alphas in 10^[-1, 2], 8 seeds, t_end = 1000.
+Writes
 DIR/geiger_phase.{png,pdf}, DIR/summary.json (m, alpha_star, exponent per task;
 alpha_star in Geiger's units alpha_G*) and DIR/details.json (all measured arrays).
 """
@@ -28,7 +29,8 @@ def _plain(value):
 
 
 def main(argv=None):
-    parser = experiment_parser(__doc__, "out/geiger_phase", "small grid (a few minutes)", workers=True)
+    parser = experiment_parser(__doc__, "out/geiger_phase", "small grid (a few minutes)",
+                               workers=True)
     parser.add_argument("--threshold", type=float, default=0.5,
                         help="kernel change defining the crossover alpha*")
     args = parser.parse_args(argv)

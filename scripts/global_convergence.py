@@ -5,7 +5,8 @@ one sweep per activation. --quick: d = 10, m in {2, 5, 10, 20, 50}, 3 seeds,
 t_end = 2000 (a few minutes on 2 cores); default: d = 100, m in {2, ..., 1000},
 10 seeds, t_end = 2000 (past t ~ 300 the risk of a converging student decays as a
 slow power law at a step bounded by stiffness, dt ~ 1, so t_end = 1e4 would cost 5x more
-steps without changing which seeds pass the 1e-4 threshold). Writes DIR/global_convergence.{png,pdf} and DIR/summary.json;
+steps without changing which seeds pass the 1e-4 threshold). Writes
+DIR/global_convergence.{png,pdf} and DIR/summary.json;
 the sweeps live in DIR/sweeps/<activation> (rerunning resumes them).
 
 --certify (theory §12): m = 2, 3, ..., 10 around m0 at d = 10 (unless --d), 10 seeds (3
@@ -27,7 +28,8 @@ CERTIFY_M = tuple(range(2, 11))
 
 
 def main(argv=None):
-    parser = experiment_parser(__doc__, "out/global_convergence", "small problem (minutes)", workers=True)
+    parser = experiment_parser(__doc__, "out/global_convergence", "small problem (minutes)",
+                               workers=True)
     parser.add_argument("--d", type=int, help="input dimension (default 100, 10 with --quick "
                                               "or --certify)")
     parser.add_argument("--seeds", type=int, help="number of seeds (default 10, 3 quick)")

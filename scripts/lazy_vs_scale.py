@@ -22,7 +22,8 @@ from meanfield.experiments.scripting import experiment_parser, write_results
 
 
 def main(argv=None):
-    parser = experiment_parser(__doc__, "out/lazy_vs_scale", "small grid (a few minutes)", workers=True)
+    parser = experiment_parser(__doc__, "out/lazy_vs_scale", "small grid (a few minutes)",
+                               workers=True)
     args = parser.parse_args(argv)
     if args.quick:
         taus, seeds, iterations = 10 ** np.arange(-2.2, 1.01, 0.4), 2, 2000

@@ -2,7 +2,8 @@
 
 Each cell runs GD (exact d x d Gram path) and the self-consistent equation with the
 authors' step 1/(50 ...), at most 750 steps and their early stopping (theory §9), on
-resumable function cells in DIR/cells (a rerun keeps finished ones). --quick: d = 40 on a 14 x 16 grid; default: d = 200 on 30 x 30.
+resumable function cells in DIR/cells (a rerun keeps finished ones). --quick: d = 40 on a 14 x 16
+grid; default: d = 200 on 30 x 30.
 Writes DIR/fig2.{png,pdf} and DIR/summary.json (axes and one array per panel).
 """
 
@@ -15,7 +16,8 @@ from meanfield.experiments.scripting import experiment_parser, write_results
 
 
 def main(argv=None):
-    parser = experiment_parser(__doc__, "out/linear_phase_diagram", "d = 40, 14 x 16 grid", workers=True)
+    parser = experiment_parser(__doc__, "out/linear_phase_diagram", "d = 40, 14 x 16 grid",
+                               workers=True)
     parser.add_argument("--d", type=int, help="dimension (default 200, 40 with --quick)")
     parser.add_argument("--n", type=int, nargs=2, metavar=("N_SIGMA2", "N_W"),
                         help="grid size (default 30 30, 14 16 with --quick)")

@@ -14,7 +14,8 @@ from meanfield.experiments.scripting import experiment_parser, write_results
 
 
 def main(argv=None):
-    parser = experiment_parser(__doc__, "out/mean_field_limit", "small problem (minutes)", workers=True)
+    parser = experiment_parser(__doc__, "out/mean_field_limit", "small problem (minutes)",
+                               workers=True)
     args = parser.parse_args(argv)
     if args.quick:
         ms, M, n_seeds, t_end, ref_points = (16, 64, 256), 2048, 2, 4.0, 1024

@@ -3,7 +3,8 @@
 Mean-field Langevin (theory §7) at temperature T = 1/beta with weight decay lam on a
 teacher-student population objective (ReLU, d = 2, teacher of 3 neurons); at each
 recorded time the cloud mu_t is compared with G[mu_t] ∝ exp(-Psi_lam(.; mu_t)/T), sampled
-by independent test particles in the frozen field (meanfield.experiments.noisy_dynamics). --quick: m = 256,
+by independent test particles in the frozen field (meanfield.experiments.noisy_dynamics). --quick:
+m = 256,
 t_end = 40; default: m = 1024, t_end = 200, larger Gibbs samples. Writes
 DIR/noisy_dynamics.{png,pdf} and DIR/summary.json.
 """

@@ -27,7 +27,7 @@ def main(argv=None):
     result = lt.tangent_exit(m_values, alphas, threshold=args.threshold, seed=args.seed)
     t1 = [[None if not np.isfinite(v) else float(v) for v in row] for row in result["t1"]]
     summary = {"sqrt_m_alpha": result["alpha"], "t1": {str(m): row for m, row
-                                                      in zip(result["m"], t1)}}
+                                                      in zip(result["m"], t1, strict=False)}}
     args.out.mkdir(parents=True, exist_ok=True)
     title = (f"erf, d = 5, n = 50, threshold {args.threshold:g}, seed {args.seed}; "
              f"t1 fit: alpha^{result['exponent_alpha']:.2f} m^{result['exponent_m']:.2f}")

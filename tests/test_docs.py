@@ -21,4 +21,5 @@ def test_mathjax_is_bundled_with_its_fonts_and_licence():
     vendor = ROOT / "docs" / "vendor" / "mathjax"
     assert (vendor / "LICENSE").is_file()
     fonts = {p.name for p in (vendor / "output" / "chtml" / "fonts" / "woff-v2").glob("*.woff")}
-    assert {"MathJax_Main-Regular.woff", "MathJax_Math-Italic.woff", "MathJax_AMS-Regular.woff"} <= fonts
+    assert {"MathJax_Main-Regular.woff", "MathJax_Math-Italic.woff",
+            "MathJax_AMS-Regular.woff"} <= fonts

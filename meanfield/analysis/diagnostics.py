@@ -111,7 +111,8 @@ def diagnose(snapshots, net0: Network, probe, tangent=None, tangent_snapshots=No
     """
     probe = np.asarray(probe, dtype=np.float64)
     K0 = tangent_kernel(net0, probe)
-    out: dict[str, list] = {key: [] for key in ("displacement", "kernel_change", "activation_stability")}
+    out: dict[str, list] = {key: [] for key in ("displacement", "kernel_change",
+                                                "activation_stability")}
     paired = tangent is not None and tangent_snapshots is not None
     if paired:
         out.update(tangent_distance=[], tangent_distance_rel=[])

@@ -105,7 +105,7 @@ def network(c, a) -> Network:
 
 def init_network(d: int, sigma2: float, w: int, seed=0) -> Network:
     """The random network of :func:`neuron_blocks` as particles (memory 2 w d floats)."""
-    c, a = zip(*neuron_blocks(d, sigma2, w, seed))
+    c, a = zip(*neuron_blocks(d, sigma2, w, seed), strict=False)
     return network(np.concatenate(c), np.concatenate(a))
 
 

@@ -62,7 +62,7 @@ def run_demo(out_dir="demo", seed: int = DEMO_SEED, backend: str = "numpy",
             shutil.rmtree(out / name)
     began = time.monotonic()
     configs = [demo_config(tau, seed, backend) for tau in SCALES.values()]
-    results = dict(zip(SCALES, run_configs(configs, [out / name for name in SCALES])))
+    results = dict(zip(SCALES, run_configs(configs, [out / name for name in SCALES]), strict=False))
     log(f"both runs ({COB_ITERATIONS:,} Euler steps each, one ensemble): "
         f"{time.monotonic() - began:.1f} s")
     for name, result in results.items():

@@ -139,7 +139,7 @@ def figure(results: list[dict], title: str = ""):
     seed ensemble against m in the most feature-like and the laziest column."""
     fig, axes = subplots(len(results), 3, figsize=(15, 4.2 * len(results)),
                              squeeze=False)
-    for row, res in zip(axes, results):
+    for row, res in zip(axes, results, strict=False):
         m = np.asarray(res["m"], float)
         alpha = np.asarray(res["alpha"], float)
         colours = colors("viridis", len(m), 0.1, 0.85)

@@ -98,7 +98,7 @@ def global_convergence(out_dir, d: int = 10, ms=(2, 5, 10, 20, 50), seeds=3,
             calls = [{"run_dir": str(Path(target).resolve() / store.CELLS / cell),
                       "compare": bool(compare and m >= m0),
                       "max_evaluations": int(max_evaluations)}
-                     for cell, m in zip(done["cell"], done["student.m"])]
+                     for cell, m in zip(done["cell"], done["student.m"], strict=False)]
             report = map_cells(certify_cell, calls, Path(out_dir) / "certify" / act,
                                workers=workers, progress=False)
             rows["certified"] = reduce_certificates(
@@ -232,12 +232,12 @@ def convergence_figure(summary: dict, title: str = ""):
     right: fraction of seeds below the relative-risk threshold."""
     acts = [k for k in ("relu", "erf") if k in summary]
     fig, (ax1, ax2) = subplots(1, 2, figsize=(10, 4))
-    for act, color in zip(acts, ("C0", "C3")):
+    for act, color in zip(acts, ("C0", "C3"), strict=False):
         rows = summary[act]
         m = np.asarray(rows["m"])
         ax1.plot(m, np.maximum(rows["excess_risk_median"], FLOOR), "o-", color=color,
                  label=f"{act}: median over seeds")
-        for mi, risks in zip(m, rows["excess_risk"]):
+        for mi, risks in zip(m, rows["excess_risk"], strict=False):
             ax1.scatter(np.full(len(risks), mi * (1.06 if act == "erf" else 0.94)),
                         np.maximum(risks, FLOOR), s=9, color=color, alpha=0.4)
         ax2.plot(m, rows["success_fraction"], "o-", color=color, label=act)
@@ -267,7 +267,7 @@ def certified_figure(summary: dict, title: str = ""):
     fig, axes = subplots(1, len(acts) + 1, figsize=(5 * (len(acts) + 1), 4))
     colors = {"global minimum": "C2", "spurious local minimum": "C3", "saddle": "C1",
               "not converged": "C7"}
-    for ax, act in zip(axes, acts):
+    for ax, act in zip(axes, acts, strict=False):
         rows = summary[act]["certified"]
         m = np.asarray(rows["m"])
         bottom = np.zeros(len(m))
@@ -285,18 +285,18 @@ def certified_figure(summary: dict, title: str = ""):
                title=f"{act}: certified end points", xticks=m)
         ax.legend(fontsize=7, loc="lower right")
     ax = axes[-1]
-    for act, style in zip(acts, ("-", "--")):
+    for act, style in zip(acts, ("-", "--"), strict=False):
         rows = summary[act]["certified"]
         for i, method in enumerate(METHODS):
             out = rows["time_to_tolerance"][method]
-            pts = [(m, s) for m, s in zip(rows["m"], out["seconds"]) if s is not None]
+            pts = [(m, s) for m, s in zip(rows["m"], out["seconds"], strict=False) if s is not None]
             if pts:
-                ax.plot(*zip(*pts), style, marker="o", ms=3, color=f"C{i}",
+                ax.plot(*zip(*pts, strict=False), style, marker="o", ms=3, color=f"C{i}",
                         label=method if act == acts[0] else None)
     ax.set(yscale="log", xlabel="student width m",
            ylabel="median wall time to $R/R_0<10^{-10}$ (s)",
            title="time to tolerance (" + ", ".join(
-               f"{a} {s}" for a, s in zip(acts, ("solid", "dashed"))) + ")")
+               f"{a} {s}" for a, s in zip(acts, ("solid", "dashed"), strict=False)) + ")")
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=7)
     fig.suptitle(title or f"certified global convergence: d = {summary['d']}, "

@@ -4,7 +4,8 @@ Both experiments train an alpha-scaled network and its tangent model
 (:class:`meanfield.objectives.tangent.Tangent`) side by side from the same particles with the same
 integrator and record schedule, on a teacher-student regression task with Gaussian
 inputs (teacher: 3 relu neurons on the sphere with output weights +-1, summed), and
-compare their predictions on held-out probe points (:func:`meanfield.analysis.diagnostics.diagnose`).
+compare their predictions on held-out probe points
+(:func:`meanfield.analysis.diagnostics.diagnose`).
 
 * :func:`lazy_theorem`: across alpha, the sup over time of the RMS distance between the
   network and the tangent model. With a centred network (f - f(w0), Gaussian init) it is

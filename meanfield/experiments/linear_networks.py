@@ -152,7 +152,7 @@ def phase_diagram(out_dir, d: int, gammas_sigma2, gammas_w, k: int = 5, noise: f
     out = {"gamma_sigma2": gs, "gamma_w": gw}
     for key in PANELS:
         grid = np.empty((len(gs), len(gw)))
-        for (i, j), res in zip(cells, report.results):
+        for (i, j), res in zip(cells, report.results, strict=False):
             grid[i, j] = res[key]
         out[key] = grid
     return out
@@ -209,7 +209,7 @@ def figure2(diagram: dict, d: int, k: int):
               ("steps_to_best", "GD steps to the minimal test error", None, "cividis"),
               ("log_distance", r"ln max$_t\|A_{GD}-A_{SC}\|_F^2/d^2$", None, "plasma")]
     fig, axes = subplots(2, 2, figsize=(11, 8.5))
-    for ax, (key, title, fn, cmap) in zip(axes.flat, panels):
+    for ax, (key, title, fn, cmap) in zip(axes.flat, panels, strict=False):
         z = np.asarray(diagram[key], float)
         with np.errstate(divide="ignore", invalid="ignore"):
             z = fn(z) if fn else z

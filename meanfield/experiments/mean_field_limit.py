@@ -172,7 +172,7 @@ def limit_figure(study: dict):
         if t == 0:
             continue
         c = palette[k]
-        for ax, key in zip(axes, ("deviation", "w2", "risk_gap")):
+        for ax, key in zip(axes, ("deviation", "w2", "risk_gap"), strict=False):
             slope = study["slopes"].get(key, [None] * len(times))[k]
             label = f"t = {t:g}" + (f" (slope {slope:.2f})" if slope is not None else "")
             ax.errorbar(m, a[key + "_mean"][:, k], a[key + "_sem"][:, k], fmt="o-",
@@ -183,7 +183,7 @@ def limit_figure(study: dict):
     titles = ("coupled deviation $\\sqrt{\\frac{1}{m}\\sum|w_i^m - w_i^M|^2}$",
               "$W_2(\\mu_m, \\mu_M)$ (dashed: same-distribution baseline)",
               "risk gap $|F(\\mu_m) - F(\\mu_M)|$")
-    for ax, title in zip(axes, titles):
+    for ax, title in zip(axes, titles, strict=False):
         ax.set(xscale="log", yscale="log", xlabel="m", title=title)
         ax.set_xticks(m, [str(v) for v in m])
         ax.xaxis.set_minor_locator(NullLocator())

@@ -362,11 +362,11 @@ def run_study(out_dir, setting: Setting, log=print, workers=None) -> dict:
     store.write_json(saved, setting.to_dict())
     refs = _results(map_cells(reference_cell, _calls(out, setting), out / "references",
                               workers=1, progress=False))
-    for seed, info in zip(setting.seeds, refs):
+    for seed, info in zip(setting.seeds, refs, strict=False):
         log(f"reference seed {seed}: M = {setting.M}, {info['steps']} steps in "
             f"{info['wall_seconds']:.0f} s (load {info['load_average'][0]:.1f})")
     systems = _results(map_cells(system_cell, _calls(out, setting, dict(zip(setting.seeds,
-                                                                             refs))),
+                                                                             refs, strict=False))),
                                  out / "systems", workers=workers, progress=False))
     for res in systems:
         log(f"{system_name(res['seed'], res['m'], res['coupled'])}: "
@@ -390,7 +390,7 @@ def load_study(out_dir, seeds=None) -> dict:
     if seeds is not None:
         setting = replace(setting, seeds=tuple(seeds))
     refs = dict(zip(setting.seeds, _read(reference_cell, out / "references",
-                                         _calls(out, setting))))
+                                         _calls(out, setting)), strict=False))
     systems = {(r["seed"], r["m"], r["coupled"]): r for r in
                _read(system_cell, out / "systems", _calls(out, setting, refs))}
     return {"setting": setting, "references": refs, "systems": systems, "out": out}

@@ -40,7 +40,7 @@ def _kymograph_panel(ax, kymo, part, norm, cmap, teacher_net, title):
                          shading="flat", rasterized=True)
     ax.set_xscale("log")
     angles = np.degrees(np.arctan2(teacher_net.a[:, 1], teacher_net.a[:, 0]))
-    for angle, c in zip(angles, teacher_net.c[:, 0]):
+    for angle, c in zip(angles, teacher_net.c[:, 0], strict=False):
         ax.axhline(angle, color="k", lw=0.8, ls=(0, (4, 3)), alpha=0.7)
         ax.annotate(f"$c^*={c:+.0f}$", (0.01, angle), xycoords=("axes fraction", "data"),
                     xytext=(0, 2), textcoords="offset points", fontsize=7, va="bottom")
@@ -106,7 +106,7 @@ def slopes_figure(study: dict, label: str = "coupled", n_shown: int = 5):
     ms, times = np.asarray(setting.ms), np.asarray(setting.times)
     fig, axes = subplots(2, 3, figsize=(15, 8.6))
     palette = colors("viridis", len(times))
-    for ax, (key, title) in zip(axes.flat, _PANELS):
+    for ax, (key, title) in zip(axes.flat, _PANELS, strict=False):
         if "%d" in title:
             title = title % setting.ref_points
         if not np.any(np.isfinite(agg[key + "_mean"])):

@@ -2,7 +2,8 @@
 
 Every script reproduces one figure at two sizes (``--quick``: minutes on 2 cores; the
 default: the paper's size), takes the first seed and an output directory, and writes
-its figures plus ``DIR/summary.json`` (atomic writes, so a killed script leaves no half-written file).
+its figures plus ``DIR/summary.json`` (atomic writes, so a killed script leaves no half-written
+file).
 """
 from __future__ import annotations
 

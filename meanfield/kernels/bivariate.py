@@ -80,6 +80,7 @@ def safe_ratio(num, q):
 
 
 def bvn_pdf(h, k, rho, q):
-    """Bivariate standard normal density at (h, k) for correlation rho with q = sqrt(1-rho^2) > 0."""
+    """Bivariate standard normal density at (h, k) for correlation rho with
+    q = sqrt(1-rho^2) > 0."""
     quad = (h * h - 2.0 * rho * h * k + k * k) / (q * q)
     return np.exp(-0.5 * quad) / (TWO_PI * q)

@@ -10,7 +10,8 @@ b1 = b, b2 = b' and returns four arrays (theory §2):
 
 Closed forms: relu and erf with and without bias (bias through the bivariate normal CDF,
 computed exactly with Owen's T), linear; any other pair of activations by 2-D
-quadrature (§2.4: Gauss-Hermite, or a uniform rule that converges faster here). Gradients are explicit, never autodiff through arccos,
+quadrature (§2.4: Gauss-Hermite, or a uniform rule that converges faster here). Gradients are
+explicit, never autodiff through arccos,
 and finite at theta = 0, theta = pi and |a| = 0 (convention relu'(0) = 0).
 A ReLU paired with a smooth activation has its kink integrated analytically
 (:mod:`meanfield.kernels.mixed`, theory §2.5); pairs of smooth activations without a
@@ -90,7 +91,8 @@ def _relu_bias_kernel(s1, s2, t, b1, b2):
     mean_u = b1 * ndtr(h) + s1 * phi_h
     mean_v = b2 * ndtr(k) + s2 * phi_k
     K = np.where(on1, np.where(on2, K, relu_b2 * mean_u), relu_b1 * np.where(on2, mean_v, relu_b2))
-    Q = np.where(on1, np.where(on2, Q, ndtr(h) * step_b2), step_b1 * np.where(on2, ndtr(k), step_b2))
+    Q = np.where(on1, np.where(on2, Q, ndtr(h) * step_b2),
+                 step_b1 * np.where(on2, ndtr(k), step_b2))
     D = np.where(on1, np.where(on2, D, relu_b2 * ndtr(h)), step_b1 * np.where(on2, mean_v, relu_b2))
     P = np.where(on1, np.where(on2, P, relu_b2 * phi_h / s1s), 0.0)
     return K, P, Q, D
@@ -178,7 +180,7 @@ def quadrature_kernel(act_u: Activation, act_v: Activation, nodes, weights,
     perp = np.sqrt(np.maximum(0.0, n2 - proj * proj))
     K, P, Q, D = (np.zeros(n1.shape) for _ in range(4))
     inner_v = perp[..., None] * nodes  # (..., order)
-    for node, weight in zip(nodes, weights):
+    for node, weight in zip(nodes, weights, strict=False):
         u = b1 + s1 * node
         v = (b2 + proj * node)[..., None] + inner_v
         sv = act_v.f(v) @ weights

@@ -213,7 +213,7 @@ def relu_erf_parts(s_r, mu_r, s_z, mu_z, rho):
     G_free = _erf_G(mu_z, s_z)
     free_S = [on * G_free[0], on * G_free[1], on * G_free[2],
               on * (-2.0 / (1.0 + 2.0 * s_z**2)) * (G_free[1] + mu_z * G_free[2])]
-    S = [np.where(live, s, f) for s, f in zip(S, free_S)]
+    S = [np.where(live, s, f) for s, f in zip(S, free_S, strict=False)]
     sT = [np.where(live, v, 0.0) for v in sT]
     return S, sT
 
@@ -317,7 +317,8 @@ def relu_quadrature_parts(g: Activation, s_r, mu_r, s_z, mu_z, rho, tol: float,
         w_ramp = np.where(live[idx], s_r[idx] * lam[idx] * (x * Phx + phx), relu_b[idx])
         vals = [F[0] * w_step, F[1] * w_step, F[0] * w_ramp]
         if relu_target:
-            w_delta = np.where(live[idx] & ~split[idx], phx / np.where(q[idx] > 0, q[idx], 1.0), 0.0)
+            w_delta = np.where(live[idx] & ~split[idx], phx / np.where(q[idx] > 0, q[idx], 1.0),
+                               0.0)
             vals.append(F[0] * w_delta)
         else:
             vals += [F[1] * w_ramp, F[2] * w_ramp]

@@ -318,7 +318,8 @@ class PopulationHessian:
         rc = e * (so.Aar * al + so.Arr * rv + so.F21 * vbi)
         ci = (ga * so.P + e * (so.Aaa * al + so.Aar * rv + so.Ba * vbi) - so.lam * rc).sum(1)
         out[:, lay.c] = ((so.P * al + so.Q * be + so.D * vbi) * q) @ Cs
-        out[:, lay.a] = ci[:, None] * At + (ga * so.Q + rc) @ As + (e * so.P).sum(1)[:, None] * Va[I]
+        out[:, lay.a] = ci[:, None] * At + (ga * so.Q + rc) @ As \
+            + (e * so.P).sum(1)[:, None] * Va[I]
         if lay.bias:
             out[:, lay.b.start] = (ga * so.D + e * (so.Ba * al + so.F21 * rv + so.P * vbi)).sum(1)
         out /= self.alpha

@@ -262,7 +262,7 @@ class StackedPopulation:
 
     def samples(self, gens, batch: int):
         """One fresh population sample (X, y) per member, from the member's generator."""
-        draws = [o.sample(batch, g) for o, g in zip(self.objectives, gens)]
+        draws = [o.sample(batch, g) for o, g in zip(self.objectives, gens, strict=False)]
         return np.stack([x for x, _ in draws]), np.stack([y for _, y in draws])
 
     def minibatch_velocity(self, W, gens, batch: int):
@@ -296,7 +296,7 @@ class StackedOnline:
 
     def velocity(self, W, gens=None):
         gens = self._fallback if gens is None else [
-            f if g is None else g for g, f in zip(gens, self._fallback)]
+            f if g is None else g for g, f in zip(gens, self._fallback, strict=False)]
         return self.population.minibatch_velocity(W, gens, self.batch)
 
     def minibatch_velocity(self, W, gens, batch: int):

@@ -32,7 +32,8 @@ BLOCK = 2048  # neurons per block when evaluating the linearised outputs
 class Tangent:
     """The linearisation of ``net0`` at its particles, on the data of ``objective``.
 
-    ``objective`` is an :class:`~meanfield.objectives.teacher_student.Empirical` (any of its losses); the
+    ``objective`` is an :class:`~meanfield.objectives.teacher_student.Empirical` (any of its
+    losses); the
     object has ``risk(net)`` and ``velocity(net, rng)`` like every objective, so
     ``simulate(net0, Tangent(objective, net0), euler(dt), ...)`` trains the tangent model
     with particles w_t (the network passed in only supplies w; alpha and the centring

@@ -84,7 +84,7 @@ def run_group(cell_dirs: list, config_jsons: list) -> list:
     outcome {"status", "message"} in order. Every attempt is logged in the cell's
     attempts.json. A crash of the ensemble falls back to running its cells one by one."""
     outcomes, fresh = {}, []
-    for cell_dir, config_json in zip(cell_dirs, config_jsons):
+    for cell_dir, config_json in zip(cell_dirs, config_jsons, strict=False):
         cell = Path(cell_dir)
         try:
             new = cell_state(cell) == "pending" and not (cell / store.CONFIG).exists()
@@ -115,7 +115,7 @@ def run_group(cell_dirs: list, config_jsons: list) -> list:
                 else:
                     logged[cell_dir] = run_cell(cell_dir, config.to_json())
                     results.append(logged[cell_dir])
-        for (cell_dir, _), outcome in zip(fresh, results):
+        for (cell_dir, _), outcome in zip(fresh, results, strict=False):
             if cell_dir in logged:
                 outcomes[cell_dir] = outcome
                 continue
@@ -130,8 +130,8 @@ def run_configs(configs, out_dirs) -> list:
     """Run configs into new run directories as one ensemble (they must be compatible, see
     :func:`group_key`); returns their :class:`meanfield.runs.run.Result` (a diverged or
     failed one raises RuntimeError after the others are written)."""
-    outcomes = run_fresh([(Path(d), c) for c, d in zip(configs, out_dirs)])
-    for d, outcome in zip(out_dirs, outcomes):
+    outcomes = run_fresh([(Path(d), c) for c, d in zip(configs, out_dirs, strict=False)])
+    for d, outcome in zip(out_dirs, outcomes, strict=False):
         if outcome["status"] != "done":
             raise RuntimeError(f"{d}: {outcome['message']}")
     return [runner.load(d) for d in out_dirs]
@@ -159,7 +159,7 @@ def run_fresh(members, on_start=None) -> list:
     problems = [runner.build(config) for _, config in members]
     with contextlib.ExitStack() as stack:
         books, starts = [], []
-        for (out, config), problem in zip(members, problems):
+        for (out, config), problem in zip(members, problems, strict=False):
             runner.prepare(out)
             stack.enter_context(runner.locked(out, "run"))
             book = runner.start_new(config, out, problem, progress=False)
@@ -174,7 +174,7 @@ def run_fresh(members, on_start=None) -> list:
             trajectories = _simulate(books, problems, starts)
         return [_close(book, problem, recorder, traj, len(books))
                 for book, problem, (_, recorder), traj
-                in zip(books, problems, starts, trajectories)]
+                in zip(books, problems, starts, trajectories, strict=False)]
 
 
 def _simulate(books, problems, starts):
@@ -202,7 +202,7 @@ def _simulate(books, problems, starts):
             starts=starts, on_step=on_step,
             callback_every=math.gcd(*steps) if all(steps) else None)
     except BaseException as err:
-        for book, problem, (_, recorder) in zip(books, problems, starts):
+        for book, problem, (_, recorder) in zip(books, problems, starts, strict=False):
             if not (isinstance(err, runner.Interrupted) and book.signals):
                 with contextlib.suppress(BaseException):
                     with runner.stopping(book, problem, recorder, {"phase": "run"}):

@@ -8,7 +8,8 @@ recorded at t = 0) and ``relative_risk`` (R/R0 = final_risk / initial_risk, empt
 R0 is 0 or was not recorded), the end-of-run laziness
 diagnostics when the cells recorded them (``kappa``, ``final_displacement``,
 ``final_kernel_change``, ``final_activation_stability``, ``final_tangent_distance_rel``;
-config section ``diagnostics``), and ``message`` (why a cell stopped). ``series.csv`` is long format: ``cell``, the axes, ``seed``, then ``t``,
+config section ``diagnostics``), and ``message`` (why a cell stopped). ``series.csv`` is long
+format: ``cell``, the axes, ``seed``, then ``t``,
 ``step``, ``risk``, ``test_risk``, one row per recorded time. Missing values are empty.
 """
 from __future__ import annotations
@@ -133,7 +134,7 @@ def collect_series(sweep_dir) -> pd.DataFrame:
     """The cells' recorded risk curves in long format: cell, axes, seed, t, step, risk,
     test_risk (empty without a test set)."""
     columns: dict[str, list] = {}
-    for axes, entry, status, metrics in _read(sweep_dir):
+    for axes, entry, _status, metrics in _read(sweep_dir):
         if not columns:
             columns = {name: [] for name in ["cell", *axes, "t", "step", "risk",
                                              "test_risk"]}

@@ -165,7 +165,8 @@ class CheckpointConfig:
 
 @dataclass(frozen=True)
 class DiagnosticsConfig:
-    """Laziness diagnostics written into metrics.json at every record (meanfield.analysis.diagnostics,
+    """Laziness diagnostics written into metrics.json at every record
+    (meanfield.analysis.diagnostics,
     theory §1, §8): ``probe`` points (0: off) for the kernel change and activation
     stability, kappa at w0; ``tangent`` also trains the tangent model (empirical data)
     and records the distance between the two."""

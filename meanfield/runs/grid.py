@@ -176,8 +176,8 @@ def expand(base: Config, grid) -> list[Cell]:
     choices += [range(len(group[0][1])) for group in grid.zips]
     cells, seen = [], {}
     for point in itertools.product(*choices, seeds):
-        values = dict(zip([n for n, _ in grid.product], point))
-        for group, index in zip(grid.zips, point[len(grid.product):-1]):
+        values = dict(zip([n for n, _ in grid.product], point, strict=False))
+        for group, index in zip(grid.zips, point[len(grid.product):-1], strict=False):
             values.update({name: vals[index] for name, vals in group})
         values["seed"] = point[-1]
         data = base.to_dict()

@@ -45,7 +45,7 @@ def history(meta: dict, path, config: Config) -> tuple[float, ...]:
     if not isinstance(t_ends, list) or not t_ends or not all(
             isinstance(t, (int, float)) and not isinstance(t, bool) and t > 0
             for t in t_ends) or t_ends[-1] != config.t_end \
-            or any(b <= a for a, b in zip(t_ends, t_ends[1:])):
+            or any(b <= a for a, b in zip(t_ends, t_ends[1:], strict=False)):
         raise DamagedRun(path, "its horizons (t_ends) are inconsistent; altered")
     return tuple(float(t) for t in t_ends)
 
@@ -134,8 +134,9 @@ class Segment:
                 self.main_state = state
             if self.signals:
                 self.save(state, recorder, phase)
-                self.metrics("interrupted", self.main_state, records, phase, message=f"interrupted by signal "
-                                                     f"{self.signals[0]} at t={state.t:.6g}")
+                self.metrics("interrupted", self.main_state, records, phase,
+                             message=f"interrupted by signal "
+                                     f"{self.signals[0]} at t={state.t:.6g}")
                 raise Interrupted(self.signals[0], state.t, self.out)
             if (every_steps and state.step % every_steps == 0) \
                     or now - self.last_save["time"] >= every_seconds:

@@ -259,7 +259,7 @@ def _fan_out(out: Path, cells, task, remote, workers, progress, dashboard=None,
                 results = [result] if isinstance(result, dict) else list(result)
             except Exception as err:  # the worker died (e.g. killed) on this unit
                 results = [crash_outcome(err)] * len(unit)
-            for cell, outcome in zip(unit, results):
+            for cell, outcome in zip(unit, results, strict=False):
                 outcomes[cell.id] = outcome
             bar.update(len(unit))
             failed = sum(o["status"] != "done" for o in outcomes.values())

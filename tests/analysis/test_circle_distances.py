@@ -159,7 +159,8 @@ def test_small_limit_study_end_to_end():
     """A spectral reference of M = 4096 particles equals the O(M^2) Numba run; systems of
     m = 32, 128, 512 particles coupled to random subsets of its initial particles then
     sit at m^-1/2 from it in function space, on the circle and in coupled deviation
-    (mean over 4 subsets), as far as two independent samples of the reference, while W2 in R^3 falls like m^-0.27, near its m^-1/3 floor."""
+    (mean over 4 subsets), as far as two independent samples of the reference, while W2 in R^3
+    falls like m^-0.27, near its m^-1/3 floor."""
     M, ms = 4096, np.array([32, 128, 512])
     teacher = mf.Network.init(3, 2, "relu", seed=11, output="sign", sphere=True)
     ref = mf.Network.init(M, 2, "relu", seed=12, tau=0.5)

@@ -79,7 +79,8 @@ def test_minimisation_methods_descend_and_report_honestly(method):
     ("relu", False, 1, 4), ("relu", False, 3, 4), ("relu", True, 1, 4), ("relu", True, 3, 4),
     ("erf", False, 1, 0), ("erf", True, 3, 0),
     # linear: f depends only on M = C^T A (k x e); zero modes = m (k + e) - k r_A - e r_C + r_A r_C
-    ("linear", False, 1, 4 * 6 - 1 * 4 - 5 * 1 + 4 * 1), ("linear", True, 3, 4 * 9 - 3 * 4 - 6 * 3 + 4 * 3),
+    ("linear", False, 1, 4 * 6 - 1 * 4 - 5 * 1 + 4 * 1),
+    ("linear", True, 3, 4 * 9 - 3 * 4 - 6 * 3 + 4 * 3),
 ])
 def test_teacher_is_a_global_minimum_with_its_symmetry_zero_modes(act, bias, k, zeros):
     """The teacher as the student (4 neurons, d = 5, noise 0.2): risk = k noise^2/2,
@@ -200,7 +201,8 @@ def test_erf_neurons_at_the_origin_form_a_degenerate_saddle():
     student = mf.Network(np.zeros(m), np.zeros((m, d)), activation="erf", alpha=alpha)
     a, c = teacher.a, teacher.c[:, 0]
     B = -(1 / alpha) * (4 / np.pi) * np.sum(
-        (teacher.alpha / teacher.m) * c[:, None] * a / np.sqrt(1 + 2 * np.sum(a * a, 1))[:, None], 0)
+        (teacher.alpha / teacher.m) * c[:, None] * a
+        / np.sqrt(1 + 2 * np.sum(a * a, 1))[:, None], 0)
     result = classify(student, pop)
     assert result["kind"] == "saddle" and result["stationarity"] == 0.0
     assert result["n_negative"] == m and result["n_zero"] == m * (d - 1)

@@ -40,7 +40,8 @@ def test_relu_ntk_on_the_sphere_closed_form():
     u = np.clip(X @ X.T, -1, 1)
     expected = (np.sqrt(1 - u**2) + 2 * (np.pi - np.arccos(u)) * u) / (2 * np.pi)
     np.testing.assert_allclose(ntk(X, X, "relu"), expected, atol=1e-12)
-    kappa0, kappa1 = 1 - np.arccos(u) / np.pi, (np.sqrt(1 - u**2) + (np.pi - np.arccos(u)) * u) / np.pi
+    kappa0 = 1 - np.arccos(u) / np.pi
+    kappa1 = (np.sqrt(1 - u**2) + (np.pi - np.arccos(u)) * u) / np.pi
     np.testing.assert_allclose(ntk(X, X, "relu"), 0.5 * kappa1 + 0.5 * u * kappa0, atol=1e-12)
 
 
@@ -70,7 +71,8 @@ def test_kernel_predictor_solves_the_linear_dynamics():
     ridgeless = kernel_predictor(K, K, y, f0_train=f0, f0_test=f0)
     np.testing.assert_allclose(ridgeless[:, 0], y, atol=1e-8)  # interpolates
     late = kernel_predictor(K, Kt, y, t=1e9, f0_train=f0, f0_test=f0t)
-    np.testing.assert_allclose(late, kernel_predictor(K, Kt, y, f0_train=f0, f0_test=f0t), atol=1e-8)
+    np.testing.assert_allclose(late, kernel_predictor(K, Kt, y, f0_train=f0, f0_test=f0t),
+                               atol=1e-8)
 
 
 def test_tangent_kernel_rejects_vector_outputs():

@@ -155,7 +155,8 @@ def test_ensembles_sharing_members_between_threads_equal_serial_runs(kind):
         if kind == "empirical shared":
             objs = [mf.Empirical(data[0], teachers[0](data[0]), backend="numba")] * 3
         else:
-            objs = [mf.Empirical(X, t(X), backend="numba") for X, t in zip(data, teachers)]
+            objs = [mf.Empirical(X, t(X), backend="numba") for X, t in zip(data, teachers,
+                                                                           strict=False)]
     integ = mf.integrators.euler(0.05)
     with tuning.override(share_min_work=1):
         ens = mf.simulate_many(nets, objs, integ, 1.0, record=mf.LogSchedule(6))

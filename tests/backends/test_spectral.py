@@ -71,8 +71,11 @@ def test_kappa_hat_against_fft_and_its_sum():
 def test_kappa_smoothness_sets_the_tails():
     """kappa is C^2 with a third-derivative jump 2/pi at 0, so |k| kappa_hat_k ~ k^-3."""
     h = 1e-3
-    d3 = lambda x: (ck.kappa(x + 2 * h) - 2 * ck.kappa(x + h) + 2 * ck.kappa(x - h)
-                    - ck.kappa(x - 2 * h)) / (2 * h**3)
+
+    def d3(x):
+        return (ck.kappa(x + 2 * h) - 2 * ck.kappa(x + h) + 2 * ck.kappa(x - h)
+                - ck.kappa(x - 2 * h)) / (2 * h**3)
+
     assert abs(d3(0.005) - d3(-0.005) - 2 / np.pi) < 0.01  # jump of kappa''' at 0
     d2 = (ck.kappa(h) - 2 * ck.kappa(0.0) + ck.kappa(-h)) / h**2
     assert abs(d2 + 0.5) < 1e-3  # kappa''(0) = -1/2 from both sides
@@ -90,7 +93,10 @@ def test_kappa_smoothness_sets_the_tails():
 @pytest.mark.parametrize("tol", [1e-4, 1e-8, 1e-11])
 def test_modes_for_tolerance_is_the_least_sufficient_l(tol, derivative):
     L = ck.modes_for_tolerance(tol, derivative)
-    bound = (lambda L: ck.derivative_tail(L) / (1 if derivative else L + 1))
+
+    def bound(L):
+        return ck.derivative_tail(L) / (1 if derivative else L + 1)
+
     assert L % 2 == 1 and bound(L) <= tol / 2 < bound(L - 2)
 
 

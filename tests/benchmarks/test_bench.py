@@ -22,7 +22,7 @@ def table(capsys, *argv):
     for line in out[start + 2:]:
         cells = [c.strip() for c in re.split(r"(?<!\\)\|", line)[1:-1]]
         assert len(cells) == len(COLUMNS), line      # no unescaped "|" inside a cell
-        row = dict(zip(COLUMNS, cells))
+        row = dict(zip(COLUMNS, cells, strict=False))
         row["time"] = math.nan if row["time"] == "-" else float(row["time"])
         rows.append(row)
     return out[0], rows
@@ -89,7 +89,7 @@ def test_quick_hessian(capsys):
 def test_quick_ode_every_method_reaches_the_tolerance(capsys):
     _, rows = table(capsys, "--quick", "--only", "ode")
     assert [r["bench"].split()[2] for r in rows] == list(METHODS)
-    for method, row in zip(METHODS, rows):
+    for method, row in zip(METHODS, rows, strict=False):
         assert row["result"].startswith("reached, "), row
         assert number(r"R/R0 = ([\d.e+-]+)", row["result"]) < 1e-10
         hessians = number(r"velocities, (\d+) Hessians", row["reference"])

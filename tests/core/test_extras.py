@@ -7,7 +7,6 @@ import sys
 
 import pytest
 
-import meanfield as mf
 from meanfield.core.extras import MissingExtra, require
 
 HIDE = "import sys\nfor name in {names!r}: sys.modules[name] = None\n"

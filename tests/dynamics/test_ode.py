@@ -47,7 +47,7 @@ def test_records_land_on_the_schedule_from_dense_output(problem):
     traj = mf.simulate(net, pop, ode("DOP853", rtol=1e-7), 30.0, record=schedule)
     np.testing.assert_allclose(traj.times, schedule.times(30.0), rtol=1e-15, atol=0)
     assert traj.times[-1] == 30.0 and traj.state.t == 30.0
-    for snap, risk in zip(traj.snapshots[::7], traj.risk[::7]):
+    for snap, risk in zip(traj.snapshots[::7], traj.risk[::7], strict=False):
         assert risk == pytest.approx(pop.risk(net.with_w(snap)), rel=1e-13)
     # records never shorten the solver's steps: same steps, same end point bit for bit
     few = mf.simulate(net, pop, ode("DOP853", rtol=1e-7), 30.0, record=mf.LinearSchedule(2))
@@ -171,7 +171,7 @@ def test_copied_states_and_interleaved_members_keep_their_solvers(problem, metho
         for i in (0, 1):
             if states[i].t < 5.0:
                 states[i] = _copy(integ.step(_copy(states[i]), fields[i], 5.0 - states[i].t))
-    for state, traj in zip(states, alone):
+    for state, traj in zip(states, alone, strict=False):
         assert state.step == traj.steps[-1]
         assert int(state.aux["evaluations"]) == int(traj.state.aux["evaluations"])
         assert np.array_equal(state.w, traj.final.w)

@@ -18,7 +18,7 @@ def same(a, b, tol=1e-12):
 
 def check(ensemble, serial):
     assert len(ensemble) == len(serial)
-    for e, s in zip(ensemble, serial):
+    for e, s in zip(ensemble, serial, strict=False):
         assert e.divergence is None
         assert np.array_equal(e.times, s.times) and np.array_equal(e.steps, s.steps)
         same(e.snapshots, s.snapshots)
@@ -48,13 +48,19 @@ def data(seed, n=12, activation="relu"):
 
 def serial(nets, objectives, integ, t_end, record, seeds, tests=None):
     S = len(nets)
-    pick = (lambda v, s: v[s] if isinstance(v, list) else v)
+
+    def pick(v, s):
+        return v[s] if isinstance(v, list) else v
+
     return [mf.simulate(nets[s], pick(objectives, s), pick(integ, s), pick(t_end, s),
                         record=record, seed=seeds[s],
                         test=None if tests is None else pick(tests, s)) for s in range(S)]
 
 
-def both(nets, objectives, integ, t_end, record=mf.LogSchedule(12), seeds=(1, 2, 3),
+RECORD = mf.LogSchedule(12)
+
+
+def both(nets, objectives, integ, t_end, record=RECORD, seeds=(1, 2, 3),
          tests=None):
     seeds = list(seeds)[:len(nets)]
     ens = mf.simulate_many(nets, objectives, integ, t_end, record=record, seeds=seeds,
@@ -79,12 +85,12 @@ def test_momentum_population_per_member_teachers_and_tau():
 
 
 def test_langevin_per_member_data_and_temperature():
-    Xs, ys = zip(*(data(s) for s in range(3)))
+    Xs, ys = zip(*(data(s) for s in range(3)), strict=False)
     stacked = mf.Empirical(np.stack(Xs), np.stack(ys), backend="numpy")
     integs = [integrators.langevin(0.02, T, 0.1) for T in (0.0, 1e-3, 1e-2)]
     ens = mf.simulate_many(students(3), stacked, integs, 0.5, record=mf.LogSchedule(8),
                            seeds=[4, 5, 6])
-    per = [mf.Empirical(X, y, backend="numpy") for X, y in zip(Xs, ys)]
+    per = [mf.Empirical(X, y, backend="numpy") for X, y in zip(Xs, ys, strict=False)]
     check(ens, serial(students(3), per, integs, 0.5, mf.LogSchedule(8), [4, 5, 6]))
 
 
@@ -172,7 +178,7 @@ def test_continuing_an_ensemble_from_saved_states_is_bit_for_bit():
                      on_step=grab, callback_every=37)
     resumed = mf.simulate_many(nets, obj, integ, 1.0, record=mf.LogSchedule(10), seeds=[4, 5],
                                starts=[saved[0], saved[1]])
-    for a, b in zip(resumed, full):
+    for a, b in zip(resumed, full, strict=False):
         assert np.array_equal(a.snapshots, b.snapshots) and np.array_equal(a.final.w, b.final.w)
 
 

@@ -61,7 +61,7 @@ def test_population_sgd_resumes_from_its_cells(tmp_path):
     values = [store.read_json(r)["value"] for r in results]
     direct = ls.population_sgd_cell(1.0, 1, iterations=3, batch=10, d=5, m=4)
     assert any(t["tau"] == 1.0 and t["seeds"] == [0, 1] and v[1] == direct
-               for t, v in zip(tasks, values))
+               for t, v in zip(tasks, values, strict=False))
     store.write_json(results[0], {"value": [0.0, values[0][1]]})
     again = ls.population_sgd([0.1, 1.0], [0, 1], tmp_path / "sgd", **kwargs)
     i = [0.1, 1.0].index(tasks[0]["tau"])

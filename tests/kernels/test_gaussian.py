@@ -83,13 +83,15 @@ def test_bvn_cdf_matches_scipy_and_special_cases():
     h[:4] = 0.0
     k[2:6] = 0.0
     ours = mf.bvn_cdf(h, k, rho)
-    for hi, ki, ri, oi in zip(h, k, rho, ours):
+    for hi, ki, ri, oi in zip(h, k, rho, ours, strict=False):
         ref = multivariate_normal(mean=[0, 0], cov=[[1, ri], [ri, 1]]).cdf([hi, ki])
         assert abs(oi - ref) < 1e-7  # scipy's own tolerance is ~1e-8
-    assert mf.bvn_cdf(0.0, 0.0, 0.5) == pytest.approx(0.25 + np.arcsin(0.5) / (2 * np.pi), abs=1e-15)
+    assert mf.bvn_cdf(0.0, 0.0, 0.5) == pytest.approx(0.25 + np.arcsin(0.5) / (2 * np.pi),
+                                                      abs=1e-15)
     from scipy.special import ndtr
     assert mf.bvn_cdf(0.3, -0.2, 1.0) == pytest.approx(ndtr(-0.2), abs=1e-15)
-    assert mf.bvn_cdf(0.3, -0.2, -1.0) == pytest.approx(max(0, ndtr(0.3) + ndtr(-0.2) - 1), abs=1e-15)
+    assert mf.bvn_cdf(0.3, -0.2, -1.0) == pytest.approx(max(0, ndtr(0.3) + ndtr(-0.2) - 1),
+                                                        abs=1e-15)
     # continuity into the degenerate limits
     assert mf.bvn_cdf(0.3, -0.2, 1 - 1e-9) == pytest.approx(ndtr(-0.2), abs=1e-4)
 
@@ -114,7 +116,8 @@ def test_edge_cases_are_finite_and_continuous(act, bias):
     tilt = np.array([1e-7, 2e-7, -1e-7])
     for a1, a2 in [(a, a), (a, -a), (zero, a), (a, zero), (zero, zero)]:
         exact = _closed_form(kernel, a1, b1, a2, b2)
-        near = _closed_form(kernel, a1 + tilt * (np.any(a1) > 0), b1, a2 + 1.3 * tilt * (np.any(a2) > 0), b2)
+        near = _closed_form(kernel, a1 + tilt * (np.any(a1) > 0), b1,
+                            a2 + 1.3 * tilt * (np.any(a2) > 0), b2)
         for key in exact:
             assert np.all(np.isfinite(exact[key])), (a1, a2, key)
             if np.any(a1) and np.any(a2) or key == "K":
@@ -129,7 +132,7 @@ def test_relu_bias_kernel_reduces_to_arccos_kernel():
     for plain, biased in [("relu", "relu"), ("erf", "erf")]:
         out0 = pair_kernel(plain)(n1, n2, t)
         out1 = pair_kernel(biased, bias=True)(n1, n2, t, zeros, zeros)
-        for x0, x1 in zip(out0[:3], out1[:3]):
+        for x0, x1 in zip(out0[:3], out1[:3], strict=False):
             np.testing.assert_allclose(x0, x1, rtol=1e-11, atol=1e-14)
 
 

@@ -46,7 +46,8 @@ def reference(g, relu_target, a1, b1, a2, b2):
         lo = min(max(-h, -12.0), 12.0)
 
         def outer(xi):
-            return (br + sr * xi if ramp else 1.0) * phi(xi) * (fn(bz + sz * (rho * xi + q * _ETA)) @ _W_ETA)
+            return (br + sr * xi if ramp else 1.0) * phi(xi) \
+                * (fn(bz + sz * (rho * xi + q * _ETA)) @ _W_ETA)
         return quad(outer, lo, 12.0, epsabs=1e-14, epsrel=1e-13, limit=400,
                     points=[0.0] if lo < 0 else None)[0]
 
@@ -79,7 +80,8 @@ def test_kernel_matches_independent_reference(g, bias, relu_target):
         b1, b2 = (b1, b2) if bias else (0.0, 0.0)
         got = _evaluate(kernel, a1, b1, a2, b2)
         want = reference(g, relu_target, a1, b1, a2, b2)
-        assert np.all(np.abs(got - want) <= 1e-10 * np.maximum(1.0, np.abs(want))), (kind, got - want)
+        assert np.all(np.abs(got - want) <= 1e-10 * np.maximum(1.0, np.abs(want))), (kind,
+                                                                                     got - want)
 
 
 @pytest.mark.parametrize("g,bias,relu_target", CASES)
@@ -186,7 +188,7 @@ def test_numba_equals_numpy_reference(g, bias):
         kernel = _kernel(g, bias, relu_target)
         want = ref_backend.pair_reduce(kernel, layout, w[:20], w, q, True)
         got = numba_backend.pair_reduce(kernel, layout, w[:20], w, q, True)
-        for x, y in zip(got, want):
+        for x, y in zip(got, want, strict=False):
             assert np.all(np.isfinite(x))
             assert np.abs(x - y).max() <= 1e-10 * np.abs(y).max(), (d, relu_target)
 
@@ -220,7 +222,7 @@ def test_tol_bounds_the_error(pair):
     best = pair_kernel(*pair, bias=True, tol=1e-13)(n1, n2, t, b1, b2)
     for tol in (1e-4, 1e-7, 1e-10):
         got = pair_kernel(*pair, bias=True, tol=tol)(n1, n2, t, b1, b2)
-        for x, y in zip(got, best):
+        for x, y in zip(got, best, strict=False):
             assert np.all(np.abs(x - y) <= tol * np.maximum(1.0, np.abs(y))), tol
 
 
@@ -231,7 +233,8 @@ def test_step_rule_adapts_to_the_weight_norm():
     steps, halves = mk.node_plan(d, 1.0 + gamma, mk.log_tol(1e-10))
     assert np.all(np.diff(steps) < 0) and np.all(np.diff(halves) > 0)
     exact, h = 2.0, np.array([1e-8, 1e-4, 1e-2])  # errors e^-c/h at h, 2h, 4h
-    assert mk.error_estimate(exact + h[0], exact + h[1], exact + h[2]) == pytest.approx(1e-8, rel=0.05)
+    assert mk.error_estimate(exact + h[0], exact + h[1], exact + h[2]) == pytest.approx(1e-8,
+                                                                                        rel=0.05)
 
 
 def test_relu_teacher_erf_student_flow_decreases_risk():

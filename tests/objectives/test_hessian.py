@@ -10,7 +10,8 @@ from meanfield.kernels.hessians import pair_hessians
 
 
 def velocity_jacobian(objective, net, eps=1e-6):
-    """Central differences of the velocity: column j is (v(w + eps e_j) - v(w - eps e_j))/(2 eps)."""
+    """Central differences of the velocity: column j is (v(w + eps e_j) - v(w - eps e_j))/(2
+    eps)."""
     w = net.w.astype(np.float64).ravel()
     cols = []
     for j in range(w.size):
@@ -57,7 +58,10 @@ def test_pair_hessians_are_derivatives_of_the_kernel_gradient(act, bias):
         fd11, fd12, fds = (np.zeros((e, e)) for _ in range(3))
         for j in range(e):
             step = eps * np.eye(e)[j]
-            g = lambda y1, y2: kernel_gradient(kernel, *_split(y1, d, bias), *_split(y2, d, bias))
+
+            def g(y1, y2):
+                return kernel_gradient(kernel, *_split(y1, d, bias), *_split(y2, d, bias))
+
             fd11[:, j] = (g(x1 + step, x2) - g(x1 - step, x2)) / (2 * eps)
             fd12[:, j] = (g(x1, x2 + step) - g(x1, x2 - step)) / (2 * eps)
             fds[:, j] = (g(x1 + step, x1 + step) - g(x1 - step, x1 - step)) / (2 * eps)

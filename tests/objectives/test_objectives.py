@@ -41,7 +41,8 @@ def test_centred_population_velocity_is_minus_gradient(act):
     start = mf.Network.init(4, 3, act, bias=True, seed=4, alpha=5.0, centered=True, tau=0.7)
     moved = start.with_w(start.w + 0.1 * np.random.default_rng(0).standard_normal(start.w.shape))
     pop = mf.GaussianPopulation(teacher, backend="numpy")
-    assert pop.risk(start) == pytest.approx(pop.risk(mf.Network(np.zeros(1), np.zeros((1, 3)), np.zeros(1), act)))
+    assert pop.risk(start) == pytest.approx(pop.risk(mf.Network(np.zeros(1), np.zeros((1, 3)),
+                                                                np.zeros(1), act)))
     v = pop.velocity(moved)
     assert _relative_error(v, finite_difference_velocity(pop, moved)) <= 1e-6
 
@@ -58,7 +59,8 @@ def test_student_and_teacher_may_differ_in_bias_and_activation():
     assert pop.risk(student) == pytest.approx(mc, rel=5e-3)
 
 
-@pytest.mark.parametrize("act,bias", [("relu", False), ("relu", True), ("erf", True), ("sigmoid", True)])
+@pytest.mark.parametrize("act,bias", [("relu", False), ("relu", True), ("erf", True), ("sigmoid",
+                                                                                       True)])
 def test_population_matches_large_empirical_sample(act, bias):
     """The exact population velocity equals the empirical one up to Monte Carlo error,
     measured from 50 independent batches (4 standard errors)."""
@@ -158,8 +160,10 @@ def test_linear_population_is_frobenius_distance():
     """With linear units and x ~ N(0, I): R = 1/2 ||W2 W1 - A||_F^2 (theory §9)."""
     rng = np.random.default_rng(4)
     d, k, m = 5, 4, 7
-    student = mf.Network(rng.standard_normal((m, k)), rng.standard_normal((m, d)), activation="linear")
-    teacher = mf.Network(rng.standard_normal((3, k)), rng.standard_normal((3, d)), activation="linear")
+    student = mf.Network(rng.standard_normal((m, k)), rng.standard_normal((m, d)),
+                         activation="linear")
+    teacher = mf.Network(rng.standard_normal((3, k)), rng.standard_normal((3, d)),
+                         activation="linear")
     A_s = student.c.T @ student.a / m
     A_t = teacher.c.T @ teacher.a / 3
     pop = mf.GaussianPopulation(teacher, backend="numpy")

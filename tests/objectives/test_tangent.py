@@ -1,4 +1,5 @@
-"""The tangent model (meanfield.objectives.tangent): exact linear dynamics, lazy limit of the network."""
+"""The tangent model (meanfield.objectives.tangent): exact linear dynamics, lazy limit of the
+network."""
 import numpy as np
 import pytest
 

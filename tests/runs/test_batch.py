@@ -73,7 +73,7 @@ def test_an_interrupted_ensemble_resumes_bit_for_bit(tmp_path, monkeypatch):
     assert max(steps) > 0
     outcomes = batch.run_group(dirs, jsons)
     assert all(o["status"] == "done" for o in outcomes)
-    for d, r in zip(dirs, ref_dirs):
+    for d, r in zip(dirs, ref_dirs, strict=False):
         got, want = (store.read_npz(f"{x}/{store.TRAJECTORY}") for x in (d, r))
         for key in ("snapshots", "final", "risk", "times", "steps"):
             assert np.array_equal(got[key], want[key]), key
@@ -88,7 +88,7 @@ def test_a_diverging_member_is_recorded_and_the_others_finish(tmp_path):
                                   "integrator": {"name": "euler", "dt": 0.5}})
     cells, dirs, jsons = _group(tmp_path, "div", config)
     jsons = [c.config.override({"student.init.tau": "10.0"}).to_json() if i == 1 else j
-             for i, (c, j) in enumerate(zip(cells, jsons))]
+             for i, (c, j) in enumerate(zip(cells, jsons, strict=False))]
     outcomes = batch.run_group(dirs, jsons)
     statuses = [o["status"] for o in outcomes]
     assert statuses.count("diverged") == 1 and statuses[1] == "diverged"

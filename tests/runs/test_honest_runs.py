@@ -160,7 +160,8 @@ def test_out_is_an_existing_file(capsys, tmp_path, small):
     assert (tmp_path / "file").read_text() == "x"
 
 
-def _in_mount(directory: Path, options: str, command: list[str], cwd) -> subprocess.CompletedProcess:
+def _in_mount(directory: Path, options: str, command: list[str],
+              cwd) -> subprocess.CompletedProcess:
     """Run ``command`` with a tmpfs mounted on ``directory`` (mount ``options``) in a
     private mount namespace (the machine's mounts are untouched); skip where that is not
     allowed."""

@@ -25,7 +25,8 @@ including rho = +-1, +-(1 - 1e-6), 0.99, 0.93, 0.925; the pair reductions to ~1e
 relative in float64 and ~3e-7 in float32. Each compiles in ~10-20 s on a CPU (once
 per d and dtype). Both Phi_2 branches and both Phi rules are evaluated for every pair
 (IfElse), so on a CPU these kernels are ~5x slower than the Numba backend (m = 1024,
-d = 10: ~1.4 s against ~0.27 s); they are meant for CUDA. Linear kernels use the shared O(m p k) :func:`linear_pair_reduce`;
+d = 10: ~1.4 s against ~0.27 s); they are meant for CUDA. Linear kernels use the shared O(m p k)
+:func:`linear_pair_reduce`;
 the kernels of a ReLU with a smooth activation ("relu_erf", "relu_linear",
 "relu_quadrature", theory §2.5) and the "quadrature" kernels of two smooth activations
 are not KeOps formulas: they defer to the Numba backend (which runs the mixed kernels
@@ -97,10 +98,10 @@ def normal_cdf(x):
     Gauss-Legendre (theory §2.3 for T).
     """
     xx = -0.5 * x * x
-    core = sum(float(w) * (float(u * u) * xx).exp() for u, w in zip(_GL_X, _GL_W))
+    core = sum(float(w) * (float(u * u) * xx).exp() for u, w in zip(_GL_X, _GL_W, strict=False))
     small = 0.5 + x * core / math.sqrt(2.0 * math.pi)
     t1 = sum(float(w / (1.0 + u * u)) * (float(1.0 + u * u) * xx).exp()
-             for u, w in zip(_GL_X, _GL_W)) / (2.0 * math.pi)
+             for u, w in zip(_GL_X, _GL_W, strict=False)) / (2.0 * math.pi)
     tail = 4.0 * t1 / (1.0 + (1.0 - 8.0 * t1).relu().sqrt())
     return _where(x.abs() - 3.0, _where(x, 1.0 - tail, tail), small)
 

@@ -25,7 +25,8 @@ coincident particles needs it); float32 particles are converted on entry and the
 result cast back. The linear kernel uses the O(m p k) :func:`linear_pair_reduce`; a ReLU
 paired with a smooth activation ("relu_erf", "relu_linear", "relu_quadrature", theory
 §2.5) runs in :mod:`meanfield.backends.numba.mixed`; the "quadrature" kernel (two smooth
-activations without a closed form) falls back to the NumPy reference. The data reductions (:mod:`meanfield.backends.numba.data`) fuse sigma, sigma'
+activations without a closed form) falls back to the NumPy reference. The data reductions
+(:mod:`meanfield.backends.numba.data`) fuse sigma, sigma'
 and the residual weights the same way; their tiled path keeps the data's dtype for the
 BLAS products (float32 stays float32); small float64 ReLU networks take the lanes kernels
 (:mod:`meanfield.backends.numba.lanes`: the member axis innermost).

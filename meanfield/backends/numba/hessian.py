@@ -117,7 +117,8 @@ def _hvp(kind, scale, alpha, c, a, n_t, cs, as_, n_s, qs, vc, va, out_c, out_a):
             else:
                 K, P, Q, Ps, Aaa, Aar, Arr, Aar_s, Wq = _erf_pair(n1, n2, t)
             K, P, Q, Ps = scale * K, scale * P, scale * Q, scale * Ps
-            Aaa, Aar, Arr, Aar_s, Wq = scale * Aaa, scale * Aar, scale * Arr, scale * Aar_s, scale * Wq
+            Aaa, Aar, Arr, Aar_s, Wq = (scale * Aaa, scale * Aar, scale * Arr, scale * Aar_s,
+                                        scale * Wq)
             lam = t / n1 if n1 > 0.0 else 0.0
             q = qs[l]
             cc = 0.0
@@ -149,7 +150,8 @@ def _hvp(kind, scale, alpha, c, a, n_t, cs, as_, n_s, qs, vc, va, out_c, out_a):
                 be2 = beta_s[l]
                 rv2 = be2 - lam * al2
                 rc2 = cc * (Wq * al2 - lam_s * Arr * rv2)
-                coef_i += (ka * P + cc * (Aar * al2 + Wq * lam * al2 + Wq * rv2) - lam * rc2) * inv_m
+                coef_i += (ka * P + cc * (Aar * al2 + Wq * lam * al2 + Wq * rv2)
+                           - lam * rc2) * inv_m
                 wj = (ka * Q + cc * Aar_s * be2 + rc2) * inv_m
                 wv = cc * Q * inv_m
                 wcj = (Ps * be2 + Q * al2) * inv_m

@@ -27,6 +27,7 @@ from scipy.sparse.linalg import LinearOperator, eigsh
 
 from ..objectives.hessian import DENSE_MAX, hessian, hessian_operator
 from ..model.network import Network
+from ..objectives.protocol import OffersHessian
 from ..objectives.teacher_student import Empirical, Online
 
 #: largest m p refined with dense Hessians (trust-region subproblems solved exactly)
@@ -84,8 +85,8 @@ def stationarity(net: Network, objective) -> float:
     return _Evaluator(net, objective)(net.w.ravel())[3]
 
 
-def refine(net: Network, objective, tol: float = 1e-12, method: str = "auto",
-           max_iter: int = 200, backend=None):
+def refine(net: Network, objective: OffersHessian, tol: float = 1e-12, method: str = "auto",
+           max_iter: int = 200, backend: str | None = None) -> tuple[Network, dict]:
     """Move ``net`` to a nearby critical point of J = R/alpha^2, in float64 (theory §12).
 
     Stops when :func:`stationarity` <= ``tol``. Two scipy.optimize building blocks:
@@ -375,8 +376,9 @@ def spectrum(net: Network, objective, n_smallest: int | None = None, backend=Non
     return eigs, max(top, float(np.abs(eigs).max())), "lanczos"
 
 
-def classify(net: Network, objective, tol: float = 1e-8, zero_tol: float = 1e-6,
-             risk_tol: float = 1e-9, backend=None) -> dict:
+def classify(net: Network, objective: OffersHessian, tol: float = 1e-8,
+             zero_tol: float = 1e-6, risk_tol: float = 1e-9,
+             backend: str | None = None) -> dict:
     """Classify ``net`` as a critical point of J = R/alpha^2 (theory §12).
 
     * "not a critical point" when :func:`stationarity` > ``tol``;

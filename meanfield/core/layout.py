@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,7 @@ class Layout:
     def b(self) -> slice:
         return slice(self.k + self.d, self.p)
 
-    def pack(self, c, a, b=None) -> np.ndarray:
+    def pack(self, c: ArrayLike, a: ArrayLike, b: ArrayLike | None = None) -> np.ndarray:
         """Stack (m,k) output weights, (m,d) input weights and optional (m,) biases."""
         c = np.asarray(c)
         a = np.asarray(a)
@@ -58,6 +59,6 @@ class Layout:
             cols.append(np.asarray(b).reshape(len(a), 1))
         return np.concatenate(cols, axis=1)
 
-    def unpack(self, w: np.ndarray):
+    def unpack(self, w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """Return views (c (m,k), a (m,d), b (m,) or None) of a packed array."""
         return w[:, self.c], w[:, self.a], (w[:, self.k + self.d] if self.bias else None)

@@ -28,7 +28,8 @@ def normal_pdf(x):
     return INV_SQRT_2PI * np.exp(-0.5 * np.square(x))
 
 
-def bvn_cdf(h, k, rho):
+def bvn_cdf(h: float | np.ndarray, k: float | np.ndarray,
+            rho: float | np.ndarray) -> np.ndarray:
     """Bivariate standard normal CDF Phi_2(h, k; rho) = P(Z1 <= h, Z2 <= k), corr rho.
 
     Owen (1956): Phi_2 = (Phi(h) + Phi(k))/2 - T(h, a_h) - T(k, a_k) - beta with

@@ -342,7 +342,8 @@ class PairKernel:
         return out
 
 
-def pair_kernel(activation, source_activation=None, bias: bool = False,
+def pair_kernel(activation: str | Activation,
+                source_activation: str | Activation | None = None, bias: bool = False,
                 inputs: str = "gaussian", order: int | None = None, rule: str | None = None,
                 d: int | None = None, tol: float = DEFAULT_TOL) -> PairKernel:
     """Choose the exact kernel for (activation, source activation, bias, input law).

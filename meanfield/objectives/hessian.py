@@ -37,6 +37,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ..kernels.hessians import second_order
 from ..core.losses import loss_curvature, loss_derivative
@@ -54,7 +55,7 @@ TILE = 1 << 18
 CACHE_BYTES = 1 << 28
 
 
-def hessian(net: Network, objective) -> np.ndarray:
+def hessian(net: Network, objective: OffersHessian) -> np.ndarray:
     """H = m grad^2 (R/alpha^2) as a dense (m p, m p) float64 matrix (theory §12).
 
     Rows and columns follow the row-major flattening of ``net.w`` (particle i, then its
@@ -84,7 +85,8 @@ def hessian(net: Network, objective) -> np.ndarray:
     return _operator(net, objective, "numpy").dense()
 
 
-def hvp(net: Network, objective, v, backend=None) -> np.ndarray:
+def hvp(net: Network, objective: OffersHessian, v: ArrayLike,
+        backend: str | None = None) -> np.ndarray:
     """H v for v of shape (m, p) (returns (m, p)) or flat (m p,) (returns flat).
 
     The matrix is never formed: O(m^2 p) per product for a population objective,
@@ -110,7 +112,8 @@ def hvp(net: Network, objective, v, backend=None) -> np.ndarray:
     return out.reshape(v.shape)
 
 
-def hessian_operator(net: Network, objective, backend=None) -> LinearOperator:
+def hessian_operator(net: Network, objective: OffersHessian,
+                     backend: str | None = None) -> LinearOperator:
     """H as a symmetric scipy LinearOperator on flat vectors of length m p.
 
     Pair coefficients are computed once and reused by every product when they fit in

@@ -21,6 +21,7 @@ whatever alpha is.
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ..core.losses import loss_derivative, loss_value
 from ..model.network import Network
@@ -67,14 +68,14 @@ class Tangent:
         self.n = objective.n
         self._f0 = objective.outputs(net0)
 
-    def outputs(self, net: Network, X=None) -> np.ndarray:
+    def outputs(self, net: Network, X: ArrayLike | None = None) -> np.ndarray:
         """f_lin(w)(x) at the particles of ``net``, shape (n, k); X defaults to the data."""
         if X is None:
             return self._f0 + self.displacement_outputs(net.w, self.X)
         X = np.asarray(X, dtype=np.float64)
         return self.net0(X, backend=self.backend) + self.displacement_outputs(net.w, X)
 
-    def displacement_outputs(self, w, X) -> np.ndarray:
+    def displacement_outputs(self, w: np.ndarray, X: ArrayLike) -> np.ndarray:
         """Df(w0)(w - w0) on inputs X: (alpha/m) sum_i grad_w phi(w0_i, x) . (w_i - w0_i)."""
         net0, layout = self.net0, self.net0.layout
         X = np.asarray(X, dtype=np.float64)
@@ -94,7 +95,7 @@ class Tangent:
         """(1/n) sum_k l(f_lin(x_k), y_k)."""
         return float(np.mean(loss_value(self.loss, self.outputs(net), self.y, self.beta)))
 
-    def velocity(self, net: Network, rng=None) -> np.ndarray:
+    def velocity(self, net: Network, rng: np.random.Generator | None = None) -> np.ndarray:
         """v_i = -(1/(alpha n)) sum_k l'(f_lin(x_k), y_k) grad_w phi(w0_i, x_k), (m, p)."""
         R = loss_derivative(self.loss, self.outputs(net), self.y, self.beta) / self.n
         net0 = self.net0
@@ -105,7 +106,8 @@ class Tangent:
 
     stochastic = False
 
-    def minibatch_velocity(self, net: Network, rng, batch: int) -> np.ndarray:
+    def minibatch_velocity(self, net: Network, rng: np.random.Generator,
+                           batch: int) -> np.ndarray:
         """The velocity on ``batch`` data points drawn without replacement (for ``sgd``)."""
         idx = rng.choice(self.n, size=min(int(batch), self.n), replace=False)
         f = self.outputs(net)[idx]

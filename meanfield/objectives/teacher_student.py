@@ -21,13 +21,18 @@ typed protocols are in :mod:`meanfield.objectives.protocol`):
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 from . import stacked as _ensemble
 from ..backends import get_backend
 from ..backends.protocol import Backend, Residual, SquareResidual, capabilities
 from ..kernels.gaussian import pair_kernel
 from .hessian import EmpiricalHessian, PopulationHessian
+from .protocol import Stacked
 from ..core.layout import Layout
 from ..core.losses import check_loss, loss_derivative, loss_value
 from ..model.network import Network, check_network
@@ -75,7 +80,8 @@ class GaussianPopulation:
     """
 
     def __init__(self, teacher: Network, noise: float = 0.0, inputs: str = "gaussian",
-                 quadrature: int | None = None, rule: str | None = None, backend="auto",
+                 quadrature: int | None = None, rule: str | None = None,
+                 backend: str | Backend = "auto",
                  tol: float = 1e-10):
         if not isinstance(teacher, Network):
             raise TypeError("teacher must be a meanfield.Network")
@@ -128,11 +134,11 @@ class GaussianPopulation:
                 total += 0.5 * float(np.dot(q_t, value))
         return max(total, 0.0) + 0.5 * self.k * self.noise**2
 
-    def velocity(self, net: Network, rng=None) -> np.ndarray:
+    def velocity(self, net: Network, rng: np.random.Generator | None = None) -> np.ndarray:
         """v_i = -(1/alpha) E[(f - y) . grad_w phi(w_i, x)], shape (m, p)."""
         return self.velocity_at(net, net.w)
 
-    def velocity_at(self, net: Network, points) -> np.ndarray:
+    def velocity_at(self, net: Network, points: ArrayLike) -> np.ndarray:
         """The velocity field of ``net``'s cloud at arbitrary particles ``points`` (n, p):
         v(w) = -(1/alpha) E[(f - y) . grad_w phi(w, x)] = grad V(w) - int grad_1 U(w, w')
         dmu(w') (theory §1), with f the network of ``net``; shape (n, p)."""
@@ -153,12 +159,13 @@ class GaussianPopulation:
 
     stochastic = False
 
-    def minibatch_velocity(self, net: Network, rng, batch: int) -> np.ndarray:
+    def minibatch_velocity(self, net: Network, rng: np.random.Generator,
+                           batch: int) -> np.ndarray:
         """The empirical velocity on ``batch`` fresh samples from the population."""
         X, y = self.sample(batch, rng)
         return empirical_velocity(net, X, y, backend=self.backend)
 
-    def hessian_operator(self, net: Network, backend=None) -> PopulationHessian:
+    def hessian_operator(self, net: Network, backend: str | None = None) -> PopulationHessian:
         """The exact Hessian of this objective at ``net`` (theory §12)."""
         return PopulationHessian(net, self, backend)
 
@@ -172,14 +179,14 @@ class GaussianPopulation:
         """f on PROBE_POINTS fixed population inputs (drawn once, seed PROBE_SEED)."""
         return net(self.probe_inputs(), backend=self.backend)
 
-    def ensemble(self, nets, objectives):
+    def ensemble(self, nets: Sequence[Network], objectives: Sequence[Any]) -> Stacked | None:
         """The exact population objectives of an ensemble as one stack (teachers may
         differ per member), or None (see :mod:`meanfield.objectives.stacked`)."""
         if not all(isinstance(o, GaussianPopulation) for o in objectives):
             return None
         return _ensemble.stack(_ensemble.StackedPopulation, nets, objectives)
 
-    def sample(self, n: int, rng) -> tuple[np.ndarray, np.ndarray]:
+    def sample(self, n: int, rng: Any) -> tuple[np.ndarray, np.ndarray]:
         """Draw n inputs from the population and their noisy teacher labels, (n,d), (n,k)."""
         rng = np.random.default_rng(rng)
         X = rng.standard_normal((int(n), self.d))
@@ -208,7 +215,8 @@ class Empirical:
         (10, 4)
     """
 
-    def __init__(self, X, y, loss: str = "square", beta: float = 20.0, backend="auto"):
+    def __init__(self, X: ArrayLike, y: ArrayLike, loss: str = "square", beta: float = 20.0,
+                 backend: str | Backend = "auto"):
         X = np.asarray(X)
         y = np.asarray(y)
         self.members: list[Empirical] | None = None
@@ -259,14 +267,15 @@ class Empirical:
         """(1/n) sum_k l(f(x_k), y_k)."""
         return float(np.mean(loss_value(self.loss, self.outputs(net), self.y, self.beta)))
 
-    def velocity(self, net: Network, rng=None) -> np.ndarray:
+    def velocity(self, net: Network, rng: np.random.Generator | None = None) -> np.ndarray:
         """-m grad_w J with J = R/alpha^2, i.e. -(m/alpha^2) grad_w R, shape (m, p)."""
         self._single()
         return empirical_velocity(net, self.X, self.y, self.loss, self.beta, self.backend)
 
     stochastic = False
 
-    def minibatch_velocity(self, net: Network, rng, batch: int) -> np.ndarray:
+    def minibatch_velocity(self, net: Network, rng: np.random.Generator,
+                           batch: int) -> np.ndarray:
         """The velocity of ``batch`` points drawn without replacement from the data."""
         self._single()
         idx = rng.choice(self.n, size=min(int(batch), self.n), replace=False)
@@ -277,11 +286,11 @@ class Empirical:
         """f on the training inputs."""
         return self.outputs(net)
 
-    def hessian_operator(self, net: Network, backend=None) -> EmpiricalHessian:
+    def hessian_operator(self, net: Network, backend: str | None = None) -> EmpiricalHessian:
         """The exact Hessian of this objective at ``net`` (theory §12)."""
         return EmpiricalHessian(net, self)
 
-    def ensemble(self, nets, objectives):
+    def ensemble(self, nets: Sequence[Network], objectives: Sequence[Any]) -> Stacked | None:
         """The empirical objectives of an ensemble (shared data or one set per member)
         as one stack, or None (see :mod:`meanfield.objectives.stacked`)."""
         if not all(isinstance(o, Empirical) and o.members is None for o in objectives):
@@ -289,7 +298,8 @@ class Empirical:
         return _ensemble.stack(_ensemble.StackedEmpirical, nets, objectives)
 
 
-def empirical_velocity(net: Network, X, y, loss="square", beta=20.0, backend="auto"):
+def empirical_velocity(net: Network, X: ArrayLike, y: ArrayLike, loss: str = "square",
+                       beta: float = 20.0, backend: str | Backend = "auto") -> np.ndarray:
     """v_i = -(1/(alpha n)) sum_k l'(f(x_k), y_k) . grad_w phi(w_i, x_k), shape (m, p).
 
     Backends with ``forward_and_grad`` compute f and the gradient from one pass over the
@@ -345,7 +355,7 @@ class Online:
     """
 
     def __init__(self, teacher: Network, batch: int = 200, noise: float = 0.0,
-                 inputs: str = "gaussian", seed=0, backend="auto"):
+                 inputs: str = "gaussian", seed: Any = 0, backend: str | Backend = "auto"):
         if int(batch) < 1:
             raise ValueError(f"batch must be a positive integer, got {batch}")
         self.population = GaussianPopulation(teacher, noise=noise, inputs=inputs,
@@ -358,14 +368,15 @@ class Online:
         """Exact population risk 1/2 E|f - y|^2."""
         return self.population.risk(net)
 
-    def velocity(self, net: Network, rng=None) -> np.ndarray:
+    def velocity(self, net: Network, rng: np.random.Generator | None = None) -> np.ndarray:
         """Empirical velocity on a fresh batch of ``batch`` teacher samples."""
         X, y = self.population.sample(self.batch, self._rng if rng is None else rng)
         return empirical_velocity(net, X, y, backend=self.backend)
 
     stochastic = True
 
-    def minibatch_velocity(self, net: Network, rng, batch: int) -> np.ndarray:
+    def minibatch_velocity(self, net: Network, rng: np.random.Generator,
+                           batch: int) -> np.ndarray:
         """The velocity on ``batch`` fresh samples (online SGD)."""
         return self.population.minibatch_velocity(net, rng, batch)
 
@@ -373,11 +384,11 @@ class Online:
         """f on the population's fixed probe inputs."""
         return self.population.probe_outputs(net)
 
-    def hessian_operator(self, net: Network, backend=None) -> PopulationHessian:
+    def hessian_operator(self, net: Network, backend: str | None = None) -> PopulationHessian:
         """The exact Hessian of the population risk (the expected online objective)."""
         return self.population.hessian_operator(net, backend)
 
-    def ensemble(self, nets, objectives):
+    def ensemble(self, nets: Sequence[Network], objectives: Sequence[Any]) -> Stacked | None:
         """Online objectives of an ensemble as one stack (each member draws its batches
         from its own stream), or None (see :mod:`meanfield.objectives.stacked`)."""
         if not all(isinstance(o, Online) for o in objectives):

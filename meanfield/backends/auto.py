@@ -14,8 +14,8 @@ reference is faster (docs/guide/backends.md, docs/performance.md):
 * other data reductions (empirical objectives) of fewer than ``DATA_MIN_WORK`` particle
   x sample products per member stay on NumPy (there one Numba call of the per-member
   kernels costs more than NumPy's, ~35 us against ~20 us at the demo size), and so do
-  those with 4 < d < ``blas_min_d`` (:mod:`meanfield.backends.tuning`), where NumPy's BLAS products beat Numba's scalar
-  loops (m = 50, d = 10, n = 200: 74 us against 260 us).
+  those with 4 < d < ``blas_min_d`` (:mod:`meanfield.backends.tuning`), where NumPy's BLAS
+  products beat Numba's scalar loops (m = 50, d = 10, n = 200: 74 us against 260 us).
 
 The choice depends on one member's sizes and dtype, never on the number S of ensemble
 members, so an ensemble member and its serial run take the same backend and agree bit

@@ -118,9 +118,10 @@ def override(**changes) -> Iterator[Tuning]:
         ...     t.tile
         1048576
     """
-    token = _LOCAL.set(_replace(current(), changes))
+    new = _replace(current(), changes)
+    token = _LOCAL.set(new)
     try:
-        yield _LOCAL.get()
+        yield new
     finally:
         _LOCAL.reset(token)
 

@@ -60,7 +60,7 @@ def gibbs_check(teacher: Network, student: Network, temperature: float,
     m = student.m
     out = {"times": [], "w2_to_gibbs": [], "w2_baseline": [], "risk": []}
     gibbs = None
-    for k, (t, w) in enumerate(zip(traj.times, traj.snapshots)):
+    for k, (t, w) in enumerate(zip(traj.times, traj.snapshots, strict=False)):
         cloud = student.with_w(w)
         gibbs = gibbs_sample(objective, cloud, n_gibbs + m, temperature, weight_decay, dt,
                              t_mix, seed=[int(seed), k])
@@ -106,7 +106,7 @@ def gibbs_figure(result: dict, student: Network, teacher: Network, title: str):
     ax2.plot(np.cos(ring), np.sin(ring), color=neurons.CIRCLE, lw=1.0, ls=(0, (4, 3)),
              zorder=3, label="unit circle")
     outline = [patheffects.withStroke(linewidth=4.0, foreground="white")]
-    for c, a in zip(teacher.c[:, 0], teacher.a[:, :2]):
+    for c, a in zip(teacher.c[:, 0], teacher.a[:, :2], strict=False):
         colour = neurons.TEACHER_POSITIVE if c >= 0 else neurons.TEACHER_NEGATIVE
         ax2.annotate("", xy=tuple(a * abs(c)), xytext=(0, 0), zorder=4, arrowprops=dict(
             arrowstyle="-|>", color=colour, lw=2.0, mutation_scale=14,

@@ -138,7 +138,7 @@ class NeuronPanel:
         self.teacher_signs = _signs(teacher.w, teacher.layout)
         outline = [patheffects.withStroke(linewidth=4.0, foreground="white")]
         self.arrows = []
-        for (x, y), s in zip(teacher_positions(teacher, basis), self.teacher_signs):
+        for (x, y), s in zip(teacher_positions(teacher, basis), self.teacher_signs, strict=False):
             reach = 2 * extent / max(np.hypot(x, y), 1e-300)
             ax.plot([0, reach * x], [0, reach * y], lw=0.9, ls=":", zorder=1,
                     color=TEACHER_POSITIVE if s >= 0 else TEACHER_NEGATIVE)

@@ -78,7 +78,7 @@ def neurons_figure(panels, teacher, extent=None, paths: str | None = "sign",
     fig, axes = subplots(1, n, figsize=(PANEL_INCHES * n + 0.6 * (paths == "time"), 6.3),
                          squeeze=False)
     drawn = None
-    for ax, (title, snaps, student, times) in zip(axes[0], panels):
+    for ax, (title, snaps, student, times) in zip(axes[0], panels, strict=False):
         drawn = draw_neurons(ax, snaps, student, teacher, extent=extent, paths=paths,
                              times=times)
         if zoom and extent_of([(snaps, student)], teacher, margin=1.0) < extent / 3:
@@ -153,7 +153,7 @@ def animate(panels, teacher, path, fps: int = 12, max_frames: int = 60,
     fig, axes = subplots(1, n, figsize=(GIF_PANEL_INCHES * n + 0.8 * (n == 1), 6.2),
                          squeeze=False)
     drawn = []
-    for ax, (title, snaps, student, times) in zip(axes[0], panels):
+    for ax, (title, snaps, student, times) in zip(axes[0], panels, strict=False):
         drawn.append(NeuronPanel(ax, snaps, student, teacher, times=times, extent=extent,
                                  paths=paths))
         ax.set_title(f"{title}\n{output_weights(student, teacher)}", fontsize=10)

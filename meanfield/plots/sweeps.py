@@ -119,9 +119,9 @@ def _combos(table, axes):
         yield "", table
         return
     for key in itertools.product(*[_ordered(table[a]) for a in axes]):
-        mask = np.logical_and.reduce([table[a] == k for a, k in zip(axes, key)])
+        mask = np.logical_and.reduce([table[a] == k for a, k in zip(axes, key, strict=False)])
         if mask.any():
-            yield ", ".join(f"{a}={k}" for a, k in zip(axes, key)), table[mask]
+            yield ", ".join(f"{a}={k}" for a, k in zip(axes, key, strict=False)), table[mask]
 
 
 def _check(table, metric, axes):
@@ -168,7 +168,7 @@ def axis_figure(table, groups, axis: str, metric: str = "final_risk"):
     _check(table, metric, [axis])
     fig, ax = subplots(figsize=(5.8, 4.2))
     xs = _ordered(table[axis])
-    pos = dict(zip(xs, _positions(xs)))
+    pos = dict(zip(xs, _positions(xs), strict=False))
     values = table[metric].astype(float)
     log_y = log_scale(values.dropna().tolist())
     floor = _floor(values) if log_y else None
@@ -232,7 +232,7 @@ def success_figure(table, groups, axis: str, condition: str = "R/R0<1e-4"):
         ax.plot(np.array(_positions(xs), dtype=float)[keep], fraction.to_numpy()[keep],
                 marker="o", lw=1.8, color=f"C{k % 10}", label=label or None)
         for x, f, n in zip(np.array(_positions(xs), dtype=float)[keep],
-                           fraction.to_numpy()[keep], counts.to_numpy()[keep]):
+                           fraction.to_numpy()[keep], counts.to_numpy()[keep], strict=False):
             ax.annotate(f"{round(f * n)}/{n}", (x, f), xytext=(0, 5),
                         textcoords="offset points", ha="center", fontsize=7)
     _x_axis(ax, axis, xs)
@@ -295,13 +295,13 @@ def heatmap_figure(table, groups, x: str, y: str, metric: str = "final_risk",
     fig, axes = subplots(1, len(panels), figsize=(1.4 + 4.4 * len(panels), 4.0),
                          squeeze=False)
     grids = []
-    for label, part in panels:
+    for _label, part in panels:
         stat = part.groupby([y, x])[column]
         stat = stat.mean() if success is not None else stat.median()
         grids.append(np.array([[stat.get((yv, xv), math.nan) for xv in xs] for yv in ys]))
     norm = _grid_norm(grids, metric, success is not None)
     cmap = "viridis" if success is None else "cividis"
-    for ax, (label, _), grid in zip(axes[0], panels, grids):
+    for ax, (label, _), grid in zip(axes[0], panels, grids, strict=False):
         image = ax.imshow(grid, origin="lower", aspect="auto", cmap=cmap, norm=norm)
         for (i, j), value in np.ndenumerate(grid):
             if np.isfinite(value):

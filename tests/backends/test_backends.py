@@ -97,7 +97,7 @@ def _near_particles(dtype):
     layout, w = particles(40, 2, 3, True, seed=3)
     a, rng = layout.a, np.random.default_rng(5)
     u = w[0, a] / np.linalg.norm(w[0, a])
-    for row, rho in zip(range(8, 13), (1 - 1e-6, 0.99, 0.93, -1 + 1e-6, 0.925)):
+    for row, rho in zip(range(8, 13), (1 - 1e-6, 0.99, 0.93, -1 + 1e-6, 0.925), strict=False):
         v = rng.standard_normal(3)
         v -= (v @ u) * u
         w[row, a] = 1.7 * (rho * u + np.sqrt(1 - rho * rho) * v / np.linalg.norm(v))
@@ -171,7 +171,7 @@ def test_forward_and_grad_matches_two_passes(act, bias, monkeypatch):
                 q = np.random.default_rng(3).standard_normal(40)
                 X, y = _data(300, d, k)
 
-                def residual(f, rows):
+                def residual(f, rows, y=y):
                     return np.tanh(f - y[rows])
 
                 f, grad = fused(activation, layout, w, q, 25, X, residual)
@@ -199,7 +199,7 @@ def test_data_reductions_float32(backend, act):
         assert rel_err(got_f, want_f) < 1e-5 and rel_err(got_g, want_g) < 1e-5, d
         fused = getattr(backend, "forward_and_grad", None)
         if fused is not None:
-            f, g = fused(activation, layout, w, q, 30, X, lambda f, rows: R[rows])
+            f, g = fused(activation, layout, w, q, 30, X, lambda f, rows, R=R: R[rows])
             assert f.dtype == np.float32 and g.dtype == np.float32
             assert rel_err(f, want_f) < 1e-5 and rel_err(g, want_g) < 1e-5, d
 

@@ -10,7 +10,6 @@ import pytest
 from meanfield import backends
 from meanfield.core.activations import get_activation
 from meanfield.backends import auto, get_backend, tuning
-from meanfield.backends.numba import common as numba_common
 from meanfield.backends.numba import lanes as numba_lanes
 from meanfield.backends import numpy as ref
 from meanfield.model.network import Layout

@@ -62,7 +62,7 @@ def record(trajectories):
 
 
 def same(x, y):
-    return len(x) == len(y) and all(np.array_equal(a, b) for a, b in zip(x, y))
+    return len(x) == len(y) and all(np.array_equal(a, b) for a, b in zip(x, y, strict=False))
 
 
 def population(backend: str):

@@ -183,7 +183,7 @@ def test_tiles_shared_between_threads_equal_the_sequential_loop():
             *numba.pair_reduce_batch(kernel, layout, w_t, w_t, q, True),
             numba.forward_batch(activation, layout, w_t, q, X),
             numba.data_grad(activation, layout, w_t[0], X, R)))
-    assert all(np.array_equal(x, y) for x, y in zip(seq, par))
+    assert all(np.array_equal(x, y) for x, y in zip(seq, par, strict=False))
 
 
 def test_parallel_hessian_vector_product_equals_the_sequential_one():

@@ -160,7 +160,7 @@ def test_axis_figure_draws_medians_and_every_seed_on_log_axes_chosen_from_the_sp
     medians = [ln for ln in ax.lines if ln.get_label().endswith("median")]
     points = [ln for ln in ax.lines if ln.get_linestyle() == "None" and len(ln.get_xdata())]
     assert len(medians) == 2 and sum(len(p.get_ydata()) for p in points) == len(table)
-    for line, alpha in zip(medians, (1.0, 4.0)):
+    for line, alpha in zip(medians, (1.0, 4.0), strict=False):
         expected = table[table["student.alpha"] == alpha].groupby("student.m")[
             "final_risk"].median()
         assert np.allclose(line.get_ydata(), expected.to_numpy())  # medians, not means

@@ -5,10 +5,10 @@ Pair reduction (theory §1-2), for each target i over sources j with e_ij = q_j 
     grad_b_i = sum_j e_ij D_ij,      value_i = sum_j e_ij K_ij.
 Two strategies, chosen by the input dimension d:
 
-* d < ``blas_min_d`` (:mod:`meanfield.backends.tuning`): fully fused. Per target, a chunk of dot products a_i.a_j is formed
-  in registers, the kernel (angle, K, P, Q, D) is evaluated in a loop that LLVM
-  vectorises (branch-free arccos), and the chunk is accumulated; nothing of size m x m
-  exists, not even in blocks.
+* d < ``blas_min_d`` (:mod:`meanfield.backends.tuning`): fully fused. Per target, a chunk of
+  dot products a_i.a_j is formed in registers, the kernel (angle, K, P, Q, D) is evaluated
+  in a loop that LLVM vectorises (branch-free arccos), and the chunk is accumulated;
+  nothing of size m x m exists, not even in blocks.
 * d >= ``blas_min_d``: tiled. A tile of rows of A_t A_s^T comes from BLAS, one
   pass (on ``tile_threads`` Numba threads) turns it in place into (e o Q) while
   accumulating grad_c, sum e P, grad_b and value, and BLAS forms (e o Q) A_s. Tiles

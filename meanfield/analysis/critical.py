@@ -19,6 +19,7 @@ mean a degenerate critical point, where the second-order test is inconclusive.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 import scipy.linalg
@@ -28,7 +29,9 @@ from scipy.sparse.linalg import LinearOperator, eigsh
 from ..objectives.hessian import DENSE_MAX, hessian, hessian_operator
 from ..model.network import Network
 from ..objectives.protocol import OffersHessian
+from ..objectives.frozen import Frozen, free_columns, free_indices, unfreeze
 from ..objectives.teacher_student import Empirical, Online
+from .frozen_modes import frozen_zero_modes
 
 #: largest m p refined with dense Hessians (trust-region subproblems solved exactly)
 REFINE_DENSE_MAX = 2000
@@ -49,19 +52,46 @@ def _population(objective):
 
 
 class _Evaluator:
-    """J, v and the stationarity at a flat parameter vector, cached for the last point;
-    remembers the evaluated point with the lowest J."""
+    """J, v and the stationarity at a vector x of the free parameters (all of them
+    unless ``frozen`` names groups), cached for the last point; remembers the evaluated
+    point with the lowest J. v is the velocity with zeros on frozen columns."""
 
-    def __init__(self, net: Network, objective):
+    def __init__(self, net: Network, objective, frozen=()):
         self.net = net.with_w(np.asarray(net.w, dtype=np.float64))
+        objective, self.frozen = unfreeze(objective, frozen)
         self.objective = _population(objective)
         self.shape, self.m = net.w.shape, net.m
+        self.free = (free_indices(net.layout, net.m, self.frozen) if self.frozen
+                     else None)
+        self.x0 = self.net.w.ravel().copy()
+        self._base = self.x0.copy()
+        if self.free is not None:
+            self.x0 = self.x0[self.free]
+            self.objective = Frozen(self.objective, self.frozen)
         self._key = None
         self.evaluations = 0
         self.best = (np.inf, None)
 
     def network(self, x) -> Network:
-        return self.net.with_w(np.asarray(x, dtype=np.float64).reshape(self.shape))
+        x = np.asarray(x, dtype=np.float64)
+        if self.free is not None:
+            full = self._base.copy()
+            full[self.free] = x
+            x = full
+        return self.net.with_w(x.reshape(self.shape))
+
+    def residual(self, x) -> np.ndarray:
+        """v at x on the free parameters, flat (the negative gradient of m J)."""
+        v = self(x)[2].ravel()
+        return v if self.free is None else v[self.free]
+
+    def hessian(self, x) -> np.ndarray:
+        """The Hessian of m J in the free parameters at x."""
+        return hessian(self.network(x), self.objective, frozen=self.frozen)
+
+    def hessian_operator(self, x, backend):
+        return hessian_operator(self.network(x), self.objective, backend,
+                                frozen=self.frozen)
 
     def __call__(self, x):
         """(R, J, v (m, p), stationarity) at x."""
@@ -80,13 +110,16 @@ class _Evaluator:
         return self._value
 
 
-def stationarity(net: Network, objective) -> float:
-    """||v||_F / (sqrt(m) (1 + |J|)) with J = R/alpha^2 (see the module docstring)."""
-    return _Evaluator(net, objective)(net.w.ravel())[3]
+def stationarity(net: Network, objective, frozen=None) -> float:
+    """||v||_F / (sqrt(m) (1 + |J|)) with J = R/alpha^2 (see the module docstring); with
+    ``frozen`` groups v is the velocity of the free parameters."""
+    ev = _Evaluator(net, objective, frozen)
+    return ev(ev.x0)[3]
 
 
 def refine(net: Network, objective: OffersHessian, tol: float = 1e-12, method: str = "auto",
-           max_iter: int = 200, backend: str | None = None) -> tuple[Network, dict]:
+           max_iter: int = 200, backend: str | None = None,
+           frozen: Sequence[str] | None = None) -> tuple[Network, dict]:
     """Move ``net`` to a nearby critical point of J = R/alpha^2, in float64 (theory §12).
 
     Stops when :func:`stationarity` <= ``tol``. Two scipy.optimize building blocks:
@@ -109,6 +142,9 @@ def refine(net: Network, objective: OffersHessian, tol: float = 1e-12, method: s
     a saddle on which a flow lingers. The other names run that descent alone.
     ``max_iter`` bounds the iterations of each phase (for least squares, the residual
     evaluations). An Online objective is refined on its exact population risk.
+    ``frozen`` (some of "c", "a", "b"; also read from a Frozen objective) keeps those
+    groups fixed: J is minimised over the free parameters alone, with the Hessian
+    restricted to them.
 
     Returns (refined Network, report) with report keys: method (the phases run, e.g.
     "trust-exact+least-squares"), iterations,
@@ -131,8 +167,8 @@ def refine(net: Network, objective: OffersHessian, tol: float = 1e-12, method: s
     """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
-    ev = _Evaluator(net, objective)
-    x0 = ev.net.w.ravel().copy()
+    ev = _Evaluator(net, objective, frozen)
+    x0 = ev.x0
     risk0, _, v0, s0 = ev(x0)
     dense = x0.size <= REFINE_DENSE_MAX
     phases: list[str] = []
@@ -189,22 +225,21 @@ def _descend(ev, x0, method, tol, max_iter, backend):
     J stalls at rounding level for STALL iterations. Should scipy's subproblem solver
     fail (exactly singular Hessians can overflow its bounds), the lowest J evaluated so
     far is returned."""
-    m, objective = ev.m, ev.objective
+    m = ev.m
     options = {"maxiter": max_iter}
     kwargs = {}
     if method == "trust-exact":
-        kwargs["hess"] = lambda x: hessian(ev.network(x), objective)
+        kwargs["hess"] = ev.hessian
         options["gtol"] = 0.0
     elif method in ("trust-krylov", "newton-cg"):
-        kwargs["hessp"] = lambda x, p: hessian_operator(ev.network(x), objective,
-                                                        backend).matvec(p)
+        kwargs["hessp"] = lambda x, p: ev.hessian_operator(x, backend).matvec(p)
         options["gtol" if method == "trust-krylov" else "xtol"] = 0.0
     else:
         options.update(gtol=0.0, ftol=0.0)
     try:
         with np.errstate(all="ignore"):
             res = scipy.optimize.minimize(
-                lambda x: m * ev(x)[1], x0, jac=lambda x: -ev(x)[2].ravel(), method=method,
+                lambda x: m * ev(x)[1], x0, jac=lambda x: -ev.residual(x), method=method,
                 callback=_stopper(ev, tol, STALL), options=options, **kwargs)
     except (ValueError, np.linalg.LinAlgError) as err:
         return ev.best[1], 0, f"stopped: {err}"
@@ -215,7 +250,6 @@ def _polish(ev, x0, tol, max_iter, dense, backend):
     """scipy.optimize.least_squares on v(x0 + s y), y from 0, s = POLISH_STEP times the
     RMS particle norm, so that the first trust region (radius 1 in y) is s; returns
     (x, iterations, message)."""
-    objective = ev.objective
     s = POLISH_STEP * max(float(np.linalg.norm(x0)) / math.sqrt(ev.m), 1e-8)
 
     def point(y):
@@ -223,17 +257,17 @@ def _polish(ev, x0, tol, max_iter, dense, backend):
 
     if dense:
         def jac(y):
-            return -s * hessian(ev.network(point(y)), objective)
+            return -s * ev.hessian(point(y))
         solver = "exact"
     else:
         def jac(y):
-            op = hessian_operator(ev.network(point(y)), objective, backend)
+            op = ev.hessian_operator(point(y), backend)
             return LinearOperator(op.shape, matvec=lambda p: -s * op.matvec(p),
                                   rmatvec=lambda p: -s * op.matvec(p), dtype=np.float64)
         solver = "lsmr"
     stop = _stopper(ev, tol)
     res = scipy.optimize.least_squares(
-        lambda y: ev(point(y))[2].ravel(), np.zeros_like(x0), jac=jac, method="trf",
+        lambda y: ev.residual(point(y)), np.zeros_like(x0), jac=jac, method="trf",
         tr_solver=solver, ftol=None, xtol=4 * np.finfo(float).eps, gtol=None,
         max_nfev=max_iter, callback=lambda y: stop(point(y)))
     return point(res.x), int(res.njev or 0), str(res.message)
@@ -280,7 +314,7 @@ def _dead(net: Network, objective) -> np.ndarray:
 
 
 def expected_zero_modes(net: Network, objective, at_global_minimum: bool = False,
-                        tol: float = 1e-4) -> int:
+                        tol: float = 1e-4, frozen=None) -> int:
     """Number of zero eigenvalues of H implied by the symmetries of f (theory §12).
 
     At any critical point (``at_global_minimum=False``):
@@ -310,7 +344,15 @@ def expected_zero_modes(net: Network, objective, at_global_minimum: bool = False
     relu, so an angle of about ``tol`` radians; relative otherwise) and, relative to
     max |c|, for ranks. A flow leaves near-duplicates at small but nonzero angles: a
     loose tolerance groups them with the duplicates they approximate.
+
+    ``frozen`` groups (some of "c", "a", "b"): the zero modes of H restricted to the
+    free parameters, i.e. the symmetry directions that move free parameters only
+    (:mod:`meanfield.analysis.frozen_modes`).
     """
+    objective, frozen = unfreeze(objective, frozen)
+    if frozen:
+        return frozen_zero_modes(net, free_columns(net.layout, frozen), at_global_minimum,
+                                 tol, _classes, _dead(net, objective))
     lay = net.layout
     k, e = lay.k, lay.d + int(lay.bias)
     c, a, b = lay.unpack(np.asarray(net.w, dtype=np.float64))
@@ -359,18 +401,21 @@ def _infimum(objective):
     return floor, float(pop.risk(zero)) - floor
 
 
-def spectrum(net: Network, objective, n_smallest: int | None = None, backend=None):
+def spectrum(net: Network, objective, n_smallest: int | None = None, backend=None,
+             frozen=None):
     """Eigenvalues of H = m grad^2 J: all of them (ascending, from eigh) when
     m p <= EIGH_MAX, or when m p <= DENSE_MAX and ``n_smallest`` exceeds m p / 10
     (Lanczos for a large share of the spectrum is slower than eigh); else the
     ``n_smallest`` smallest algebraic ones by Lanczos (eigsh on Hessian-vector
-    products). Returns (eigenvalues, max |eigenvalue|, method)."""
-    n = net.w.size
+    products). ``frozen`` groups: the spectrum of H restricted to the free parameters.
+    Returns (eigenvalues, max |eigenvalue|, method)."""
+    objective, frozen = unfreeze(objective, frozen)
+    n = net.w.size if not frozen else len(free_indices(net.layout, net.m, frozen))
     k = min(n - 1, max(1, n_smallest or 20))
     if n <= EIGH_MAX or (n <= DENSE_MAX and 10 * k > n):
-        eigs = scipy.linalg.eigh(hessian(net, objective), eigvals_only=True)
+        eigs = scipy.linalg.eigh(hessian(net, objective, frozen=frozen), eigvals_only=True)
         return eigs, float(np.abs(eigs).max(initial=0.0)), "eigh"
-    op = hessian_operator(net, objective, backend)
+    op = hessian_operator(net, objective, backend, frozen=frozen)
     top = float(np.abs(eigsh(op, k=1, which="LM", return_eigenvectors=False)).max())
     eigs = np.sort(eigsh(op, k=k, which="SA", return_eigenvectors=False, tol=1e-10))
     return eigs, max(top, float(np.abs(eigs).max())), "lanczos"
@@ -378,7 +423,7 @@ def spectrum(net: Network, objective, n_smallest: int | None = None, backend=Non
 
 def classify(net: Network, objective: OffersHessian, tol: float = 1e-8,
              zero_tol: float = 1e-6, risk_tol: float = 1e-9,
-             backend: str | None = None) -> dict:
+             backend: str | None = None, frozen: Sequence[str] | None = None) -> dict:
     """Classify ``net`` as a critical point of J = R/alpha^2 (theory §12).
 
     * "not a critical point" when :func:`stationarity` > ``tol``;
@@ -403,6 +448,11 @@ def classify(net: Network, objective: OffersHessian, tol: float = 1e-8,
     expected_zero_modes + 20 eigenvalues are computed, and ``spectrum_complete`` is
     False when all of them are non-positive.
 
+    ``frozen`` (some of "c", "a", "b"; also read from a Frozen objective): the point is
+    classified as a critical point of J over the free parameters: stationarity from
+    their velocity, the spectrum of the Hessian restricted to them, the zero modes that
+    the symmetries leave among them (:func:`expected_zero_modes`).
+
     Returns a dict: kind, risk, excess_risk, objective (J), grad_norm (||v||_F/sqrt m),
     stationarity, min_eig, max_abs_eig, n_negative, n_zero, expected_zero_modes (at
     this kind of point, :func:`expected_zero_modes`), degenerate (more zero
@@ -419,15 +469,17 @@ def classify(net: Network, objective: OffersHessian, tol: float = 1e-8,
         >>> report["kind"]
         'global minimum'
     """
+    objective, frozen = unfreeze(objective, frozen)
     objective = _population(objective)
-    ev = _Evaluator(net, objective)
-    risk, J, v, s = ev(ev.net.w.ravel())
+    ev = _Evaluator(net, objective, frozen)
+    risk, J, v, s = ev(ev.x0)
     infimum, signal = _infimum(objective)
     excess = None if infimum is None else risk - infimum
     is_global = excess is not None and excess <= risk_tol * max(signal, 1e-300)
     on_data = isinstance(objective, Empirical)
-    expected = expected_zero_modes(net, objective, at_global_minimum=is_global and not on_data)
-    eigs, top, eig_method = spectrum(ev.net, objective, expected + 20, backend)
+    expected = expected_zero_modes(net, objective, at_global_minimum=is_global and not on_data,
+                                   frozen=frozen)
+    eigs, top, eig_method = spectrum(ev.net, objective, expected + 20, backend, frozen)
     threshold = zero_tol * top
     n_negative = int(np.sum(eigs < -threshold))
     small = np.abs(eigs) <= threshold

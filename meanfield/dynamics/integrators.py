@@ -10,7 +10,8 @@ Each integrator discretises one continuous dynamics:
 * :func:`euler`     dw/dt = v(w)                                  (gradient flow)
 * :func:`adaptive`  the same flow, dt chosen by accept/reject    (theory §10.2)
 * :func:`momentum`  dv/dt = -(v - v(w))/tau, dw/dt = v           (theory §10.3)
-* :func:`langevin`  dw = (v(w) - lam w) dt + sqrt(2 T) dB        (theory §7, §10.4)
+* :func:`langevin`  dw = (v(w) - lam w) dt + sqrt(2 T) dB        (theory §7, §10.4),
+                    frozen parameter groups left unchanged
 * :func:`sgd`       gradient flow with the velocity of a random minibatch (theory §10.5)
 * :func:`meanfield.dynamics.ode.ode`  the flow by SciPy's solvers (theory §10.6)
 
@@ -228,11 +229,29 @@ def langevin(dt: float, temperature: float, weight_decay: float = 0.0) -> Integr
         for _ in range(n):
             drift = field.velocity(W, gens)
             xi = np.stack([g.standard_normal(W.shape[1:]) for g in gens])
-            prev, W = W, D * W + H * drift + N * xi.astype(W.dtype, copy=False)
+            prev, W = W, _keep_fixed(D * W + H * drift + N * xi.astype(W.dtype, copy=False),
+                                     W, field)
         return W, aux, prev
 
     params = {"dt": dt, "temperature": temperature, "weight_decay": lam}
     return lockstep("langevin", params, _start(dt), run, stochastic=True)
+
+
+def _keep_fixed(w_new: np.ndarray, w: np.ndarray, field: EnsembleField) -> np.ndarray:
+    """``w_new`` with the columns the objectives keep fixed copied back from ``w``: their
+    ``free_columns(layout)`` (:mod:`meanfield.objectives.frozen`), so that Langevin adds
+    neither noise nor weight decay to frozen parameter groups."""
+    offers = [getattr(o, "free_columns", None) for o in field.objectives]
+    if all(offer is None for offer in offers):
+        return w_new
+    layout = field.nets[0].layout
+    masks = {tuple(np.ones(layout.p, bool) if offer is None else offer(layout))
+             for offer in offers}
+    if len(masks) > 1:
+        raise ValueError("langevin ensemble members need the same frozen groups")
+    fixed = ~np.array(masks.pop())
+    w_new[..., fixed] = w[..., fixed]
+    return w_new
 
 
 def sgd(dt: float, batch: int) -> Integrator:

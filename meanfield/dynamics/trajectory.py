@@ -24,6 +24,7 @@ from ..model.network import Network
 from ..objectives.protocol import PerMember
 from .engine import Divergence, Ensemble
 from .protocols import Field, Integrator, State
+from ..objectives.frozen import check_frozen, freeze
 
 __all__ = ["Divergence", "LinearSchedule", "LogSchedule", "Recorder", "Trajectory",
            "record_targets", "simulate", "simulate_many", "step_count"]
@@ -206,7 +207,8 @@ def simulate(net: Network, objective: Any, integrator: Integrator, t_end: float,
              progress: bool = False, blowup: float = 1e8,
              start: tuple[State, Recorder] | None = None,
              on_step: Callable[[State, Recorder], None] | None = None,
-             callback_every: int | None = None) -> Trajectory:
+             callback_every: int | None = None,
+             frozen: tuple[str, ...] | None = None) -> Trajectory:
     """Integrate the mean-field dynamics of ``objective`` from ``net`` up to ``t_end``.
 
     Records at the times of ``record`` (a :class:`LogSchedule` or :class:`LinearSchedule`;
@@ -229,6 +231,11 @@ def simulate(net: Network, objective: Any, integrator: Integrator, t_end: float,
     records are taken at once on the step grid (same particles, steps and times as
     stepping through).
 
+    ``frozen`` (some of "c", "a", "b") keeps those parameter groups fixed: the velocity
+    is zero on their columns (:class:`meanfield.objectives.frozen.Frozen`), so they stay
+    bit for bit at their initial values under every integrator (Langevin adds neither
+    noise nor weight decay to them), e.g. ``frozen=("c",)`` for a committee machine.
+
     Examples:
 
         >>> import numpy as np, meanfield as mf
@@ -248,7 +255,7 @@ def simulate(net: Network, objective: Any, integrator: Integrator, t_end: float,
     traj = simulate_many([net], objective, integrator, t_end, record=record, seeds=[seed],
                          tests=test, progress=progress, blowup=blowup,
                          starts=None if start is None else [start], on_step=callback,
-                         callback_every=callback_every)[0]
+                         callback_every=callback_every, frozen=frozen)[0]
     if traj.divergence is not None:
         raise traj.divergence
     return traj
@@ -273,7 +280,8 @@ def simulate_many(nets: Sequence[Network], objectives: Any,
                   progress: bool = False, blowup: float = 1e8,
                   starts: Sequence[tuple[State, Recorder] | None] | None = None,
                   on_step: Callable[[int, State, Recorder], None] | None = None,
-                  callback_every: int | None = None) -> list[Trajectory]:
+                  callback_every: int | None = None,
+                  frozen: tuple[str, ...] | None = None) -> list[Trajectory]:
     """Simulate an ensemble of S runs as one computation; returns one :class:`Trajectory`
     per member, equal to ``simulate(nets[s], objectives[s], integrator[s], t_end[s],
     record, seeds[s], tests[s])`` (same records, steps and times; particles equal to
@@ -293,7 +301,8 @@ def simulate_many(nets: Sequence[Network], objectives: Any,
     the :class:`Divergence` in ``divergence``) while the others go on; a member that
     reaches its t_end leaves the stack. ``starts`` (a list of (state, recorder) or None
     per member) continues members from saved states; ``on_step(index, state, recorder)``
-    is called as for :func:`simulate`, for each member that moved.
+    is called as for :func:`simulate`, for each member that moved. ``frozen`` fixes
+    the same parameter groups in every member, as for :func:`simulate`.
 
     Examples:
 
@@ -316,6 +325,9 @@ def simulate_many(nets: Sequence[Network], objectives: Any,
     if S == 0:
         raise ValueError("simulate_many needs at least one network")
     objectives = _per_member(objectives, S, "objectives")
+    if frozen is not None:
+        check_frozen(frozen, nets[0].layout)
+        objectives = freeze(objectives, frozen)
     integrators = _per_member(integrator, S, "integrator")
     t_ends = [_check_t_end(t) for t in _per_member(t_end, S, "t_end")]
     tests = None if tests is None else _per_member(tests, S, "tests")

@@ -43,6 +43,7 @@ from ..kernels.hessians import second_order
 from ..core.losses import loss_curvature, loss_derivative
 from ..model.network import Network, check_network
 from .protocol import OffersHessian
+from .frozen import Frozen, free_indices, unfreeze
 
 if TYPE_CHECKING:
     from scipy.sparse.linalg import LinearOperator
@@ -55,13 +56,17 @@ TILE = 1 << 18
 CACHE_BYTES = 1 << 28
 
 
-def hessian(net: Network, objective: OffersHessian) -> np.ndarray:
+def hessian(net: Network, objective: OffersHessian,
+            frozen: Sequence[str] | None = None) -> np.ndarray:
     """H = m grad^2 (R/alpha^2) as a dense (m p, m p) float64 matrix (theory §12).
 
     Rows and columns follow the row-major flattening of ``net.w`` (particle i, then its
     columns [c | a | b]). The Jacobian of ``objective.velocity`` is -H. Population
     objectives use exact pair-kernel second derivatives (relu, erf, linear; student and
     teacher with the same activation); Empirical objectives the closed form above.
+    ``frozen`` (some of "c", "a", "b"; also read from a Frozen objective) restricts H to
+    the free parameters: the block H[free, free], rows and columns in the same order
+    (:func:`meanfield.objectives.frozen.free_indices`).
 
     Examples:
 
@@ -77,22 +82,30 @@ def hessian(net: Network, objective: OffersHessian) -> np.ndarray:
         >>> dv = population.velocity(moved) - population.velocity(net)
         >>> bool(np.allclose(-dv.ravel() / h, H[:, 0], atol=1e-5))
         True
+        >>> mf.hessian(net, population, frozen=("c",)).shape   # a only: 3 x 3 free
+        (9, 9)
     """
+    objective, frozen = unfreeze(objective, frozen)
+    free = free_indices(net.layout, net.m, frozen) if frozen else None
     size = net.w.size
     if size > DENSE_MAX:
         raise ValueError(f"m p = {size} exceeds DENSE_MAX = {DENSE_MAX}; use hvp or "
                          "hessian_operator")
-    return _operator(net, objective, "numpy").dense()
+    H = _operator(net, objective, "numpy").dense()
+    return H if free is None else H[np.ix_(free, free)]
 
 
 def hvp(net: Network, objective: OffersHessian, v: ArrayLike,
-        backend: str | None = None) -> np.ndarray:
+        backend: str | None = None, frozen: Sequence[str] | None = None) -> np.ndarray:
     """H v for v of shape (m, p) (returns (m, p)) or flat (m p,) (returns flat).
 
     The matrix is never formed: O(m^2 p) per product for a population objective,
     O(m n p) for data. ``backend`` "numba" evaluates the population pair coefficients
     with compiled loops (relu and erf without bias; other kernels use NumPy); None
-    follows the objective's backend.
+    follows the objective's backend. With ``frozen`` groups the product is with the
+    Hessian restricted to the free parameters: v of shape (m, p) gives P H P v (zeros
+    on the frozen columns), a flat v of the free parameters' length gives the
+    restricted product, of the same length.
 
     Examples:
 
@@ -105,7 +118,15 @@ def hvp(net: Network, objective: OffersHessian, v: ArrayLike,
         >>> bool(np.allclose(mf.hvp(net, population, v).ravel(), H @ v.ravel()))
         True
     """
+    objective, frozen = unfreeze(objective, frozen)
     v = np.asarray(v, dtype=np.float64)
+    if frozen:
+        free = free_indices(net.layout, net.m, frozen)
+        if v.shape == (len(free),):
+            full = np.zeros(net.w.size)
+            full[free] = v
+            return hvp(net, objective, full, backend, frozen)[free]
+        objective = Frozen(objective, frozen)
     if v.shape not in (net.w.shape, (net.w.size,)):
         raise ValueError(f"v must have shape {net.w.shape} or ({net.w.size},), got {v.shape}")
     out = _operator(net, objective, backend).matvec(v.reshape(net.w.shape))
@@ -113,8 +134,10 @@ def hvp(net: Network, objective: OffersHessian, v: ArrayLike,
 
 
 def hessian_operator(net: Network, objective: OffersHessian,
-                     backend: str | None = None) -> LinearOperator:
-    """H as a symmetric scipy LinearOperator on flat vectors of length m p.
+                     backend: str | None = None,
+                     frozen: Sequence[str] | None = None) -> LinearOperator:
+    """H as a symmetric scipy LinearOperator on flat vectors of length m p (with
+    ``frozen`` groups: the restricted Hessian, on vectors of the free parameters).
 
     Pair coefficients are computed once and reused by every product when they fit in
     CACHE_BYTES, so Lanczos or Krylov solvers pay the kernel evaluations once.
@@ -132,12 +155,16 @@ def hessian_operator(net: Network, objective: OffersHessian,
         >>> bool(np.isclose(top, np.linalg.eigvalsh(mf.hessian(teacher, population))[-1]))
         True
     """
+    objective, frozen = unfreeze(objective, frozen)
     op = _operator(net, objective, backend)
-    n = net.w.size
     shape = net.w.shape
+    free = free_indices(net.layout, net.m, frozen) if frozen else np.arange(net.w.size)
+    n = len(free)
 
     def matvec(x):
-        return op.matvec(np.asarray(x, dtype=np.float64).reshape(shape)).ravel()
+        full = np.zeros(net.w.size)
+        full[free] = np.asarray(x, dtype=np.float64).ravel()
+        return op.matvec(full.reshape(shape)).ravel()[free]
 
     from scipy.sparse.linalg import LinearOperator  # loaded at first use
 

@@ -26,7 +26,9 @@ from ..dynamics import integrators as dynamics
 from ..core.activations import ACTIVATIONS
 from ..kernels.gaussian import INPUT_LAWS, pair_kernel
 from ..core.losses import LOSSES
+from ..core.layout import Layout
 from ..model.network import OUTPUT_INITS, resolve_alpha
+from ..objectives.frozen import check_frozen
 from ..dynamics.trajectory import SCHEDULES
 from .objective_kinds import OBJECTIVE_KINDS
 
@@ -82,7 +84,9 @@ class InitConfig:
 
 @dataclass(frozen=True)
 class StudentConfig:
-    """Student network; alpha is "mean-field" (1), "ntk" (sqrt m), "sum" (m) or a number."""
+    """Student network; alpha is "mean-field" (1), "ntk" (sqrt m), "sum" (m) or a number.
+    ``frozen`` (optional): parameter groups kept at their initial values, some of "c",
+    "a", "b" (meanfield.objectives.frozen), e.g. ["c"] for a committee machine."""
 
     m: int = 100
     activation: str = "relu"
@@ -90,6 +94,7 @@ class StudentConfig:
     alpha: typing.Union[float, str] = "mean-field"
     centered: bool = False
     init: InitConfig = field(default_factory=InitConfig)
+    frozen: typing.Optional[typing.Tuple[str, ...]] = None
 
 
 @dataclass(frozen=True)
@@ -313,6 +318,8 @@ def _build(cls, data, prefix: str):
 
 def _type_name(kind) -> str:
     args = [a for a in typing.get_args(kind) if a is not type(None)]
+    if typing.get_origin(kind) is tuple:
+        return "a list of " + _type_name(args[0]).split(" ", 1)[1] + "s"
     if args:
         return " or ".join(_type_name(a) for a in args)
     return {int: "an integer", float: "a number", str: "a string", bool: "true/false"}[kind]
@@ -320,6 +327,11 @@ def _type_name(kind) -> str:
 
 def _coerce(kind, value, name: str):
     args = typing.get_args(kind)
+    if typing.get_origin(kind) is tuple:  # a list of values; one bare value is a list of one
+        items = [value] if isinstance(value, (str, int, float)) else value
+        if not isinstance(items, (list, tuple)):
+            raise ConfigError(name, f"must be a list, got {value!r}")
+        return tuple(_coerce(args[0], item, name) for item in items)
     if args:
         if value is None and type(None) in args:
             return None
@@ -425,6 +437,11 @@ def validate(config: Config) -> None:
     _positive_int(s.m, "student.m")
     _choice(s.activation, ACTIVATIONS, "student.activation")
     _alpha(s.alpha, "student.alpha", s.m)
+    if s.frozen is not None:
+        try:
+            check_frozen(s.frozen, Layout(1, config.d, s.bias))
+        except ValueError as err:
+            raise ConfigError("student.frozen", str(err).removeprefix("frozen: ")) from None
     _positive(s.init.tau, "student.init.tau", zero=True)
     _choice(s.init.output, OUTPUT_INITS, "student.init.output")
     _check(not s.init.symmetric or s.m % 2 == 0, "student.m",

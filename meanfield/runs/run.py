@@ -29,6 +29,7 @@ import numpy as np
 
 from ..dynamics import integrators as dynamics
 from ..model.network import Network, coupled_indices
+from ..objectives.frozen import freeze
 from ..objectives.teacher_student import GaussianPopulation
 from ..objectives.tangent import Tangent
 from ..dynamics.trajectory import SCHEDULES, Divergence, Recorder, Trajectory, simulate
@@ -99,6 +100,7 @@ def _build(config: Config) -> Problem:
     population = GaussianPopulation(teacher, noise=t.noise, inputs=o.inputs,
                                      backend=config.backend)
     objective, test = OBJECTIVE_KINDS[o.kind].build(config, population, data_seed)
+    objective = freeze(objective, s.frozen)  # fixed parameter groups (velocity zero there)
     try:
         integrator = dynamics.make(config.integrator.name, **integrator_params(config))
     except ValueError as err:

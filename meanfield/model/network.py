@@ -12,13 +12,16 @@ import numpy as np
 
 from ..core.activations import Activation, get_activation
 from ..core.layout import Layout
+from .laws import BIAS_LAWS, INPUT_WEIGHT_LAWS, OUTPUT_INITS
+from .laws import biases, input_weights, output_weights
+
+__all__ = ["ALPHA_NAMES", "BIAS_LAWS", "INPUT_WEIGHT_LAWS", "OUTPUT_INITS", "Network",
+           "check_network", "coupled_indices", "resolve_alpha"]
 
 
 #: names of the alpha scalings (theory §1): name -> alpha as a function of m
 ALPHA_NAMES = {"mean-field": lambda m: 1.0, "mf": lambda m: 1.0, "meanfield": lambda m: 1.0,
                "ntk": lambda m: float(np.sqrt(m)), "sum": lambda m: float(m)}
-#: output-weight initialisations of :meth:`Network.init`
-OUTPUT_INITS = ("gaussian", "uniform", "sign")
 
 
 def resolve_alpha(alpha, m: int) -> float:
@@ -134,6 +137,40 @@ class Network:
         return cls(c, a, b, activation=activation, alpha=alpha, centered=centered,
                    dtype=np.asarray(w).dtype, _w0=w0)
 
+    @classmethod
+    def from_arrays(cls, c, a, b=None, activation="relu", alpha=1.0, centered=False,
+                    dtype=None) -> "Network":
+        """A network with given weights: output weights c (m,) or (m, k), input weights
+        a (m, d), biases b (m,) or None (arrays or nested lists), e.g. a teacher
+        sum_i relu(v_i . x) with orthonormal v_i: ``from_arrays(np.ones(k), np.eye(k, d),
+        alpha="sum")``.
+
+        >>> Network.from_arrays([1.0, 1.0], [[1.0, 0.0], [0.0, 1.0]], alpha="sum").m
+        2
+        """
+        return cls(np.asarray(c, dtype=float), np.asarray(a, dtype=float),
+                   None if b is None else np.asarray(b, dtype=float), activation=activation,
+                   alpha=alpha, centered=centered, dtype=dtype)
+
+    @classmethod
+    def from_npz(cls, path, activation="relu", alpha=1.0, centered=False,
+                 dtype=None) -> "Network":
+        """A network whose weights are the arrays ``c``, ``a`` and optionally ``b`` of an
+        .npz file (as written by ``np.savez(path, c=..., a=..., b=...)``); ValueError
+        naming the file when it cannot be read or lacks c or a."""
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                arrays = {key: np.array(data[key]) for key in data.files}
+        except (OSError, ValueError) as err:
+            raise ValueError(f"cannot read weights from {path}: {err}") from None
+        missing = [key for key in ("c", "a") if key not in arrays]
+        if missing:
+            raise ValueError(f"{path} has no array {missing[0]!r} (needs c, a and "
+                             f"optionally b)")
+        return cls.from_arrays(arrays["c"], arrays["a"], arrays.get("b"),
+                               activation=activation, alpha=alpha, centered=centered,
+                               dtype=dtype)
+
     def with_w(self, w) -> "Network":
         """The same network (layout, activation, alpha, centring reference) at particles w."""
         new = object.__new__(Network)
@@ -148,34 +185,36 @@ class Network:
     def init(cls, m: int, d: int, activation="relu", k: int = 1, bias: bool = False,
              tau: float | Mapping[str, float] = 1.0, symmetric: bool = False,
              sphere: bool = False, seed=0, alpha=1.0, centered: bool = False,
-             output: str = "gaussian", dtype=np.float64) -> "Network":
+             output: str = "gaussian", dtype=np.float64, input: str | None = None,
+             bias_law: str = "gaussian") -> "Network":
         """Random initialisation of m neurons (theory §1, §6).
 
-        c ~ tau_c N(0, I_k) (``output="uniform"``: tau_c U[0,1]; ``"sign"``: tau_c * +-1),
-        a ~ tau_a N(0, I_d) or tau_a Unif(S^{d-1}) with ``sphere=True``, b ~ tau_b N(0, 1).
-        ``tau`` is one scale for every block or a mapping {"c": .., "a": .., "b": ..}.
+        Each block is its law (:mod:`meanfield.model.laws`) times its scale:
+        c ~ tau_c N(0, I_k) (``output``: "gaussian", "uniform" tau_c U[0,1], "sign"
+        tau_c * +-1, "ones" tau_c, "zeros"), a by the law ``input`` times tau_a
+        ("gaussian" N(0, I_d), the default; "xavier" N(0, I_d/d); "sphere" Unif(S^{d-1}),
+        also ``sphere=True``; "orthonormal" orthonormal rows, m <= d), b ~ tau_b N(0, 1)
+        (``bias_law="zeros"``: 0). ``tau`` is one scale for every block (the mean-field
+        shorthand) or a mapping {"c": .., "a": .., "b": ..}; Safran & Shamir's student
+        is ``init(m, d, input="xavier", output="ones", alpha="sum")``.
         ``symmetric=True`` draws m/2 neurons and appends copies with c negated, so that
         f(w0) = 0 identically (m must be even).
+
+        >>> Network.init(4, 3, input="xavier", output="ones", alpha="sum").c.ravel().tolist()
+        [1.0, 1.0, 1.0, 1.0]
         """
         m, d, k = (_count(value, name) for value, name in ((m, "m"), (d, "d"), (k, "k")))
         if symmetric and m % 2:
             raise ValueError(f"a symmetric initialisation needs an even m, got m={m}")
         scales = _block_scales(tau)
+        law = input or ("sphere" if sphere else "gaussian")
+        if sphere and law != "sphere":
+            raise ValueError(f"sphere=True contradicts input={input!r}")
         rng = np.random.default_rng(seed)
         half = m // 2 if symmetric else m
-        if output == "gaussian":
-            c = rng.standard_normal((half, k))
-        elif output == "uniform":
-            c = rng.uniform(0.0, 1.0, (half, k))
-        elif output == "sign":
-            c = rng.choice([-1.0, 1.0], size=(half, k))
-        else:
-            raise ValueError(f"unknown output init {output!r}; use one of "
-                             f"{', '.join(OUTPUT_INITS)}")
-        a = rng.standard_normal((half, d))
-        if sphere:
-            a /= np.linalg.norm(a, axis=1, keepdims=True)
-        b = rng.standard_normal(half) if bias else None
+        c = output_weights(output, half, k, rng)
+        a = input_weights(law, half, d, rng)
+        b = biases(bias_law, half, rng) if bias else None
         if symmetric:
             c = np.concatenate([c, -c])
             a = np.concatenate([a, a])

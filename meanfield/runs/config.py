@@ -27,7 +27,8 @@ from ..core.activations import ACTIVATIONS
 from ..kernels.gaussian import INPUT_LAWS, pair_kernel
 from ..core.losses import LOSSES
 from ..core.layout import Layout
-from ..model.network import OUTPUT_INITS, resolve_alpha
+from ..model.network import BIAS_LAWS, INPUT_WEIGHT_LAWS, OUTPUT_INITS, Network
+from ..model.network import resolve_alpha
 from ..objectives.frozen import check_frozen
 from ..dynamics.trajectory import SCHEDULES
 from .objective_kinds import OBJECTIVE_KINDS
@@ -54,7 +55,12 @@ class ConfigError(ValueError):
 @dataclass(frozen=True)
 class TeacherConfig:
     """Teacher network y = (alpha/m) sum_j c_j sigma(a_j . x + b_j) + noise.
-    alpha = "sum" means alpha = m (no 1/m, as in Chizat-Oyallon-Bach, theory §6)."""
+    alpha = "sum" means alpha = m (no 1/m, as in Chizat-Oyallon-Bach, theory §6).
+    Directions: ``input`` (optional) names their law (meanfield.model.laws: "orthonormal",
+    "sphere", "gaussian", "xavier"; unset: ``sphere``); output weights by ``output``
+    ("sign", "ones", "gaussian", "uniform", "zeros") times ``scale``. Explicit weights:
+    ``weights`` (an .npz file with arrays c, a and optionally b) or inline lists ``c``,
+    ``a`` (m rows of d numbers), ``b``; m and bias must agree with them."""
 
     m: int = 3
     activation: str = "relu"
@@ -63,6 +69,12 @@ class TeacherConfig:
     output: str = "sign"
     alpha: typing.Union[float, str] = "sum"
     noise: float = 0.0
+    input: typing.Optional[str] = None
+    scale: float = 1.0
+    weights: typing.Optional[str] = None
+    c: typing.Optional[typing.Tuple[float, ...]] = None
+    a: typing.Optional[typing.Tuple[typing.Tuple[float, ...], ...]] = None
+    b: typing.Optional[typing.Tuple[float, ...]] = None
 
 
 @dataclass(frozen=True)
@@ -72,7 +84,11 @@ class InitConfig:
     keep m of its particles (meanfield.model.network.coupled_indices), the synchronous coupling
     of the m -> infinity study (theory §1). ``seed`` (optional): draw the initial
     particles from this seed instead of the run's, so that runs differing only in it share
-    teacher and data (ensembles over initialisations, meanfield.experiments.geiger_phase)."""
+    teacher and data (ensembles over initialisations, meanfield.experiments.geiger_phase).
+    Laws per layer (meanfield.model.laws): ``input`` ("gaussian", "xavier" = N(0, I/d),
+    "sphere", "orthonormal"; unset: ``sphere``), ``output``, ``bias_law``; scales
+    ``tau_c``, ``tau_a``, ``tau_b`` (unset: ``tau``, the mean-field shorthand).
+    Explicit weights: ``weights`` (.npz with c, a, b) or inline ``c``, ``a``, ``b``."""
 
     tau: float = 1.0
     symmetric: bool = False
@@ -80,6 +96,15 @@ class InitConfig:
     output: str = "gaussian"
     reference_m: typing.Optional[int] = None
     seed: typing.Optional[int] = None
+    input: typing.Optional[str] = None
+    bias_law: str = "gaussian"
+    tau_c: typing.Optional[float] = None
+    tau_a: typing.Optional[float] = None
+    tau_b: typing.Optional[float] = None
+    weights: typing.Optional[str] = None
+    c: typing.Optional[typing.Tuple[float, ...]] = None
+    a: typing.Optional[typing.Tuple[typing.Tuple[float, ...], ...]] = None
+    b: typing.Optional[typing.Tuple[float, ...]] = None
 
 
 @dataclass(frozen=True)
@@ -424,6 +449,44 @@ def _validate_kernels(config: Config) -> None:
                 from None
 
 
+def _laws(section, name: str, m: int, d: int, bias=None, owner=None) -> None:
+    """The input law and the explicit weights of a teacher or student init section: a
+    known law (orthonormal needs m <= d); weights from a readable .npz or inline lists
+    (not both) whose shapes match m, d and the bias setting."""
+    owner = owner or name
+    bias = getattr(section, "bias", False) if bias is None else bias
+    if section.input is not None:
+        _choice(section.input, INPUT_WEIGHT_LAWS, f"{name}.input")
+        _check(section.input != "orthonormal" or m <= d, f"{name}.input",
+               f"orthonormal directions need {owner}.m <= d = {d}, got {m}")
+    inline = [key for key in ("c", "a", "b") if getattr(section, key) is not None]
+    if section.weights is None and not inline:
+        return
+    _check(not (section.weights and inline), f"{name}.weights",
+           f"give either an .npz file or inline {name}.c/a/b, not both")
+    if section.weights is not None:
+        try:
+            net = Network.from_npz(section.weights)
+        except ValueError as err:
+            raise ConfigError(f"{name}.weights", str(err)) from None
+        c, a, b = net.c, net.a, net.b
+    else:
+        _check(section.c is not None and section.a is not None, f"{name}.a",
+               f"inline weights need both {name}.c and {name}.a")
+        c, a, b = section.c, section.a, section.b
+    a_shape = {len(row) for row in a}
+    _check(len(a_shape) == 1 and a_shape.pop() == d, f"{name}.a",
+           f"must have rows of d = {d} numbers")
+    _check(len(a) == m, f"{owner}.m", f"must equal the {len(a)} rows of {name}.a, got {m}")
+    _check(len(c) == m, f"{name}.c", f"must have {len(a)} entries (one per row of a), "
+                                     f"got {len(c)}")
+    _check((b is not None) == bool(bias), f"{owner}.bias",
+           f"must be {str(b is not None).lower()} for {name} weights "
+           f"{'with' if b is not None else 'without'} b")
+    _check(b is None or len(b) == m, f"{name}.b", f"must have {m} entries, got "
+                                                   f"{0 if b is None else len(b)}")
+
+
 def validate(config: Config) -> None:
     """Check ranges and choices; raise ConfigError for the first bad field."""
     _choice(config.task, ("teacher-student",), "task")
@@ -432,6 +495,8 @@ def validate(config: Config) -> None:
     _positive_int(t.m, "teacher.m")
     _choice(t.activation, ACTIVATIONS, "teacher.activation")
     _choice(t.output, OUTPUT_INITS, "teacher.output")
+    _laws(t, "teacher", t.m, config.d)
+    _positive(t.scale, "teacher.scale", zero=True)
     _alpha(t.alpha, "teacher.alpha", t.m)
     _positive(t.noise, "teacher.noise", zero=True)
     _positive_int(s.m, "student.m")
@@ -444,6 +509,12 @@ def validate(config: Config) -> None:
             raise ConfigError("student.frozen", str(err).removeprefix("frozen: ")) from None
     _positive(s.init.tau, "student.init.tau", zero=True)
     _choice(s.init.output, OUTPUT_INITS, "student.init.output")
+    _laws(s.init, "student.init", s.m, config.d, s.bias, "student")
+    _choice(s.init.bias_law, BIAS_LAWS, "student.init.bias_law")
+    for block in ("c", "a", "b"):
+        value = getattr(s.init, f"tau_{block}")
+        if value is not None:
+            _positive(value, f"student.init.tau_{block}", zero=True)
     _check(not s.init.symmetric or s.m % 2 == 0, "student.m",
            f"a symmetric initialisation needs an even m, got {s.m}")
     if s.init.reference_m is not None:

@@ -83,16 +83,20 @@ def _build(config: Config) -> Problem:
         np.random.SeedSequence(config.seed).spawn(4)
     t, s, o = config.teacher, config.student, config.objective
     dtype = np.dtype(config.dtype)
-    teacher = Network.init(t.m, config.d, activation=t.activation, bias=t.bias,
-                           sphere=t.sphere, output=t.output, alpha=t.alpha,
-                           seed=teacher_seed)
+    teacher = _explicit(t, activation=t.activation, alpha=t.alpha) or Network.init(
+        t.m, config.d, activation=t.activation, bias=t.bias, output=t.output,
+        alpha=t.alpha, seed=teacher_seed, tau={"c": t.scale, "a": 1.0},
+        input=t.input if t.input is not None else ("sphere" if t.sphere else "gaussian"))
     m_init = s.init.reference_m or s.m
-    student = Network.init(m_init, config.d, activation=s.activation, bias=s.bias,
-                           tau=s.init.tau, symmetric=s.init.symmetric,
-                           sphere=s.init.sphere, output=s.init.output,
-                           alpha=s.alpha, centered=s.centered,
-                           seed=student_seed if s.init.seed is None else s.init.seed,
-                           dtype=dtype)
+    i = s.init
+    student = _explicit(i, activation=s.activation, alpha=s.alpha, centered=s.centered,
+                        dtype=dtype) or Network.init(
+        m_init, config.d, activation=s.activation, bias=s.bias,
+        tau={block: i.tau if getattr(i, f"tau_{block}") is None
+             else getattr(i, f"tau_{block}") for block in ("c", "a", "b")},
+        symmetric=i.symmetric, sphere=i.sphere and i.input is None, output=i.output,
+        input=i.input, bias_law=i.bias_law, alpha=s.alpha, centered=s.centered,
+        seed=student_seed if i.seed is None else i.seed, dtype=dtype)
     if m_init != s.m:  # synchronous coupling with a larger reference (theory §11)
         keep = coupled_indices(m_init, s.m, s.init.symmetric)
         student = Network.from_packed(student.w[keep], student.layout, s.activation,
@@ -109,6 +113,16 @@ def _build(config: Config) -> Problem:
     schedule = SCHEDULES[r.schedule](**{key: value for key, value in
                                          (("n", r.n), ("t_min", r.t_min)) if value is not None})
     return Problem(teacher, student, objective, test, integrator, schedule, dyn_seed)
+
+
+def _explicit(section, **kwargs) -> Network | None:
+    """The network of a config section's explicit weights (an .npz file or inline lists
+    c, a, b), or None when it names none."""
+    if section.weights is not None:
+        return Network.from_npz(section.weights, **kwargs)
+    if section.a is not None:
+        return Network.from_arrays(section.c, section.a, section.b, **kwargs)
+    return None
 
 
 @dataclass(frozen=True)

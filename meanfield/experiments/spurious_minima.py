@@ -1,0 +1,159 @@
+"""Spurious local minima of two-layer ReLU networks (Safran & Shamir, ICML 2018).
+
+The setting, exactly: student x -> sum_{i<=n} max(0, w_i . x) with output weights frozen
+at 1 (``frozen=("c",)``, alpha = "sum" so f is the plain sum), teacher
+sum_{i<=k} max(0, v_i . x) with orthonormal v_i (v_i = e_i; the law of the flow is
+rotation invariant), inputs x ~ N(0, I_d) with d = k, the exact square loss
+1/2 E(f - y)^2 (:class:`meanfield.objectives.teacher_student.GaussianPopulation`),
+Xavier initialisation w_i ~ N(0, I_d/d). Each initialisation follows the population
+gradient flow (adaptive Euler, one ensemble per cell through
+:func:`meanfield.dynamics.trajectory.simulate_many`) to ``t_end``, then
+:func:`meanfield.analysis.critical.refine` moves it to a critical point of the
+restricted risk and :func:`meanfield.analysis.critical.classify` certifies it (theory
+§12): a global minimum (risk 0), a spurious local minimum (restricted Hessian with no
+negative eigenvalue, risk > 0), a saddle, or not converged.
+
+Per cell (k, n): the fraction of spurious minima with its Clopper-Pearson interval, the
+distinct spurious risks (equal to 1e-6 relative) with how often each was reached and the
+smallest Hessian eigenvalue there (> 0: a strict minimum), the saddles. With
+``trained_c=True`` the output weights are trained as well (the package's native
+setting, same initial c = 1), to show what freezing changes.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from ..analysis.critical import classify, refine
+from ..dynamics.integrators import adaptive
+from ..dynamics.trajectory import LogSchedule, simulate_many
+from ..model.network import Network
+from ..objectives.teacher_student import GaussianPopulation
+
+#: relative tolerance under which two spurious risks are the same minimum
+SAME_RISK = 1e-6
+KINDS = ("global minimum", "local minimum", "saddle", "not a critical point")
+
+
+def problem(k: int, backend: str = "numpy") -> GaussianPopulation:
+    """The population objective of the teacher sum_{i<=k} relu(e_i . x) in d = k."""
+    teacher = Network.from_arrays(np.ones(k), np.eye(k), alpha="sum")
+    return GaussianPopulation(teacher, backend=backend)
+
+
+def students(k: int, n: int, inits: int, seed: int) -> list[Network]:
+    """``inits`` Xavier students of n neurons with unit output weights (sum scaling);
+    initialisation i is drawn from the seed sequence (seed, k, n, i)."""
+    return [Network.init(n, k, input="xavier", output="ones", alpha="sum",
+                         seed=np.random.SeedSequence([seed, k, n, i]))
+            for i in range(inits)]
+
+
+def cell(k: int, n: int, inits: int = 500, seed: int = 0, t_end: float = 5000.0,
+         trained_c: bool = False, backend: str = "numpy") -> dict:
+    """Run one cell (module docstring) and summarise it (:func:`summarise`).
+
+    >>> out = cell(2, 2, inits=2, t_end=5.0)
+    >>> out["counts"]["global minimum"] + out["counts"]["local minimum"] <= 2
+    True
+    """
+    pop = problem(k, backend)
+    frozen = None if trained_c else ("c",)
+    nets = students(k, n, inits, seed)
+    start = time.perf_counter()
+    trajs = simulate_many(nets, pop, adaptive(dt=0.1), t_end, record=LogSchedule(2),
+                          frozen=frozen)
+    flow_s = time.perf_counter() - start
+    points = []
+    # small dense Hessians: one BLAS thread (two threads on two busy cores made each
+    # 120 x 120 SVD of the least-squares polish take 1-2 s instead of 20 ms)
+    with threadpool_limits(1):
+        for traj in trajs:
+            net, _ = refine(traj.final, pop, frozen=frozen)
+            cert = classify(net, pop, frozen=frozen)
+            points.append({key: cert[key] for key in (
+                "kind", "risk", "min_eig", "n_negative", "stationarity", "n_zero",
+                "expected_zero_modes")})
+    out = summarise(points)
+    out.update(k=k, n=n, d=k, trained_c=trained_c, t_end=t_end, flow_seconds=flow_s,
+               seconds=time.perf_counter() - start)
+    return out
+
+
+def summarise(points: list[dict]) -> dict:
+    """Counts per kind, the spurious fraction with its 95% Clopper-Pearson interval, the
+    distinct spurious risks (count, smallest and largest min_eig at each) and saddles.
+
+    >>> s = summarise([{"kind": "local minimum", "risk": 0.5, "min_eig": 0.1},
+    ...                {"kind": "global minimum", "risk": 0.0, "min_eig": 0.2}])
+    >>> s["spurious_fraction"], s["spurious_risks"][0]["count"]
+    (0.5, 1)
+    """
+    from scipy.stats import binomtest
+
+    counts = {kind: sum(p["kind"] == kind for p in points) for kind in KINDS}
+    total, spurious = len(points), counts["local minimum"]
+    ci = binomtest(spurious, total).proportion_ci(confidence_level=0.95, method="exact")
+    return {"inits": total, "counts": counts, "spurious_fraction": spurious / total,
+            "spurious_ci": [float(ci.low), float(ci.high)],
+            "spurious_risks": _distinct([p for p in points if p["kind"] == "local minimum"]),
+            "saddle_risks": _distinct([p for p in points if p["kind"] == "saddle"])}
+
+
+def _distinct(points: list[dict]) -> list[dict]:
+    groups: list[dict] = []
+    for p in sorted(points, key=lambda p: p["risk"]):
+        if groups and abs(p["risk"] - groups[-1]["risk"]) <= SAME_RISK * groups[-1]["risk"]:
+            g = groups[-1]
+            g["count"] += 1
+            g["min_eig_low"] = min(g["min_eig_low"], p["min_eig"])
+            g["min_eig_high"] = max(g["min_eig_high"], p["min_eig"])
+        else:
+            groups.append({"risk": float(p["risk"]), "count": 1,
+                           "min_eig_low": float(p["min_eig"]),
+                           "min_eig_high": float(p["min_eig"])})
+    return groups
+
+
+def spurious_minima(ks, extra=(0, 1, 2), inits: int = 500, seed: int = 0,
+                    t_end: float = 5000.0, trained=(False, True), backend: str = "numpy",
+                    log=print) -> dict:
+    """Every cell (k, n = k + e) for k in ``ks``, e in ``extra``, with c frozen and (if
+    True is in ``trained``) trained; returns {"cells": [...], "wall_seconds": ...}."""
+    start, cells = time.perf_counter(), []
+    for trained_c in trained:
+        for k in ks:
+            for e in extra:
+                out = cell(k, k + e, inits, seed, t_end, trained_c, backend)
+                cells.append(out)
+                if log:
+                    log(f"k={k} n={k + e} c {'trained' if trained_c else 'frozen'}: "
+                        f"{out['counts']} ({out['seconds']:.0f} s)")
+    return {"cells": cells, "inits": inits, "seed": seed, "t_end": t_end,
+            "wall_seconds": time.perf_counter() - start}
+
+
+#: Safran & Shamir (2018), Table 1, when known: {(k, n): percent of runs converging to
+#: spurious local minima}; empty: the table was not available to compare against
+PAPER: dict[tuple[int, int], float] = {}
+
+
+def markdown(summary: dict) -> str:
+    """The table of results: one row per cell, ours (fraction, 95% CI) beside the
+    paper's where known."""
+    rows = ["| k | n | output weights | inits | spurious (%) | 95% CI (%) | paper (%) | "
+            "saddles | not converged | distinct spurious risks (count, min eig) |",
+            "|---|---|---|---|---|---|---|---|---|---|"]
+    for c in summary["cells"]:
+        risks = "; ".join(f"{g['risk']:.4g} ({g['count']}, {g['min_eig_low']:.2g})"
+                          for g in c["spurious_risks"]) or "-"
+        paper = PAPER.get((c["k"], c["n"]))
+        rows.append(
+            f"| {c['k']} | {c['n']} | {'trained' if c['trained_c'] else 'frozen at 1'} | "
+            f"{c['inits']} | {100 * c['spurious_fraction']:.1f} | "
+            f"{100 * c['spurious_ci'][0]:.1f}-{100 * c['spurious_ci'][1]:.1f} | "
+            f"{'-' if paper is None else f'{paper:g}'} | {c['counts']['saddle']} | "
+            f"{c['counts']['not a critical point']} | {risks} |")
+    return "\n".join(rows)

@@ -16,10 +16,15 @@ def main(argv=None):
     parser.add_argument("--inits", type=int, help="initialisations per cell (default 500, "
                                                   "30 with --quick)")
     parser.add_argument("--k", type=int, nargs="+", help="teacher sizes (default 6..20)")
+    parser.add_argument("--extra", type=int, nargs="+", default=[0, 1, 2],
+                        help="students of n = k + extra neurons (default 0 1 2)")
+    parser.add_argument("--frozen-only", action="store_true",
+                        help="only the cells with output weights frozen")
     args = parser.parse_args(argv)
     ks = args.k or ((6, 8, 10) if args.quick else tuple(range(6, 21)))
     inits = args.inits or (30 if args.quick else 500)
-    summary = sm.spurious_minima(ks, inits=inits, seed=args.seed)
+    summary = sm.spurious_minima(ks, args.extra, inits=inits, seed=args.seed,
+                                 trained=(False,) if args.frozen_only else (False, True))
     write_results(args.out, summary=summary)
     table = sm.markdown(summary)
     (args.out / "table.md").write_text(table + "\n")

@@ -30,10 +30,10 @@ def test_small_teachers_have_no_spurious_minimum_reached():
 def test_clopper_pearson_interval_and_distinct_risks():
     """The interval is the exact binomial one (beta quantiles); risks equal to 1e-6
     relative are one minimum, with the range of their smallest eigenvalues."""
-    points = ([{"kind": "local minimum", "risk": 0.1 * (1 + 1e-9 * i), "min_eig": 0.01 * i}
-               for i in range(1, 4)]
-              + [{"kind": "local minimum", "risk": 0.2, "min_eig": 0.5}]
-              + [{"kind": "global minimum", "risk": 0.0, "min_eig": 0.0}] * 16)
+    points = ([{"kind": "local minimum", "risk": 0.1 * (1 + 1e-9 * i),
+                "min_nonzero_eig": 0.01 * i} for i in range(1, 4)]
+              + [{"kind": "local minimum", "risk": 0.2, "min_nonzero_eig": 0.5}]
+              + [{"kind": "global minimum", "risk": 0.0, "min_nonzero_eig": 0.0}] * 16)
     s = sm.summarise(points)
     assert s["spurious_fraction"] == 4 / 20
     low, high = beta.ppf(0.025, 4, 17), beta.ppf(0.975, 5, 16)

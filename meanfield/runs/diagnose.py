@@ -11,6 +11,7 @@ import numpy as np
 from ..analysis.diagnostics import diagnose, laziness_kappa
 from ..objectives.teacher_student import Empirical
 from ..dynamics.trajectory import simulate
+from ..objectives.frozen import freeze, unfreeze
 from ..objectives.tangent import Tangent
 
 
@@ -22,6 +23,14 @@ def probe_set(objective, test, n: int, rng) -> tuple[np.ndarray, np.ndarray]:
             return data.X[:n], data.y[:n]
     population = getattr(objective, "population", objective)  # Online wraps one
     return population.sample(n, rng)
+
+
+def tangent_model(objective, net0):
+    """The tangent model of a run's objective at its initial network ``net0``
+    (:class:`meanfield.objectives.tangent.Tangent`), with the run's frozen parameter
+    groups frozen in it too."""
+    inner, frozen = unfreeze(objective)
+    return freeze(Tangent(inner, net0), frozen)
 
 
 def along_run(problem, snapshots, t_end: float, probe: int, tangent: bool = False,
@@ -37,11 +46,11 @@ def along_run(problem, snapshots, t_end: float, probe: int, tangent: bool = Fals
     model's training: its checkpoints, taken and resumed by meanfield.runs.run like the
     run's own."""
     rng = np.random.default_rng(seed)
-    X, y = probe_set(problem.objective, problem.test, probe, rng)
+    X, y = probe_set(unfreeze(problem.objective)[0], problem.test, probe, rng)
     net0 = problem.student
     lin = lin_snapshots = None
     if tangent:
-        lin = Tangent(problem.objective, net0)
+        lin = tangent_model(problem.objective, net0)
         lin_snapshots = simulate(net0, lin, problem.integrator, t_end,
                                  record=problem.schedule, seed=seed, start=start,
                                  on_step=on_step, progress=progress,

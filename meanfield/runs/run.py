@@ -31,12 +31,11 @@ from ..dynamics import integrators as dynamics
 from ..model.network import Network, coupled_indices
 from ..objectives.frozen import freeze
 from ..objectives.teacher_student import GaussianPopulation
-from ..objectives.tangent import Tangent
 from ..dynamics.trajectory import SCHEDULES, Divergence, Recorder, Trajectory, simulate
 from . import rundir, store
 from .checkpoint import check_against, open_latest, read, save_checkpoint
 from .config import Config, ConfigError, integrator_params
-from .diagnose import along_run
+from .diagnose import along_run, tangent_model
 from .objective_kinds import OBJECTIVE_KINDS
 from .resources import check_memory
 from .segment import Interrupted, Segment, history, note, prior_wall
@@ -506,7 +505,7 @@ def _tangent_start(book: Segment, problem: Problem):
     """The tangent model's last checkpoint if it belongs to this run (same config but for
     a horizon it was extended from), else None (trained from t = 0, said on stderr)."""
     out = book.out
-    lin = Tangent(problem.objective, problem.student)
+    lin = tangent_model(problem.objective, problem.student)
     template = problem.integrator.init(problem.student.w, dynamics.Field(problem.student, lin),
                                        problem.dynamics_seed)
     try:

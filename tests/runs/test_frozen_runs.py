@@ -47,3 +47,20 @@ def test_bad_frozen_values_are_one_line_and_exit_2(tmp_path, capsys, small, valu
                          tmp_path / "run")
     assert status == 2
     assert message in one_line(err)
+
+
+def test_run_diagnostics_train_the_tangent_model_with_the_same_frozen_groups(tmp_path):
+    """With diagnostics.tangent the tangent model is trained with c frozen too: the run
+    finishes, and its linearised twin (a Frozen Tangent) has zero c-velocity."""
+    from meanfield.runs.diagnose import tangent_model
+    from meanfield.runs.run import build
+
+    config = small_config(**{"student.frozen": "c", "objective.kind": '"empirical"',
+                             "diagnostics.probe": 10, "diagnostics.tangent": "true"})
+    problem = build(config)
+    lin = tangent_model(problem.objective, problem.student)
+    v = lin.velocity(problem.student.with_w(problem.student.w + 0.1))
+    assert not v[:, 0].any() and v[:, 1:].any()
+    result = mf.run(config, tmp_path / "run")
+    assert result.status == "done"
+    assert result.trajectory.final.c.tolist() == problem.student.c.tolist()

@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import time
 
+import contextlib
+
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 from ..analysis.critical import classify, refine
 from ..dynamics.integrators import adaptive
@@ -69,7 +70,7 @@ def cell(k: int, n: int, inits: int = 500, seed: int = 0, t_end: float = 5000.0,
     points = []
     # small dense Hessians: one BLAS thread (two threads on two busy cores made each
     # 120 x 120 SVD of the least-squares polish take 1-2 s instead of 20 ms)
-    with threadpool_limits(1):
+    with _one_blas_thread():
         for traj in trajs:
             net, _ = refine(traj.final, pop, frozen=frozen)
             cert = classify(net, pop, frozen=frozen)
@@ -84,6 +85,17 @@ def cell(k: int, n: int, inits: int = 500, seed: int = 0, t_end: float = 5000.0,
     out.update(k=k, n=n, d=k, trained_c=trained_c, t_end=t_end, flow_seconds=flow_s,
                seconds=time.perf_counter() - start)
     return out
+
+
+def _one_blas_thread():
+    """threadpoolctl's limit of the BLAS pools to one thread, when it is installed (it
+    comes with scikit-learn); otherwise nothing changes (same numbers, slower on a busy
+    machine)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - present wherever scikit-learn is
+        return contextlib.nullcontext()
+    return threadpool_limits(1)
 
 
 def summarise(points: list[dict]) -> dict:

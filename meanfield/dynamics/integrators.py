@@ -241,10 +241,12 @@ def _keep_fixed(w_new: np.ndarray, w: np.ndarray, field: EnsembleField) -> np.nd
     """``w_new`` with the columns the objectives keep fixed copied back from ``w``: their
     ``free_columns(layout)`` (:mod:`meanfield.objectives.frozen`), so that Langevin adds
     neither noise nor weight decay to frozen parameter groups."""
-    offers = [getattr(o, "free_columns", None) for o in field.objectives]
-    if all(offer is None for offer in offers):
+    # every ensemble field (and a field of one) lists its members' nets and objectives
+    nets, objectives = getattr(field, "nets", None), getattr(field, "objectives", ())
+    offers = [getattr(o, "free_columns", None) for o in objectives]
+    if nets is None or all(offer is None for offer in offers):
         return w_new
-    layout = field.nets[0].layout
+    layout = nets[0].layout
     masks = {tuple(np.ones(layout.p, bool) if offer is None else offer(layout))
              for offer in offers}
     if len(masks) > 1:

@@ -41,15 +41,15 @@ def check_frozen(frozen: str | Iterable[str] | None,
     if isinstance(frozen, str):
         frozen = (frozen,)
     try:
-        groups = list(frozen)
+        named = list(frozen)
     except TypeError:
         raise ValueError(f"frozen must be a list of parameter groups among "
                          f"{', '.join(FROZEN_GROUPS)}, got {frozen!r}") from None
-    for group in groups:
+    for group in named:
         if not isinstance(group, str) or group not in FROZEN_GROUPS:
             raise ValueError(f"frozen: unknown parameter group {group!r}; use some of "
                              f"{', '.join(FROZEN_GROUPS)}")
-    groups = tuple(g for g in FROZEN_GROUPS if g in groups)
+    groups = tuple(g for g in FROZEN_GROUPS if g in named)
     if layout is not None:
         if "b" in groups and not layout.bias:
             raise ValueError("frozen: group 'b' needs a network with biases")
@@ -109,6 +109,9 @@ class Frozen:
     >>> bool((obj.velocity(mf.Network.init(4, 3))[:, 0] == 0).all())
     True
     """
+
+    objective: Any
+    frozen: tuple[str, ...]
 
     def __init__(self, objective: Any, frozen: str | Iterable[str] | None) -> None:
         if isinstance(objective, Frozen):

@@ -34,6 +34,7 @@ reduction structure) and O(m n p) for data.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np

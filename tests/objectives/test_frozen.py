@@ -98,7 +98,7 @@ def test_every_integrator_leaves_frozen_groups_bit_for_bit(integrator):
     free = free_columns(nets[0].layout, frozen)
     trajs = mf.simulate_many(nets, pop, integrator, 1.0, record=mf.LogSchedule(4),
                              seeds=[1, 2, 3], frozen=frozen)
-    for net, traj in zip(nets, trajs):
+    for net, traj in zip(nets, trajs, strict=True):
         assert np.array_equal(traj.snapshots[:, :, ~free],
                               np.broadcast_to(net.w[:, ~free], traj.snapshots[:, :, ~free].shape))
         assert not np.array_equal(traj.final.w[:, free], net.w[:, free])

@@ -29,6 +29,9 @@ class Command:
     configure: Callable[[argparse.ArgumentParser], None]
     handler: Callable[[argparse.Namespace, list], int]
     extra: bool = False  # accepts --key value overrides after the known flags
+    #: runs simulations: the process keeps freed memory for the steps' large arrays
+    #: (:func:`meanfield.core.allocator.keep_freed_memory`, applied before the handler)
+    steps: bool = False
 
 
 def parse_overrides(extra: list[str]) -> dict[str, str]:

@@ -60,8 +60,8 @@ def _bench(args, extra) -> int:
 
 COMMANDS = [
     Command("demo", "the Chizat-Oyallon-Bach 2-D illustration, active vs lazy",
-            _configure_demo, _demo),
+            _configure_demo, _demo, steps=True),
     Command("bench", "time every benchmark group (backends, ensembles, kernels, Hessians, "
             "integrators) against limits measured in the same run",
-            _configure_bench, _bench),
+            _configure_bench, _bench, steps=True),
 ]

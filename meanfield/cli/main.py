@@ -18,6 +18,7 @@ import os
 import sys
 import traceback
 
+from ..core.allocator import keep_freed_memory
 from ..runs.config import ConfigError
 from ..runs.store import Busy, DamagedRun
 from ..dynamics.trajectory import Divergence
@@ -27,10 +28,12 @@ from .common import EXIT_DAMAGED, EXIT_DIVERGED, EXIT_USAGE, Command, Parser, Us
 COMMANDS: dict[str, Command] = {}
 
 
-def register(name: str, help: str, configure, handler, extra: bool = False) -> None:
+def register(name: str, help: str, configure, handler, extra: bool = False,
+             steps: bool = False) -> None:
     """Add a subcommand: ``configure(parser)`` adds its arguments, ``handler(args, extra)``
-    runs it and returns the exit status."""
-    COMMANDS[name] = Command(name, help, configure, handler, extra)
+    runs it and returns the exit status; ``steps`` when it runs simulations (the process
+    then keeps freed memory, :mod:`meanfield.core.allocator`)."""
+    COMMANDS[name] = Command(name, help, configure, handler, extra, steps)
 
 
 for _module in (runs, experiments, sweeps):
@@ -92,6 +95,8 @@ def main(argv=None) -> int:
             known, extra = split_overrides(argv[1:], parsers[argv[0]])
             argv = [argv[0], *known]
         args = parser.parse_args(argv)
+        if COMMANDS[args.command].steps:
+            keep_freed_memory()  # the command owns its process (meanfield.core.allocator)
         return COMMANDS[args.command].handler(args, extra)
     except (UsageError, ConfigError, Busy) as err:
         return _fail(f"error: {_line(err)}", EXIT_USAGE)

@@ -172,10 +172,10 @@ def _show(args, extra) -> int:
 
 COMMANDS = [
     Command("run", "run a simulation from a config (and --key value overrides)",
-            _configure_run, _run, extra=True),
+            _configure_run, _run, extra=True, steps=True),
     Command("resume", "continue an interrupted run from its last checkpoint (or extend a "
                       "run with --t_end)",
-            _configure_resume, _resume),
+            _configure_resume, _resume, steps=True),
     Command("plot", "write a run's (or a sweep's) figures", _configure_plot, _plot),
     Command("show", "print a run's summary table", _configure_dir, _show),
 ]

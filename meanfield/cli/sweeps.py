@@ -115,6 +115,6 @@ def plot_handler(args) -> int:
 
 
 COMMANDS = [
-    Command("sweep", SWEEP_HELP, configure_sweep, sweep_handler, extra=True),
+    Command("sweep", SWEEP_HELP, configure_sweep, sweep_handler, extra=True, steps=True),
     Command("collect", COLLECT_HELP, configure_collect, collect_handler),
 ]

@@ -9,8 +9,12 @@ SGD at that size took 0.36-0.42 ms per member against 0.11-0.15 ms with the thre
 below, and ran slower than the members' serial runs (docs/performance.md). Raising the
 mmap threshold to 32 MB (the most glibc's own adjustment reaches) and the trim threshold
 to 64 MB keeps such blocks in the heap; the process keeps up to 64 MB of freed memory
-for reuse. Applied once per process by :func:`meanfield.dynamics.trajectory.simulate` and
-:func:`meanfield.dynamics.trajectory.simulate_many`; nothing happens on other C libraries.
+for reuse. The setting is the host process's, so the library never applies it on its
+own: the ``meanfield`` command does, for the subcommands that run simulations (``run``,
+``resume``, ``sweep`` and its local worker processes, ``demo``, ``bench``), and a script
+that owns its process may call :func:`keep_freed_memory` once before its runs
+(docs/performance.md, "Freed memory and page faults"). Nothing happens on other C
+libraries.
 """
 from __future__ import annotations
 
@@ -26,7 +30,16 @@ _DONE: list = []
 
 def keep_freed_memory() -> bool:
     """Set glibc's mmap and trim thresholds (``mallopt``) once per process; True when
-    they are set (Linux with glibc), False elsewhere."""
+    they are set (Linux with glibc), False elsewhere.
+
+    Opt-in: it changes the allocator of the whole process, for good (blocks below
+    :data:`MMAP_THRESHOLD` come from the heap, up to :data:`TRIM_THRESHOLD` free bytes stay
+    there), so call it only in a process you own.
+
+    >>> from meanfield.core.allocator import keep_freed_memory
+    >>> keep_freed_memory()  # doctest: +SKIP
+    True
+    """
     if _DONE:
         return _DONE[0]
     ok = False

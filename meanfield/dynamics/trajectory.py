@@ -19,7 +19,6 @@ from typing import Any
 
 import numpy as np
 
-from ..core.allocator import keep_freed_memory
 from ..model.network import Network
 from ..objectives.protocol import PerMember
 from .engine import Divergence, Ensemble
@@ -319,7 +318,6 @@ def simulate_many(nets: Sequence[Network], objectives: Any,
     """
     from tqdm.auto import tqdm
 
-    keep_freed_memory()  # steps reuse their large arrays' pages (meanfield.core.allocator)
     nets = list(nets)
     S = len(nets)
     if S == 0:

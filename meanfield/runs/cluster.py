@@ -4,6 +4,7 @@ from __future__ import annotations
 import contextlib
 import os
 
+from ..core.allocator import keep_freed_memory
 from ..core.extras import require
 from .config import ConfigError
 
@@ -14,7 +15,9 @@ def local_client(workers: int | None = None, dashboard: str | None = None):
     ``workers``), Numba/BLAS threads = cores // workers so workers never oversubscribe,
     listening on 127.0.0.1 only. No dashboard unless ``dashboard`` ("HOST:PORT", e.g.
     "127.0.0.1:8787") asks for one there: the scheduler's HTTP endpoint (health checks)
-    then takes a free port on 127.0.0.1, not the well-known 8787."""
+    then takes a free port on 127.0.0.1, not the well-known 8787. The worker processes are
+    meanfield's own, so they keep freed memory for the steps' large arrays
+    (:func:`meanfield.core.allocator.keep_freed_memory`)."""
     distributed = require("dask.distributed", "sweeps")
     Client, LocalCluster = distributed.Client, distributed.LocalCluster
 
@@ -27,6 +30,7 @@ def local_client(workers: int | None = None, dashboard: str | None = None):
     with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
                       dashboard_address=dashboard or None, env=env, **http) as cluster, \
             Client(cluster) as client:
+        client.run(keep_freed_memory)
         yield client
 
 

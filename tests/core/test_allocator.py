@@ -3,11 +3,16 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import os
+import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from meanfield.core import allocator
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _glibc():
@@ -41,14 +46,42 @@ def test_thresholds_are_set_once_and_blocks_below_them_come_from_the_heap():
     assert not mapped(1 << 20) and not mapped(16 << 20)
     assert mapped(64 << 20)
 
-def test_simulate_sets_the_thresholds(monkeypatch):
-    """Every run goes through simulate_many, which applies them."""
-    import meanfield as mf
-    from meanfield.dynamics import trajectory
 
+def test_simulate_leaves_the_allocator_alone():
+    """The library never changes the host process's allocator: a fresh process that runs
+    simulate and simulate_many has not called keep_freed_memory (its once-per-process
+    record is empty), and no module but meanfield.core.allocator names mallopt."""
+    script = (
+        "import meanfield as mf\n"
+        "from meanfield.core import allocator\n"
+        "t = mf.Network.init(2, 3, 'relu', seed=1)\n"
+        "obj = mf.GaussianPopulation(t)\n"
+        "nets = [mf.Network.init(4, 3, 'relu', seed=s) for s in (2, 3)]\n"
+        "mf.simulate(nets[0], obj, mf.integrators.make('euler', dt=0.1), 0.2)\n"
+        "mf.simulate_many(nets, obj, mf.integrators.make('euler', dt=0.1), 0.2)\n"
+        "assert allocator._DONE == [], allocator._DONE\n")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [str(ROOT)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    naming = sorted(str(path.relative_to(ROOT)) for path in (ROOT / "meanfield").rglob("*.py")
+                    if "mallopt" in path.read_text())
+    assert naming == [str(Path("meanfield", "core", "allocator.py"))]
+
+
+@pytest.mark.parametrize("command, applied", [("run", True), ("resume", True),
+                                               ("sweep", True), ("show", False),
+                                               ("collect", False)])
+def test_the_command_line_opts_in_for_commands_that_step(monkeypatch, tmp_path, command,
+                                                         applied):
+    """``meanfield run/resume/sweep`` (which own their process) apply the setting before
+    their handler runs, even when it then fails on bad input; ``show`` and ``collect``
+    (no steps) do not."""
+    import importlib
+
+    cli = importlib.import_module("meanfield.cli.main")
     calls = []
-    monkeypatch.setattr(trajectory, "keep_freed_memory", lambda: calls.append(1))
-    teacher = mf.Network.init(2, 3, "relu", seed=1)
-    mf.simulate(mf.Network.init(4, 3, "relu", seed=2), mf.GaussianPopulation(teacher),
-                mf.integrators.make("euler", dt=0.1), 0.2)
-    assert calls
+    monkeypatch.setattr(cli, "keep_freed_memory", lambda: calls.append(1))
+    cli.main([command, str(tmp_path / "missing")])
+    assert bool(calls) is applied

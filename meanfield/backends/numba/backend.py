@@ -30,7 +30,8 @@ activations without a closed form) falls back to the NumPy reference. The data r
 and the residual weights the same way; their tiled path keeps the data's dtype for the
 BLAS products (float32 stays float32); small float64 ReLU networks take the lanes kernels
 (:mod:`meanfield.backends.numba.lanes`: the member axis innermost).
-Compiled code is cached on disk by Numba (``NUMBA_CACHE_DIR`` overrides the location).
+Compiled code is cached on disk in a folder keyed by the package version and the sources
+(:mod:`meanfield.backends.numba.cache`).
 """
 from __future__ import annotations
 

@@ -148,21 +148,32 @@ def test_adaptive_step_grows_and_tracks_the_flow():
     assert np.linalg.norm(traj.final.w - fine) < 0.02 * np.linalg.norm(fine - net.w)
 
 
-def test_adaptive_step_does_not_collapse_at_a_stationary_point():
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_adaptive_step_does_not_collapse_at_a_stationary_point(backend):
     """A 5-neuron ReLU student of a 5-neuron teacher converges (R -> 0), after which the
-    velocity is rounding noise; the step must keep growing to dt_max instead of
-    collapsing (without the noise floor: ~60 000 steps to t = 3000, dt ~ 0.04). The
-    last records' dt wanders with the rounding noise (0.9 to 2.4 on NumPy and Numba),
-    so the check is on the largest of the last five."""
+    velocity is rounding noise; the step must stay a sizeable fraction of dt_max instead
+    of collapsing (without the noise floor: ~60 000 steps to t = 3000, dt ~ 0.04).
+
+    At the floor the step wanders with the last bits of the arithmetic (0.6-2.6 at
+    t = 3000 here, depending on the backend and the CPU), so the test states what holds
+    whatever they are: once R < 1e-12 the mean step (time over steps) is at least
+    dt_max / 10 (0.94-0.95 measured with NumPy, Numba native and generic x86-64, against
+    0.04 without the floor), and the whole run takes fewer than 10 000 steps (~3 900)."""
     from meanfield.runs.run import build
     from meanfield.experiments.global_convergence import convergence_config
 
-    problem = build(convergence_config(10, "relu", 3000.0).override({"student.m": "5"}))
+    dt_max = 5.0
+    problem = build(convergence_config(10, "relu", 3000.0, backend=backend)
+                    .override({"student.m": "5"}))
     traj = mf.simulate(problem.student, problem.objective,
-                       integrators.adaptive(dt=0.01, dt_max=5.0), 3000.0,
+                       integrators.adaptive(dt=0.01, dt_max=dt_max), 3000.0,
                        record=mf.LogSchedule(30))
     assert traj.risk[-1] < 1e-12 and traj.times[-1] == pytest.approx(3000.0)
-    assert traj.steps[-1] < 10_000 and traj.dts[-5:].max() > 1.0
+    k = int(np.argmax(np.asarray(traj.risk) < 1e-12))
+    assert traj.times[k] < 1000.0  # the floor is reached early (t ~ 500)
+    mean_step = (traj.times[-1] - traj.times[k]) / (traj.steps[-1] - traj.steps[k])
+    assert mean_step >= dt_max / 10
+    assert traj.steps[-1] < 10_000
 
 
 def _soft_hinge_problem(dt_min=None):

@@ -87,6 +87,9 @@ def test_kernels_are_cached_in_the_keyed_folder_and_other_numba_code_is_left_alo
 
 
 def test_ci_starts_from_a_cold_cache():
-    """.ci/run points the kernel cache at a fresh temporary folder."""
+    """.ci/run points the kernel cache at a fresh temporary folder before each pytest."""
     text = (ROOT / ".ci" / "run").read_text()
-    assert 'MEANFIELD_CACHE_DIR="$(mktemp -d)"' in text
+    fresh = 'MEANFIELD_CACHE_DIR="$(mktemp -d -p "$SCRATCH")"'
+    assert text.count(fresh) == 2
+    assert text.index(fresh) < text.index("step tests python -m pytest -q\n")
+    assert text.rindex(fresh) < text.index("step numerics-generic-cpu")

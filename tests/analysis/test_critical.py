@@ -7,6 +7,10 @@ import meanfield as mf
 import meanfield.analysis.critical as critical
 from meanfield.analysis.critical import classify, expected_zero_modes, refine, stationarity
 
+#: stationarity of an exactly critical point: rounding noise of sums of O(1) pair terms
+#: (~1e-16, its last bits depend on the CPU and the BLAS kernels), bounded by ~500 eps
+STATIONARY = 1e-13
+
 
 def _perturbed_teacher(act, bias, k, seed=0):
     teacher = mf.Network.init(4, 5, act, k=k, bias=bias, seed=1)
@@ -126,7 +130,9 @@ def test_duplicates_and_dead_outputs_at_a_global_minimum(act, bias, k):
     pair = 2 * (k + e) - (k + e - relu)
     expected = pair + 2 * relu + e
     result = classify(student, pop)
-    assert result["kind"] == "global minimum" and result["stationarity"] < 1e-15
+    # an exact critical point: stationarity is rounding noise (1e-17-3e-16 measured on
+    # two OpenBLAS kernel sets), bounded here with room for any CPU
+    assert result["kind"] == "global minimum" and result["stationarity"] < STATIONARY
     assert result["n_negative"] == 0
     assert result["n_zero"] == result["expected_zero_modes"] == expected
 
@@ -153,10 +159,10 @@ def test_splitting_a_neuron_between_two_teachers_is_a_saddle(d):
     u = (eye[0] + eye[1]) / np.sqrt(2)
     beta = np.sqrt(2) / 2 * (1 + 3 * np.pi / 4) / np.pi
     one = classify(mf.Network(np.array([beta]), u[None], activation="relu"), pop)
-    assert one["kind"] == "local minimum" and one["stationarity"] < 1e-15
+    assert one["kind"] == "local minimum" and one["stationarity"] < STATIONARY
     assert one["n_zero"] == one["expected_zero_modes"] == 1 and one["n_negative"] == 0
     two = classify(mf.Network(np.array([beta, beta]), np.array([u, u]), activation="relu"), pop)
-    assert two["kind"] == "saddle" and two["stationarity"] < 1e-15
+    assert two["kind"] == "saddle" and two["stationarity"] < STATIONARY
     assert two["n_negative"] == d - 1
     assert two["n_zero"] == two["expected_zero_modes"] == 3
     expected = [-beta / (np.pi * np.sqrt(2))] + [-beta / (2 * np.pi * np.sqrt(2))] * (d - 2)
@@ -225,7 +231,7 @@ def test_flow_end_point_refined_and_classified(monkeypatch):
     end = mf.simulate(start, pop, mf.integrators.euler(0.05), 100.0,
                       record=mf.LinearSchedule(2)).final
     net, report = refine(end, pop)
-    assert report["success"] and report["risk_end"] < 1e-15 < report["risk_start"]
+    assert report["success"] and report["risk_end"] < 1e-14 < report["risk_start"]
     result = classify(net, pop)
     assert result["kind"] == "global minimum" and result["n_negative"] == 0
     dead = np.abs(net.c[:, 0]) < 1e-6

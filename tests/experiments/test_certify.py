@@ -21,10 +21,12 @@ def small():
 
 
 def test_certify_point_finds_the_global_minimum_next_to_the_teacher(small):
-    net, pop, _ = small
+    """Its risk is zero up to the rounding of R, a difference of O(R(0)) pair terms
+    (0 with OpenBLAS's Haswell kernels, 5e-17 with its Sandybridge ones)."""
+    net, pop, r0 = small
     refined, report, result = gc.certify_point(net, pop)
     assert report["success"] and report["method"] == "least-squares"
-    assert result["kind"] == "global minimum" and result["risk"] < 1e-20
+    assert result["kind"] == "global minimum" and result["risk"] < 1e-13 * r0
 
 
 @pytest.mark.parametrize("method", METHODS)

@@ -12,4 +12,5 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
             if item.get_closest_marker("slow") is not None]
     if left:
         terminalreporter.write_line(
-            f"{len(left)} slow checks not run (python -m pytest -q -m slow runs them)")
+            f"{len(left)} slow check{'s' * (len(left) != 1)} not run "
+            "(python -m pytest -q -m slow runs them)")

@@ -39,8 +39,11 @@ def square(Y, n):
     return residual
 
 
-@pytest.mark.parametrize("d,k,bias", [(1, 1, False), (2, 1, False), (2, 3, True),
-                                      (3, 2, False), (4, 1, True)])
+#: each (d, k, bias) compiles its own lanes kernels (seconds); two cover k = 1 and k > 1,
+#: bias on and off by default, the others run with the slow checks
+@pytest.mark.parametrize("d,k,bias", [
+    (1, 1, False), (2, 3, True), *(pytest.param(*case, marks=pytest.mark.slow)
+                                   for case in ((2, 1, False), (3, 2, False), (4, 1, True)))])
 @pytest.mark.parametrize("shared", [True, False])
 def test_lanes_match_the_reference_and_each_member_its_own_call(d, k, bias, shared):
     S, m, n, M = 5, 7, 11, 14  # M > m: centred networks carry their reference rows

@@ -70,8 +70,9 @@ def test_kernels_are_cached_in_the_keyed_folder_and_other_numba_code_is_left_alo
     base = tmp_path / "cache"
     env = {k: v for k, v in os.environ.items()
            if k not in ("NUMBA_CACHE_DIR", "NUMBA_CACHE_LOCATOR_CLASSES")}
-    env.update(MEANFIELD_CACHE_DIR=str(base), PYTHONPATH=os.pathsep.join(
-        [str(ROOT), str(other.parent)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
+    path = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    env.update(MEANFIELD_CACHE_DIR=str(base),
+               PYTHONPATH=os.pathsep.join([str(ROOT), str(other.parent), *path]))
     runs = []
     for _ in range(2):
         done = subprocess.run([sys.executable, "-c", _SCRIPT], env=env,

@@ -148,7 +148,7 @@ def test_adaptive_step_grows_and_tracks_the_flow():
     assert np.linalg.norm(traj.final.w - fine) < 0.02 * np.linalg.norm(fine - net.w)
 
 
-@pytest.mark.parametrize("backend", ["numpy", "numba"])
+@pytest.mark.parametrize("backend", ["numpy", pytest.param("numba", marks=pytest.mark.slow)])
 def test_adaptive_step_does_not_collapse_at_a_stationary_point(backend):
     """A 5-neuron ReLU student of a 5-neuron teacher converges (R -> 0), after which the
     velocity is rounding noise; the step must stay a sizeable fraction of dt_max instead

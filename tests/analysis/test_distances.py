@@ -32,14 +32,18 @@ def test_sliced_is_below_w2(cloud):
     assert 0 < sliced <= metrics.w2(cloud, other)
 
 
-def test_sinkhorn_divergence_tends_to_w2_as_reg_shrinks():
+@pytest.mark.parametrize("regs", [(0.5, 0.2),
+                                  pytest.param((0.5, 0.1, 0.02), marks=pytest.mark.slow)])
+def test_sinkhorn_divergence_tends_to_w2_as_reg_shrinks(regs):
+    """The error to W2 falls as reg shrinks, to below 5% of W2 (2.6% at reg = 0.2, 0.2% at
+    0.02); small regs need thousands of iterations (seconds), so they are a slow check."""
     rng = np.random.default_rng(3)
     x, y = rng.standard_normal((25, 2)), rng.standard_normal((25, 2)) + 1.0
     exact = metrics.w2(x, y)
     errors = [abs(metrics.sinkhorn_w2(x, y, reg=r, max_iter=20000, tol=1e-9) - exact)
-              for r in (0.5, 0.1, 0.02)]
-    assert errors[2] < errors[1] < errors[0]
-    assert errors[2] < 0.05 * exact
+              for r in regs]
+    assert all(np.diff(errors) < 0)
+    assert errors[-1] < 0.05 * exact
 
 
 def test_baseline_is_positive_and_distances_report_it(cloud):

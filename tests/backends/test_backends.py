@@ -25,9 +25,21 @@ KERNELS = [("relu", False), ("relu", True), ("erf", False), ("erf", True),
            ("linear", False), ("linear", True)]
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
+@pytest.fixture(scope="module")
 def backend(request):
     return get_backend(request.param)
+
+
+def on_backends(argnames: str = "", cases=((),), keops=((),)):
+    """Parametrize a test over BACKENDS x ``cases`` (tuples for ``argnames``). KeOps
+    compiles a formula per kernel, activation and dtype on first use (10-25 s each from a
+    cold cache), so only its ``keops`` cases run by default, the others with the slow
+    checks; Numba runs every case."""
+    names = ["backend", *filter(None, argnames.split(","))]
+    params = [pytest.param(name, *case, marks=[pytest.mark.slow]
+                           if name == "keops" and tuple(case) not in keops else [])
+              for name in BACKENDS for case in cases]
+    return pytest.mark.parametrize(names, params, indirect=["backend"])
 
 
 def rel_err(x, y):
@@ -54,8 +66,8 @@ def particles(m, k, d, bias, seed=0, dtype=np.float64):
     return layout, w.astype(dtype)
 
 
-@pytest.mark.parametrize("k", [1, 3])
-@pytest.mark.parametrize("act,bias", KERNELS)
+@on_backends("act,bias,k", [(act, bias, k) for act, bias in KERNELS for k in (1, 3)],
+             keops=[("relu", True, 1)])
 def test_pair_reduce_float64(backend, act, bias, k):
     for d in DIMS[backend.name]:
         layout, w = particles(40, k, d, bias, seed=d + k)
@@ -70,6 +82,7 @@ def test_pair_reduce_float64(backend, act, bias, k):
         assert got_v2 is None and rel_err(got_g2, want_g) < 1e-10
 
 
+@on_backends(keops=())
 def test_pair_reduce_sphere_scale(backend):
     layout, w = particles(20, 1, 3, False)
     kernel = pair_kernel("relu", inputs="sphere", d=3)
@@ -79,7 +92,7 @@ def test_pair_reduce_sphere_scale(backend):
     assert rel_err(got[0], want[0]) < 1e-10 and rel_err(got[1], want[1]) < 1e-10
 
 
-@pytest.mark.parametrize("act", ["relu", "erf"])
+@on_backends("act", [("relu",), ("erf",)], keops=())
 def test_pair_reduce_float32(backend, act):
     layout, w = particles(40, 1, 3, False, dtype=np.float32)
     q = np.full(40, 1 / 40, dtype=np.float32)
@@ -107,8 +120,9 @@ def _near_particles(dtype):
     return layout, w.astype(dtype), rng.standard_normal(40).astype(dtype)
 
 
-@pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("act", ["relu", "erf"])
+@pytest.mark.parametrize("act,dtype", [
+    ("relu", np.float64), *(pytest.param(*case, marks=pytest.mark.slow) for case in
+                            (("relu", np.float32), ("erf", np.float64), ("erf", np.float32)))])
 def test_keops_bias_kernels_run_in_keops(act, dtype, monkeypatch):
     """relu_bias / erf_bias are KeOps formulas (no fallback: the Numba and NumPy pair
     reductions are disabled during the call) and equal the reference near rho = +-1."""
@@ -138,8 +152,8 @@ def _data(n, d, k, seed=2, dtype=np.float64):
     return X.astype(dtype), rng.standard_normal((n, k)).astype(dtype)
 
 
-@pytest.mark.parametrize("bias", [False, True])
-@pytest.mark.parametrize("act", sorted(ACTIVATIONS))
+@on_backends("act,bias", [(act, bias) for act in sorted(ACTIVATIONS) for bias in (False, True)],
+             keops=[("relu", False)])
 def test_data_reductions_float64(backend, act, bias):
     activation = get_activation(act)
     for d in DIMS[backend.name]:
@@ -180,7 +194,7 @@ def test_forward_and_grad_matches_two_passes(act, bias, monkeypatch):
                 assert rel_err(f, want_f) < 1e-10 and rel_err(grad, want_g) < 1e-10, (name, d, k)
 
 
-@pytest.mark.parametrize("act", ["relu", "erf", "linear"])
+@on_backends("act", [("relu",), ("erf",), ("linear",)], keops=())
 def test_data_reductions_float32(backend, act):
     """float32 in, float32 out, within 1e-5 of the float64 reference: in the register
     path (d = 3) and the BLAS-tiled path (d = 30, arithmetic kept in float32), for the
@@ -204,7 +218,7 @@ def test_data_reductions_float32(backend, act):
             assert rel_err(f, want_f) < 1e-5 and rel_err(g, want_g) < 1e-5, d
 
 
-@pytest.mark.parametrize("bias", [False, True])
+@on_backends("bias", [(False,), (True,)], keops=[(True,)])
 def test_population_objective(backend, bias):
     teacher = mf.Network.init(5, 3, "relu", bias=bias, seed=1)
     net = mf.Network.init(30, 3, "relu", bias=bias, seed=2, centered=True)
@@ -215,6 +229,7 @@ def test_population_objective(backend, bias):
     assert abs(got.risk(net) - want.risk(net)) < 1e-10 * max(1.0, want.risk(net))
 
 
+@on_backends()
 def test_empirical_objective(backend):
     teacher = mf.Network.init(4, 3, "relu", seed=1)
     X = np.random.default_rng(4).standard_normal((100, 3))
@@ -226,6 +241,7 @@ def test_empirical_objective(backend):
     assert abs(got.risk(net) - want.risk(net)) < 1e-12 * max(1.0, want.risk(net))
 
 
+@on_backends(keops=())
 def test_dtype_is_kept(backend):
     teacher = mf.Network.init(5, 3, "relu", seed=1, dtype=np.float32)
     net = mf.Network.init(16, 3, "relu", seed=2, dtype=np.float32)

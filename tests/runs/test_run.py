@@ -164,7 +164,7 @@ def test_every_integrator_and_objective_kind_runs_from_a_config(tmp_path):
         assert result.trajectory.risk[-1] < result.trajectory.risk[0], case
 
 
-@pytest.mark.parametrize("method", ["DOP853", "Radau"])
+@pytest.mark.parametrize("method", ["DOP853", pytest.param("Radau", marks=pytest.mark.slow)])
 def test_ode_runs_resume_from_their_checkpoints(tmp_path, monkeypatch, method):
     """An ODE run in a config: several records fall inside one solver step (equal step
     counts), the checkpoint is accepted on resume, and DOP853 resumes bit for bit

@@ -30,8 +30,9 @@ def _wait_running(run_dir: Path, proc, t_min=0.5, timeout=120):
     pytest.fail(f"the run did not get to t = {t_min} in time: {proc.poll()}")
 
 
-@pytest.mark.parametrize("sig, code, t_end", [(signal.SIGTERM, 143, 400.0),
-                                              (signal.SIGINT, 130, 100.0)])
+@pytest.mark.parametrize("sig, code, t_end", [
+    pytest.param(signal.SIGTERM, 143, 400.0, marks=pytest.mark.slow),
+    (signal.SIGINT, 130, 100.0)])
 def test_signals_checkpoint_and_resume_bit_for_bit(tmp_path, small, sig, code, t_end):
     """Acceptance: SIGTERM (or SIGINT) during a run, then `meanfield resume`, ends on the
     same particles as an uninterrupted run; meanwhile (SIGTERM case, whose run is long

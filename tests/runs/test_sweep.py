@@ -190,6 +190,7 @@ def _statuses(cells_dir):
     return out
 
 
+@pytest.mark.slow  # a two-worker sweep killed and rerun: tens of seconds
 def test_sigkill_midway_then_rerun_completes_without_restarting_cells(tmp_path):
     (tmp_path / "SWEEP.toml").write_text(SLOW_SWEEP)
     command = ["meanfield", "sweep", "SWEEP.toml", "--workers", "2", "--out", "killed"]

@@ -1,7 +1,10 @@
 """The `meanfield` console script, run for real in subprocesses."""
+import contextlib
+import io
 import subprocess
 
 import numpy as np
+import pytest
 
 import meanfield as mf
 
@@ -38,19 +41,39 @@ def meanfield(*args, cwd, timeout=120):
                           timeout=timeout)
 
 
-def test_malformed_configs_and_flags_exit_2_with_one_line_and_write_nothing(tmp_path):
+def _in_process(args):
+    """``meanfield ARGS`` through meanfield.cli.main: (status, stdout, stderr)."""
+    from meanfield.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        status = main(args)
+    return status, out.getvalue(), err.getvalue()
+
+
+@pytest.mark.parametrize("real", [False, pytest.param(True, marks=pytest.mark.slow)])
+def test_malformed_configs_and_flags_exit_2_with_one_line_and_write_nothing(tmp_path,
+                                                                            monkeypatch, real):
+    """Every malformed config or flag: status 2, one line, nothing written. By default
+    through meanfield.cli.main in this process; the slow check runs each as its own
+    console-script process (about 1 s of imports each)."""
     for name, text in BAD_TOML.items():
         (tmp_path / name).write_text(text)
+    monkeypatch.chdir(tmp_path)
     procs = []
     for k, args in enumerate(MALFORMED):
         out = ["--out", f"out{k}"] if args[:1] == ["run"] else []
         procs.append((args, subprocess.Popen(["meanfield", *args, *out], cwd=tmp_path,
                                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                             text=True)))
+                                             text=True) if real else _in_process([*args, *out])))
     assert len(procs) >= 20
     for args, proc in procs:
-        stdout, stderr = proc.communicate(timeout=120)
-        assert proc.returncode == 2, (args, stderr)
+        if real:
+            stdout, stderr = proc.communicate(timeout=120)
+            status = proc.returncode
+        else:
+            status, stdout, stderr = proc
+        assert status == 2, (args, stderr)
         lines = stderr.splitlines()
         assert len(lines) == 1 and lines[0].startswith("meanfield: error: "), (args, stderr)
         assert "Traceback" not in stderr and stdout == ""

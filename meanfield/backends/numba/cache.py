@@ -23,6 +23,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import sys
 import tempfile
 from pathlib import Path
 
@@ -48,8 +49,8 @@ def source_key(package: Path | str = PACKAGE, version: str | None = None) -> str
     '0.1.0-3f1c2a9b0d4e5f67'
     """
     package = Path(package)
-    if version is None:
-        from ... import __version__ as version
+    if version is None:  # the root package, loaded before any of its subpackages
+        version = sys.modules[__name__.split(".")[0]].__version__
     digest = hashlib.sha256()
     for folder in SOURCES:
         for path in sorted((package / folder).glob("*.py")):

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    if config.getoption("markexpr") != "not slow" or config.getoption("keyword"):
+        return  # another selection: pytest's own "deselected" count says it
     left = [item for item in terminalreporter.stats.get("deselected", [])
             if item.get_closest_marker("slow") is not None]
     if left:

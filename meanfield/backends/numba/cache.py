@@ -31,7 +31,7 @@ from numba.core import caching
 from numba.core.caching import _CacheLocator
 
 #: the class holding Numba's list of cache locators (``_CacheImpl`` before Numba 0.68)
-_IMPL = getattr(caching, "CacheImpl", None) or getattr(caching, "_CacheImpl")
+_IMPL = getattr(caching, "CacheImpl", None) or caching._CacheImpl
 
 HERE = Path(__file__).resolve().parent
 PACKAGE = HERE.parents[1]

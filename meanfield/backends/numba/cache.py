@@ -61,7 +61,12 @@ def source_key(package: Path | str = PACKAGE, version: str | None = None) -> str
 
 def cache_base() -> Path:
     """The folder under which the keyed folders lie: ``$MEANFIELD_CACHE_DIR``, else
-    ``$NUMBA_CACHE_DIR/meanfield``, else ``platformdirs.user_cache_dir("meanfield")``."""
+    ``$NUMBA_CACHE_DIR/meanfield``, else ``platformdirs.user_cache_dir("meanfield")``.
+
+    >>> from meanfield.backends.numba.cache import cache_base
+    >>> cache_base()  # doctest: +SKIP
+    PosixPath('/home/me/.cache/meanfield')
+    """
     if os.environ.get("MEANFIELD_CACHE_DIR"):
         return Path(os.environ["MEANFIELD_CACHE_DIR"])
     if os.environ.get("NUMBA_CACHE_DIR"):
@@ -77,7 +82,12 @@ def _key() -> str:
 
 
 def cache_dir() -> Path:
-    """This build's cache folder, ``cache_base() / "numba" / source_key()``."""
+    """This build's cache folder, ``cache_base() / "numba" / source_key()``.
+
+    >>> from meanfield.backends.numba.cache import cache_dir
+    >>> cache_dir().name == source_key()
+    True
+    """
     return cache_base() / "numba" / _key()
 
 
@@ -119,6 +129,11 @@ class KeyedLocator(_CacheLocator):
 
 def install() -> None:
     """Put :class:`KeyedLocator` first among Numba's cache locators (once); it answers
-    only for functions defined in this folder."""
+    only for functions defined in this folder. Importing :mod:`meanfield.backends.numba`
+    calls it.
+
+    >>> from meanfield.backends.numba.cache import install
+    >>> install()  # idempotent
+    """
     if KeyedLocator not in _IMPL._locator_classes:
         _IMPL._locator_classes.insert(0, KeyedLocator)

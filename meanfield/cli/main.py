@@ -9,21 +9,25 @@ single call. Every failure is one line on stderr, never a traceback
 * a damaged run (a file that is missing, truncated or altered, named), a diverged run
   (step, time and likely cause; its last good checkpoint kept) or a failed one: status 1;
 * SIGINT or SIGTERM during a run: a checkpoint, then ``interrupted at t=...; continue
-  with: meanfield resume DIR``, status 130 or 143.
+  with: meanfield resume DIR``, status 130 or 143; at any other moment (start-up, a
+  second SIGINT, shutdown) at most one line and never a traceback;
+* a closed output pipe (``meanfield show RUN | head -2``): no message, status 141.
+
+Nothing heavy is imported before :func:`main` runs (the command modules load inside it),
+so that a SIGINT during start-up is caught like any other.
 """
 from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import traceback
 
-from ..runs.config import ConfigError
-from ..runs.store import Busy, DamagedRun
-from ..dynamics.trajectory import Divergence
-from . import experiments, runs, sweeps
 from .common import EXIT_DAMAGED, EXIT_DIVERGED, EXIT_USAGE, Command, Parser, UsageError
 
+#: exit status of a command whose output pipe was closed (128 + SIGPIPE), as a shell's
+EXIT_PIPE = 141
 COMMANDS: dict[str, Command] = {}
 
 
@@ -33,13 +37,18 @@ def register(name: str, help: str, configure, handler, extra: bool = False) -> N
     COMMANDS[name] = Command(name, help, configure, handler, extra)
 
 
-for _module in (runs, experiments, sweeps):
-    for _command in _module.COMMANDS:
-        COMMANDS[_command.name] = _command
+def _load_commands() -> None:
+    """Register the subcommands of the command modules (imported here, not at start-up)."""
+    from . import experiments, runs, sweeps
+
+    for module in (runs, experiments, sweeps):
+        for command in module.COMMANDS:
+            COMMANDS.setdefault(command.name, command)
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, dict]:
     """The top-level parser and the subcommand parsers by name."""
+    _load_commands()
     parser = Parser(prog="meanfield", description="Two-layer networks as interacting "
                      "particles: mean-field and lazy training simulations.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -80,41 +89,116 @@ def _fail(message: str, status: int) -> int:
     return status
 
 
-def main(argv=None) -> int:
-    """Entry point of the ``meanfield`` console script; returns the exit status."""
-    from ..runs.run import Interrupted, RunFailed
+def _console_streams() -> None:
+    """Let stdout print any path the OS accepts: a name that is not valid UTF-8 (read by
+    Python with surrogate escapes) is written back as its original bytes."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            try:
+                utf8 = (stream.encoding or "").lower().replace("-", "") == "utf8"
+                reconfigure(errors="surrogateescape" if utf8 else "backslashreplace")
+            except (ValueError, OSError):
+                pass
 
-    argv = sys.argv[1:] if argv is None else list(argv)
+
+def _quiet_pipe() -> int:
+    """The reader of stdout went away: point stdout at /dev/null (so that the flush at
+    exit cannot complain) and end with status 141, without a message."""
     try:
-        parser, parsers = build_parser()
-        extra: list[str] = []
-        if argv and argv[0] in COMMANDS and COMMANDS[argv[0]].extra:
-            known, extra = split_overrides(argv[1:], parsers[argv[0]])
-            argv = [argv[0], *known]
-        args = parser.parse_args(argv)
-        return COMMANDS[args.command].handler(args, extra)
-    except (UsageError, ConfigError, Busy) as err:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
+    return EXIT_PIPE
+
+
+def _shutdown(status: int) -> int:
+    """Flush stdout, then let a signal during the interpreter's shutdown end the process
+    at once with ``status`` (the command's outcome is known: no traceback from an exit
+    handler)."""
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        status = _quiet_pipe()
+    except (OSError, ValueError):
+        pass
+
+    def leave(signum, frame):
+        os._exit(status)
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, leave)
+    return status
+
+
+def main(argv=None) -> int:
+    """Entry point of the ``meanfield`` console script; returns the exit status. Called
+    without ``argv`` (the console script), it also makes stdout accept any path and ends
+    quietly on a closed pipe or a signal during shutdown."""
+    console = argv is None
+    if console:
+        _console_streams()
+    try:
+        status = _main(sys.argv[1:] if argv is None else list(argv))
+    except KeyboardInterrupt as err:  # before or after the run's own handlers
+        if console:  # a further SIGINT cannot cut the one line short
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+        status = _interrupted(err)
+    return _shutdown(status) if console else status
+
+
+def _interrupted(err: KeyboardInterrupt) -> int:
+    status = getattr(err, "exit_status", None)
+    if status is None:  # SIGINT outside a run (start-up, a second SIGINT, shutdown)
+        return _fail("interrupted", 130)
+    return _fail(_line(err), status)
+
+
+def _main(argv: list[str]) -> int:
+    try:
+        return _dispatch(argv)
+    except KeyboardInterrupt:
+        raise
+    except BrokenPipeError:
+        return _quiet_pipe()
+    except Exception as err:
+        return _report(err)
+
+
+def _dispatch(argv: list[str]) -> int:
+    parser, parsers = build_parser()
+    extra: list[str] = []
+    if argv and argv[0] in COMMANDS and COMMANDS[argv[0]].extra:
+        known, extra = split_overrides(argv[1:], parsers[argv[0]])
+        argv = [argv[0], *known]
+    args = parser.parse_args(argv)
+    return COMMANDS[args.command].handler(args, extra)
+
+
+def _report(err: Exception) -> int:
+    """The one line and exit status of an error (module doc)."""
+    from ..dynamics.trajectory import Divergence
+    from ..runs.config import ConfigError
+    from ..runs.run import RunFailed
+    from ..runs.store import Busy, DamagedRun
+
+    if isinstance(err, (UsageError, ConfigError, Busy)):
         return _fail(f"error: {_line(err)}", EXIT_USAGE)
-    except DamagedRun as err:
+    if isinstance(err, (DamagedRun, RunFailed)):
         return _fail(f"error: {_line(err)}", EXIT_DAMAGED)
-    except Divergence as err:
+    if isinstance(err, Divergence):
         where = getattr(err, "run_dir", None)
         kept = f"; last good checkpoint kept in {where}" if where else ""
         return _fail(f"error: {_line(err)}{kept}", EXIT_DIVERGED)
-    except RunFailed as err:
-        return _fail(f"error: {_line(err)}", EXIT_DAMAGED)
-    except Interrupted as err:
-        return _fail(_line(err), err.exit_status)
-    except KeyboardInterrupt:
-        return _fail("interrupted", 130)
-    except MemoryError:
+    if isinstance(err, MemoryError):
         return _fail("error: out of memory (the estimate made before the run was too low: "
                      "try a smaller student.m or record.n)", 1)
-    except ImportError as err:  # an optional dependency: the message names its extra
+    if isinstance(err, ImportError):  # an optional dependency: the message names its extra
         return _fail(f"error: {_line(err)}", 1)
-    except OSError as err:
+    if isinstance(err, OSError):
         what = f"{err.filename}: {err.strerror}" if err.filename else _line(err)
         return _fail(f"error: {what}", 1)
-    except Exception as err:  # a bug: one line, the traceback with MEANFIELD_DEBUG=1
-        return _fail(f"error: internal error ({type(err).__name__}: {_line(err)}); set "
-                     f"MEANFIELD_DEBUG=1 for the traceback", 1)
+    # a bug: one line, the traceback with MEANFIELD_DEBUG=1
+    return _fail(f"error: internal error ({type(err).__name__}: {_line(err)}); set "
+                 f"MEANFIELD_DEBUG=1 for the traceback", 1)

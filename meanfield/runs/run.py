@@ -37,7 +37,7 @@ from .checkpoint import check_against, open_latest, read, save_checkpoint
 from .config import Config, ConfigError, integrator_params
 from .diagnose import along_run, tangent_model
 from .objective_kinds import OBJECTIVE_KINDS
-from .resources import check_memory
+from .resources import check_memory, check_steps
 from .segment import Interrupted, Segment, history, note, prior_wall
 from .store import Busy, DamagedRun
 
@@ -66,15 +66,19 @@ class Problem:
 
 def build(config: Config) -> Problem:
     """Instantiate the config (theory §1 alpha family; §6 for alpha = "sum") after
-    checking that its memory estimate fits (:mod:`meanfield.runs.resources`); any
-    inconsistency the field checks cannot see is reported as a ConfigError."""
+    checking that its memory estimate fits and, once the integrator is known, that its
+    step count can be counted (:mod:`meanfield.runs.resources`); any inconsistency the
+    field checks cannot see is reported as a ConfigError. Writes nothing."""
     check_memory(config)
     try:
-        return _build(config)
+        with np.errstate(over="ignore", invalid="ignore"):  # caught below, by field
+            problem = _build(config)
     except ConfigError:
         raise
-    except (ValueError, TypeError, NotImplementedError) as err:
+    except (ValueError, TypeError, NotImplementedError, OverflowError) as err:
         raise ConfigError("config", str(err).splitlines()[0]) from None
+    check_steps(config, problem.integrator.fixed_dt)
+    return problem
 
 
 def _build(config: Config) -> Problem:
@@ -88,14 +92,23 @@ def _build(config: Config) -> Problem:
         input=t.input if t.input is not None else ("sphere" if t.sphere else "gaussian"))
     m_init = s.init.reference_m or s.m
     i = s.init
-    student = _explicit(i, activation=s.activation, alpha=s.alpha, centered=s.centered,
-                        dtype=dtype) or Network.init(
-        m_init, config.d, activation=s.activation, bias=s.bias,
-        tau={block: i.tau if getattr(i, f"tau_{block}") is None
-             else getattr(i, f"tau_{block}") for block in ("c", "a", "b")},
-        symmetric=i.symmetric, sphere=i.sphere and i.input is None, output=i.output,
-        input=i.input, bias_law=i.bias_law, alpha=s.alpha, centered=s.centered,
-        seed=student_seed if i.seed is None else i.seed, dtype=dtype)
+    try:
+        student = _explicit(i, activation=s.activation, alpha=s.alpha, centered=s.centered,
+                            dtype=dtype) or Network.init(
+            m_init, config.d, activation=s.activation, bias=s.bias,
+            tau={block: i.tau if getattr(i, f"tau_{block}") is None
+                 else getattr(i, f"tau_{block}") for block in ("c", "a", "b")},
+            symmetric=i.symmetric, sphere=i.sphere and i.input is None, output=i.output,
+            input=i.input, bias_law=i.bias_law, alpha=s.alpha, centered=s.centered,
+            seed=student_seed if i.seed is None else i.seed, dtype=dtype)
+    except ValueError as err:  # a scale too large for the dtype: particles overflow
+        if "NaN or Inf" not in str(err):
+            raise
+        taus = {f"student.init.{n}": getattr(i, n) for n in ("tau", "tau_c", "tau_a", "tau_b")
+                if getattr(i, n) is not None}
+        name = max(taus, key=lambda k: taus[k])
+        raise ConfigError(name, f"{taus[name]:g} makes the initial particles overflow "
+                                f"{config.dtype}") from None
     if m_init != s.m:  # synchronous coupling with a larger reference (theory §11)
         keep = coupled_indices(m_init, s.m, s.init.symmetric)
         student = Network.from_packed(student.w[keep], student.layout, s.activation,

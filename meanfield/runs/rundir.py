@@ -203,17 +203,18 @@ def writer(run_dir) -> dict | None:
 
     path = Path(run_dir) / store.LOCK
     try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
+        fd = store.open_file(path, os.O_RDONLY)
+    except (OSError, DamagedRun):
         return None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except OSError:
             try:
-                return json.loads(os.pread(fd, 4096, 0).decode("utf-8"))
+                holder = json.loads(os.pread(fd, 4096, 0).decode("utf-8"))
             except ValueError:
                 return {}
+            return holder if isinstance(holder, dict) else {}
         fcntl.flock(fd, fcntl.LOCK_UN)
         return None
     finally:

@@ -33,7 +33,7 @@ from ..objectives.frozen import freeze
 from ..objectives.teacher_student import GaussianPopulation
 from ..dynamics.trajectory import SCHEDULES, Divergence, Recorder, Trajectory, simulate
 from . import rundir, store
-from .checkpoint import check_against, open_latest, read, save_checkpoint
+from .checkpoint import open_latest, read, save_checkpoint
 from .config import Config, ConfigError, integrator_params
 from .diagnose import along_run, tangent_model
 from .objective_kinds import OBJECTIVE_KINDS
@@ -309,7 +309,12 @@ def _finished(run_dir: Path):
                         f"with a smaller integrator.dt")
     if rundir.finished(metrics, config):
         rundir.check_metrics_config(metrics, config, run_dir)
-        return load(run_dir)
+        try:
+            return load(run_dir)
+        except DamagedRun as err:  # resumed from the previous checkpoint, which says so
+            if err.path.name != store.CHECKPOINT or not \
+                    (run_dir / store.CHECKPOINT_PREVIOUS).exists():
+                raise
     return None
 
 
@@ -322,8 +327,10 @@ def _template(problem: Problem) -> dynamics.State:
 
 def _resume_locked(run_dir: Path, progress, t_end) -> Result:
     config = rundir.read_config(run_dir)
+    problem = build(config)
     try:
-        point = open_latest(run_dir, "run")
+        point = open_latest(run_dir, "run", _template(problem),
+                            _belongs(config, extending=t_end is not None))
     except FileNotFoundError:
         computed = [n for n in (store.METRICS, store.TRAJECTORY) if (run_dir / n).exists()]
         if computed:
@@ -332,22 +339,18 @@ def _resume_locked(run_dir: Path, progress, t_end) -> Result:
                              f"be resumed: start it again with `meanfield run`") from None
         if t_end is not None:
             config = config.override({"t_end": repr(_horizon(t_end, config.t_end))})
-        problem = build(config)
+            problem = build(config)
         _write_config(run_dir, config)
         note(f"{run_dir} has no checkpoint and nothing computed: starting at t = 0")
         book = _segment(run_dir, config, "resume", (config.t_end,), 0.0, [], progress)
         return _execute(book, problem, None)
     stored = rundir.stored_config(point.meta, point.path)
     t_ends = history(point.meta, point.path, stored)
-    rundir.check_same(stored, config, point.path,
-                      ignore=None if t_end is None else "t_end")
     if t_end is not None:
         t_end = _horizon(t_end, stored.t_end)
         config = config.override({"t_end": repr(t_end)})
         t_ends = (*t_ends, t_end)
-    problem = build(config)
-    check_against(point, _template(problem))
-    if t_end is not None:
+        problem = build(config)  # the new horizon's step count checked: nothing written yet
         _check_on_grid(point.state, problem.integrator, stored.t_end, t_end)
     if point.fallback:
         note(f"{point.fallback}; resuming from {point.path.name} at t={point.state.t:.6g}")
@@ -359,6 +362,28 @@ def _resume_locked(run_dir: Path, progress, t_end) -> Result:
         book.save(point.state, point.recorder, "run")
         _write_config(run_dir, config)
     return _execute(book, _withhistory(problem, t_ends), (point.state, point.recorder))
+
+
+def _belongs(config: Config, extending: bool):
+    """The check a checkpoint of this run passes (open_latest falls back when it does
+    not): a valid config matching its hash, consistent horizons, a time within its
+    t_end; ConfigError (no fallback) when config.json was changed since it was written."""
+    def check(point) -> None:
+        rundir.check_same(_consistent(point), config, point.path,
+                          ignore="t_end" if extending else None)
+    return check
+
+
+def _consistent(point) -> Config:
+    """The config a checkpoint was computed for, after checking that it is valid and
+    matches its hash, that its horizons are consistent and its time within its t_end
+    (DamagedRun naming the file otherwise)."""
+    stored = rundir.stored_config(point.meta, point.path)
+    history(point.meta, point.path, stored)
+    if point.state.t > stored.t_end:
+        raise DamagedRun(point.path, f"its time t = {point.state.t:.6g} is beyond its "
+                                     f"t_end = {stored.t_end:g}; altered")
+    return stored
 
 
 def _horizon(t_end, current: float) -> float:
@@ -522,8 +547,7 @@ def _tangent_start(book: Segment, problem: Problem):
     template = problem.integrator.init(problem.student.w, dynamics.Field(problem.student, lin),
                                        problem.dynamics_seed)
     try:
-        point = open_latest(out, "tangent")
-        check_against(point, template)
+        point = open_latest(out, "tangent", template, _consistent)
         stored = rundir.stored_config(point.meta, point.path)
         t_ends = history(point.meta, point.path, stored)
     except FileNotFoundError:

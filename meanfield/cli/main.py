@@ -18,22 +18,21 @@ so that a SIGINT during start-up is caught like any other.
 """
 from __future__ import annotations
 
-import argparse
 import os
 import signal
 import sys
-import traceback
-
-from .common import EXIT_DAMAGED, EXIT_DIVERGED, EXIT_USAGE, Command, Parser, UsageError
 
 #: exit status of a command whose output pipe was closed (128 + SIGPIPE), as a shell's
 EXIT_PIPE = 141
-COMMANDS: dict[str, Command] = {}
+#: the subcommands by name (:class:`meanfield.cli.common.Command`)
+COMMANDS: dict = {}
 
 
 def register(name: str, help: str, configure, handler, extra: bool = False) -> None:
     """Add a subcommand: ``configure(parser)`` adds its arguments, ``handler(args, extra)``
     runs it and returns the exit status."""
+    from .common import Command
+
     COMMANDS[name] = Command(name, help, configure, handler, extra)
 
 
@@ -46,8 +45,11 @@ def _load_commands() -> None:
             COMMANDS.setdefault(command.name, command)
 
 
-def build_parser() -> tuple[argparse.ArgumentParser, dict]:
-    """The top-level parser and the subcommand parsers by name."""
+def build_parser() -> tuple:
+    """The top-level parser (an argparse.ArgumentParser) and the subcommand parsers by
+    name."""
+    from .common import Parser
+
     _load_commands()
     parser = Parser(prog="meanfield", description="Two-layer networks as interacting "
                      "particles: mean-field and lazy training simulations.")
@@ -85,6 +87,8 @@ def _line(err: BaseException) -> str:
 def _fail(message: str, status: int) -> int:
     print(f"meanfield: {message}", file=sys.stderr, flush=True)
     if os.environ.get("MEANFIELD_DEBUG"):
+        import traceback
+
         traceback.print_exc()
     return status
 
@@ -182,6 +186,7 @@ def _report(err: Exception) -> int:
     from ..runs.config import ConfigError
     from ..runs.run import RunFailed
     from ..runs.store import Busy, DamagedRun
+    from .common import EXIT_DAMAGED, EXIT_DIVERGED, EXIT_USAGE, UsageError
 
     if isinstance(err, (UsageError, ConfigError, Busy)):
         return _fail(f"error: {_line(err)}", EXIT_USAGE)

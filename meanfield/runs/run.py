@@ -599,10 +599,9 @@ def load(run_dir) -> Result:
     arr = rundir.read_trajectory(run_dir, problem.student.w.shape, problem.teacher.w.shape,
                                  metrics)
     rundir.check_metrics_config(metrics, config, run_dir)
-    point = read(run_dir / store.CHECKPOINT)
-    rundir.check_same(rundir.stored_config(point.meta, point.path), config, point.path)
-    if point.state.w.shape != problem.student.w.shape or \
-            (status == "done" and point.state.t != config.t_end):
+    point = read(run_dir / store.CHECKPOINT, _template(problem))
+    rundir.check_same(_consistent(point), config, point.path)
+    if status == "done" and point.state.t != config.t_end:
         raise DamagedRun(point.path, "does not hold the run's final state; altered")
     has_test = "test_risk" in metrics
     traj = Trajectory(arr["times"], arr["steps"], arr["dts"], arr["risk"],

@@ -135,9 +135,9 @@ def read_metrics(run_dir) -> dict:
     if not _is_number(fmt, integer=True) or not 1 <= fmt <= store.FORMAT:
         raise bad(f"format is {fmt!r}")
     if metrics.get("status") not in STATUSES:
-        raise bad(f"unknown status {metrics.get('status')!r}")
+        raise bad(f"status is {metrics.get('status')!r}, not one of {', '.join(STATUSES)}")
     if metrics.get("phase", "run") not in PHASES:
-        raise bad(f"unknown phase {metrics.get('phase')!r}")
+        raise bad(f"phase is {metrics.get('phase')!r}, not one of {', '.join(PHASES)}")
     for key in ("t", "t_end", "wall_time"):
         value = metrics.get(key)
         if not _is_number(value) or not math.isfinite(value) or value < 0:

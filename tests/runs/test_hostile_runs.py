@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from small_runs import cli, metrics_of, one_line, small_config, snapshot
+from small_runs import cli, metrics_of, one_line, small_config, small_sweep, snapshot
 
 import meanfield as mf
 from meanfield.runs import store
@@ -133,6 +133,47 @@ def test_wrong_types_in_metrics_are_named_by_show_plot_and_resume(capsys, run_di
     for command in ("show", "plot", "resume"):
         status, _, err = cli(capsys, command, run_dir)
         assert status == 1 and f"metrics.json: {field}" in one_line(err), (command, err)
+
+
+# -- sweeps -------------------------------------------------------------------------------------
+def test_collect_reports_a_damaged_cell_as_failed_and_collects_the_others(capsys, tmp_path):
+    out = small_sweep(tmp_path)
+    bad, good = sorted((out / "cells").iterdir())
+    metrics = metrics_of(bad)
+    metrics["diagnostics"] = "x"
+    (bad / store.METRICS).write_text(json.dumps(metrics))
+    status, stdout, err = cli(capsys, "collect", out)
+    assert status == 0 and "2 cells (" in stdout and "1 done" in stdout and "1 failed" in stdout, err
+    table = mf.collect(out, save=False).set_index("cell")
+    assert table.loc[bad.name, "status"] == "failed"
+    assert "metrics.json: diagnostics is not a table" in table.loc[bad.name, "message"]
+    assert table.loc[good.name, "final_risk"] == metrics_of(good)["risk"][-1]
+
+
+def test_a_sweep_its_table_and_its_attempts_agree_on_a_damaged_cell(capsys, tmp_path):
+    """An interrupted cell whose two checkpoints are damaged: the sweep reports it failed
+    on stderr, results.csv says failed with the same message, and so does the last
+    attempt in its attempts.json."""
+    out = small_sweep(tmp_path)
+    cell = sorted((out / "cells").iterdir())[0]
+    metrics = metrics_of(cell)
+    metrics["status"] = "interrupted"
+    (cell / store.METRICS).write_text(json.dumps(metrics))
+    for name in (store.CHECKPOINT, store.CHECKPOINT_PREVIOUS):
+        (cell / name).write_bytes((cell / name).read_bytes()[:100])
+    sweep_file = tmp_path / "s.toml"
+    sweep_file.write_text('[base]\nbackend = "numpy"\nt_end = 0.2\n[base.student]\nm = 8\n'
+                          '[base.teacher]\nm = 3\n[base.integrator]\ndt = 0.05\n'
+                          '[grid]\nseeds = 2\n')
+    status, _, err = cli(capsys, "sweep", sweep_file, "--out", out, "--workers", "1",
+                         "--no-progress")
+    line = one_line(err)
+    assert status == 1 and line.startswith(f"meanfield: cell {cell.name} ") and \
+        " failed: damaged: " in line, err
+    row = mf.collect(out, save=False).set_index("cell").loc[cell.name]
+    last = json.loads((cell / store.ATTEMPTS).read_text())[-1]
+    assert row["status"] == "failed" and last["outcome"] == "failed"
+    assert row["message"] == last["message"] and f"failed: {row['message']} (" in line
 
 
 # -- any number ------------------------------------------------------------------------------

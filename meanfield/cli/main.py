@@ -80,8 +80,14 @@ def split_overrides(argv: list[str], subparser) -> tuple[list[str], list[str]]:
     return known, extra
 
 
-def _line(err: BaseException) -> str:
-    return (str(err).splitlines() or [type(err).__name__])[0]
+def _line(err: BaseException, whole: bool = False) -> str:
+    """The error's message on one line: its first line, or (``whole``: a message meant
+    to be one line, whose line breaks can only come from a path) all of it with line
+    breaks escaped."""
+    text = str(err)
+    if whole and text:
+        return text.replace("\r", "\\r").replace("\n", "\\n")
+    return (text.splitlines() or [type(err).__name__])[0]
 
 
 def _fail(message: str, status: int) -> int:
@@ -156,7 +162,7 @@ def _interrupted(err: KeyboardInterrupt) -> int:
     status = getattr(err, "exit_status", None)
     if status is None:  # SIGINT outside a run (start-up, a second SIGINT, shutdown)
         return _fail("interrupted", 130)
-    return _fail(_line(err), status)
+    return _fail(_line(err, whole=True), status)
 
 
 def _main(argv: list[str]) -> int:
@@ -189,9 +195,9 @@ def _report(err: Exception) -> int:
     from .common import EXIT_DAMAGED, EXIT_DIVERGED, EXIT_USAGE, UsageError
 
     if isinstance(err, (UsageError, ConfigError, Busy)):
-        return _fail(f"error: {_line(err)}", EXIT_USAGE)
+        return _fail(f"error: {_line(err, whole=True)}", EXIT_USAGE)
     if isinstance(err, (DamagedRun, RunFailed)):
-        return _fail(f"error: {_line(err)}", EXIT_DAMAGED)
+        return _fail(f"error: {_line(err, whole=True)}", EXIT_DAMAGED)
     if isinstance(err, Divergence):
         where = getattr(err, "run_dir", None)
         kept = f"; last good checkpoint kept in {where}" if where else ""
@@ -202,7 +208,8 @@ def _report(err: Exception) -> int:
     if isinstance(err, ImportError):  # an optional dependency: the message names its extra
         return _fail(f"error: {_line(err)}", 1)
     if isinstance(err, OSError):
-        what = f"{err.filename}: {err.strerror}" if err.filename else _line(err)
+        what = f"{err.filename!s}: {err.strerror}".replace("\n", "\\n") \
+            if err.filename else _line(err)
         return _fail(f"error: {what}", 1)
     # a bug: one line, the traceback with MEANFIELD_DEBUG=1
     return _fail(f"error: internal error ({type(err).__name__}: {_line(err)}); set "

@@ -40,6 +40,8 @@ def failed_start(cell: Path, mode: str, err: BaseException) -> dict:
     error), logged as an attempt in its attempts.json where that file can be written, so
     that the sweep's report, results.csv and the log agree; returns the outcome."""
     outcome = crash_outcome(err)
+    if cell.is_symlink():  # nothing is written through a link
+        return outcome
     try:
         start_attempt(cell, mode)
         finish_attempt(cell, outcome)

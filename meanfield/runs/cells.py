@@ -77,6 +77,7 @@ def read_manifest(sweep_dir) -> dict:
     and for config sweeps the base, grid and axes); ConfigError if it is not a sweep
     directory, DamagedRun if the file is damaged."""
     path = Path(sweep_dir) / store.MANIFEST
+    store.refuse_link(Path(sweep_dir) / store.CELLS)
     if not path.is_file():
         raise ConfigError("sweep_dir", f"{sweep_dir} is not a sweep directory (no "
                                        f"{store.MANIFEST})")

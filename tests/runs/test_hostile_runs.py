@@ -78,6 +78,46 @@ def test_a_file_linked_out_of_the_run_is_refused_naming_it(capsys, run_dir, tmp_
     assert status == 1 and f"{name}: is a symbolic link" in one_line(err)
 
 
+@pytest.mark.parametrize("inside", [False, True])
+def test_plot_never_draws_through_a_link(capsys, monkeypatch, run_dir, tmp_path, inside):
+    import meanfield.plots.runs as plots
+
+    monkeypatch.setattr(plots, "plot_run", lambda result, out=None, gif=False: [])
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    figures = run_dir / store.FIGURES
+    if inside:
+        figures.mkdir(exist_ok=True)
+        (figures / "risk.png").symlink_to(elsewhere / "risk.png")
+    else:
+        shutil.rmtree(figures, ignore_errors=True)
+        figures.symlink_to(elsewhere)
+    status, _, err = cli(capsys, "plot", run_dir)
+    assert status == 1 and "is a symbolic link" in one_line(err)
+    assert list(elsewhere.iterdir()) == []
+
+
+def test_a_sweep_cell_linked_out_of_the_sweep_is_failed_and_never_written(capsys, tmp_path):
+    out = small_sweep(tmp_path)
+    cell = sorted((out / "cells").iterdir())[0]
+    moved = tmp_path / "moved"
+    cell.rename(moved)
+    cell.symlink_to(moved)
+    before = snapshot(moved)
+    sweep_file = tmp_path / "s.toml"
+    sweep_file.write_text('[base]\nbackend = "numpy"\nt_end = 0.2\n[base.student]\nm = 8\n'
+                          '[base.teacher]\nm = 3\n[base.integrator]\ndt = 0.05\n'
+                          '[grid]\nseeds = 2\n')
+    status, _, err = cli(capsys, "sweep", sweep_file, "--out", out)  # no cluster needed
+    assert status == 1 and f"{cell.name}: is a symbolic link" in one_line(err)
+    assert snapshot(moved) == before
+
+
+def test_a_path_with_a_line_break_keeps_errors_on_one_line(capsys, tmp_path):
+    status, _, err = cli(capsys, "show", tmp_path / "no\nsuch")
+    assert status == 2 and "no\\nsuch is not a directory" in one_line(err)
+
+
 def test_a_fifo_in_place_of_a_file_does_not_hang(capsys, run_dir):
     (run_dir / store.METRICS).unlink()
     os.mkfifo(run_dir / store.METRICS)

@@ -160,9 +160,11 @@ def open_latest(run_dir, kind: str = "run", template: State | None = None,
     newest, previous = (run_dir / name for name in FILES[kind])
 
     def usable(path):
-        point = read(path, template)
-        if check is not None:
+        point = read(path)
+        if check is not None:  # first: a changed config.json is named, not fallen back from
             check(point)
+        if template is not None:
+            check_against(point, template)
         return point
 
     if not newest.exists() and not previous.exists() \

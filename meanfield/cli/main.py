@@ -124,21 +124,17 @@ def _quiet_pipe() -> int:
 
 
 def _shutdown(status: int) -> int:
-    """Flush stdout, then let a signal during the interpreter's shutdown end the process
-    at once with ``status`` (the command's outcome is known: no traceback from an exit
-    handler)."""
+    """Flush stdout, then ignore SIGINT: the command's outcome is known, and a Ctrl-C
+    during the interpreter's shutdown (exit handlers) would only print a traceback.
+    SIGTERM still ends the process at once, silently."""
     try:
         sys.stdout.flush()
     except BrokenPipeError:
         status = _quiet_pipe()
     except (OSError, ValueError):
         pass
-
-    def leave(signum, frame):
-        os._exit(status)
-
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, leave)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     return status
 
 

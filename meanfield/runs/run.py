@@ -38,7 +38,7 @@ from .config import Config, ConfigError, integrator_params
 from .diagnose import along_run, tangent_model
 from .objective_kinds import OBJECTIVE_KINDS
 from .resources import check_memory, check_steps
-from .segment import Interrupted, Segment, history, note, prior_wall
+from .segment import Interrupted, Segment, deferred_signals, history, note, prior_wall
 from .store import Busy, DamagedRun
 
 __all__ = ["Interrupted", "Problem", "Result", "RunFailed", "begin", "build", "complete", "load",
@@ -492,8 +492,8 @@ def stopping(book: Segment, problem: Problem, recorder: Recorder, phase: dict):
         raise err from None
     except Interrupted:
         raise
-    except KeyboardInterrupt:
-        with contextlib.suppress(Exception):
+    except KeyboardInterrupt:  # a second signal: the status is written whole first
+        with contextlib.suppress(Exception), deferred_signals():
             book.metrics("interrupted", book.main_state, recorder, phase["phase"],
                          message=f"interrupted; resumes from t={book.saved_t:.6g}")
         raise Interrupted(signal.SIGINT, book.saved_t, out) from None

@@ -64,6 +64,21 @@ def prior_wall(meta: dict, run_dir: Path) -> tuple[float, list]:
     return wall, segments
 
 
+@contextlib.contextmanager
+def deferred_signals():
+    """Hold SIGINT and SIGTERM back while the block runs (a status being written is
+    written whole); they are delivered when it ends. Only in the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held = {signal.SIGINT, signal.SIGTERM}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
 class Segment:
     """What one start or resume of a run writes besides the simulation: wall time summed
     over segments, metrics.json, checkpoints with their meta, log lines, signals."""

@@ -26,7 +26,7 @@ def check_student(net, d: int, k: int, what: str) -> None:
 def check_members(nets, objectives) -> None:
     """:func:`check_student` for each member of an ensemble: network s against objective
     s's data (``X``) or teacher (``d``, ``k``)."""
-    for net, objective in zip(nets, objectives):
+    for net, objective in zip(nets, objectives, strict=False):
         data = getattr(objective, "X", None)
         if data is not None:
             check_student(net, np.shape(data)[-1], np.shape(objective.y)[-1], "data")

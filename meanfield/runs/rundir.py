@@ -173,7 +173,7 @@ def _check_extras(metrics: dict, n: int, bad) -> None:
     t_ends = metrics.get("t_ends", [metrics["t_end"]])
     if not isinstance(t_ends, list) or not t_ends \
             or not all(_is_number(t) and math.isfinite(t) and t > 0 for t in t_ends) \
-            or any(b <= a for a, b in zip(t_ends, t_ends[1:])) \
+            or any(b <= a for a, b in zip(t_ends, t_ends[1:], strict=False)) \
             or t_ends[-1] != metrics["t_end"]:
         raise bad("t_ends is not a list of increasing horizons ending at t_end")
     segments = metrics.get("segments", [])

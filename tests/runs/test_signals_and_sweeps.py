@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from small_runs import cli, metrics_of, one_line, small_config, small_sweep, snapshot
+from small_runs import cli, metrics_of, one_line, small_sweep, snapshot
 
 import meanfield as mf
 from meanfield.runs import checkpoint, store

@@ -38,7 +38,8 @@ from .config import Config, ConfigError, integrator_params
 from .diagnose import along_run, tangent_model
 from .objective_kinds import OBJECTIVE_KINDS
 from .resources import check_memory, check_steps
-from .segment import Interrupted, Segment, deferred_signals, history, note, prior_wall
+from .segment import (Interrupted, Segment, belongs, consistent, deferred_signals, history,
+                      note, prior_wall)
 from .store import Busy, DamagedRun
 
 __all__ = ["Interrupted", "Problem", "Result", "RunFailed", "begin", "build", "complete", "load",
@@ -330,7 +331,7 @@ def _resume_locked(run_dir: Path, progress, t_end) -> Result:
     problem = build(config)
     try:
         point = open_latest(run_dir, "run", _template(problem),
-                            _belongs(config, extending=t_end is not None))
+                            belongs(config, extending=t_end is not None))
     except FileNotFoundError:
         computed = [n for n in (store.METRICS, store.TRAJECTORY) if (run_dir / n).exists()]
         if computed:
@@ -362,28 +363,6 @@ def _resume_locked(run_dir: Path, progress, t_end) -> Result:
         book.save(point.state, point.recorder, "run")
         _write_config(run_dir, config)
     return _execute(book, _withhistory(problem, t_ends), (point.state, point.recorder))
-
-
-def _belongs(config: Config, extending: bool):
-    """The check a checkpoint of this run passes (open_latest falls back when it does
-    not): a valid config matching its hash, consistent horizons, a time within its
-    t_end; ConfigError (no fallback) when config.json was changed since it was written."""
-    def check(point) -> None:
-        rundir.check_same(_consistent(point), config, point.path,
-                          ignore="t_end" if extending else None)
-    return check
-
-
-def _consistent(point) -> Config:
-    """The config a checkpoint was computed for, after checking that it is valid and
-    matches its hash, that its horizons are consistent and its time within its t_end
-    (DamagedRun naming the file otherwise)."""
-    stored = rundir.stored_config(point.meta, point.path)
-    history(point.meta, point.path, stored)
-    if point.state.t > stored.t_end:
-        raise DamagedRun(point.path, f"its time t = {point.state.t:.6g} is beyond its "
-                                     f"t_end = {stored.t_end:g}; altered")
-    return stored
 
 
 def _horizon(t_end, current: float) -> float:
@@ -547,7 +526,7 @@ def _tangent_start(book: Segment, problem: Problem):
     template = problem.integrator.init(problem.student.w, dynamics.Field(problem.student, lin),
                                        problem.dynamics_seed)
     try:
-        point = open_latest(out, "tangent", template, _consistent)
+        point = open_latest(out, "tangent", template, consistent)
         stored = rundir.stored_config(point.meta, point.path)
         t_ends = history(point.meta, point.path, stored)
     except FileNotFoundError:
@@ -600,7 +579,7 @@ def load(run_dir) -> Result:
                                  metrics)
     rundir.check_metrics_config(metrics, config, run_dir)
     point = read(run_dir / store.CHECKPOINT, _template(problem))
-    rundir.check_same(_consistent(point), config, point.path)
+    rundir.check_same(consistent(point), config, point.path)
     if status == "done" and point.state.t != config.t_end:
         raise DamagedRun(point.path, "does not hold the run's final state; altered")
     has_test = "test_risk" in metrics

@@ -50,6 +50,28 @@ def history(meta: dict, path, config: Config) -> tuple[float, ...]:
     return tuple(float(t) for t in t_ends)
 
 
+def belongs(config: Config, extending: bool):
+    """The check a checkpoint of this run passes (open_latest falls back when it does
+    not): a valid config matching its hash, consistent horizons, a time within its
+    t_end; ConfigError (no fallback) when config.json was changed since it was written."""
+    def check(point) -> None:
+        rundir.check_same(consistent(point), config, point.path,
+                          ignore="t_end" if extending else None)
+    return check
+
+
+def consistent(point) -> Config:
+    """The config a checkpoint was computed for, after checking that it is valid and
+    matches its hash, that its horizons are consistent and its time within its t_end
+    (DamagedRun naming the file otherwise)."""
+    stored = rundir.stored_config(point.meta, point.path)
+    history(point.meta, point.path, stored)
+    if point.state.t > stored.t_end:
+        raise DamagedRun(point.path, f"its time t = {point.state.t:.6g} is beyond its "
+                                     f"t_end = {stored.t_end:g}; altered")
+    return stored
+
+
 def prior_wall(meta: dict, run_dir: Path) -> tuple[float, list]:
     """Wall time and segments so far: metrics.json's (updated at every checkpoint and
     stop) when it is readable, else the checkpoint's."""

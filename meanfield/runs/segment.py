@@ -1,8 +1,9 @@
 """The bookkeeping of one segment of a run (its start, or one resume): the wall time
 summed over segments, metrics.json at every checkpoint and stop, checkpoints with their
 meta (the config and its hash, the horizons, the wall time, the phase), one log line per
-checkpoint off a terminal, and SIGINT/SIGTERM turned into a checkpoint and
-:class:`Interrupted`."""
+checkpoint off a terminal, SIGINT/SIGTERM turned into a checkpoint and
+:class:`Interrupted`, and whether a checkpoint belongs to the run (:func:`belongs`: its
+config, hash, horizons and time), which decides when resume falls back."""
 from __future__ import annotations
 
 import contextlib

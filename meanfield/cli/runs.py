@@ -98,6 +98,11 @@ def _plot(args, extra) -> int:
     if is_sweep(args.run_dir):
         return sweeps.plot_handler(args)
     result = load(args.run_dir)  # every file checked before anything is drawn
+    if args.out is None:  # figures are written into the run: never through a link
+        figures = Path(args.run_dir) / store.FIGURES
+        store.refuse_link(figures)
+        for path in figures.iterdir() if figures.is_dir() else ():
+            store.refuse_link(path)
     if result.status == "diverged":
         print(f"meanfield: {args.run_dir} diverged: plotting its records up to "
               f"t = {result.trajectory.times[-1]:.6g}", file=sys.stderr)

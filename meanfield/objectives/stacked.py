@@ -27,6 +27,7 @@ from ..backends import bound_forward_and_grad, forward_batch, pair_reduce_batch
 from ..backends.protocol import BatchResidual, SquareResidual
 from ..core.layout import Layout
 from ..core.losses import loss_derivative, loss_value
+from .checks import check_members
 
 
 class Incompatible(ValueError):
@@ -317,7 +318,10 @@ def _with_bias(w, layout):
 
 def stack(kind, nets, objectives):
     """The stacked objective of ``kind`` (StackedEmpirical, StackedPopulation or
-    StackedOnline) for these members, or None when they cannot share one stack."""
+    StackedOnline) for these members, or None when they cannot share one stack.
+    ValueError naming ``net`` when a member's network does not fit its objective's
+    inputs and outputs (checked here, before any backend sees the stack)."""
+    check_members(nets, objectives)
     try:
         return kind(Members(nets), objectives)
     except Incompatible:

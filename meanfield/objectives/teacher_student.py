@@ -35,7 +35,8 @@ from .hessian import EmpiricalHessian, PopulationHessian
 from .protocol import Stacked
 from ..core.layout import Layout
 from ..core.losses import check_loss, loss_derivative, loss_value
-from ..model.network import Network, check_network
+from ..model.network import Network
+from .checks import check_student
 
 PROBE_POINTS = 256  # population inputs on which the adaptive step measures output change
 PROBE_SEED = 20190618
@@ -104,7 +105,7 @@ class GaussianPopulation:
         """(layout with bias if anyone has one, [(activation, w, q)]): the signed neurons
         of f - y, one group per activation (student and teacher share one group when
         their activations agree, so every pair reduction runs once)."""
-        check_network(net, self.d, self.k, "teacher")
+        check_student(net, self.d, self.k, "teacher")
         bias = net.layout.bias or self.teacher.layout.bias
         try:
             self._kernel(net.activation, self.teacher.activation, bias)
@@ -260,7 +261,7 @@ class Empirical:
     def outputs(self, net: Network) -> np.ndarray:
         """f(x_k) for every data point, (n, k)."""
         self._single()
-        check_network(net, self.d, self.k, "data")
+        check_student(net, self.d, self.k, "data")
         return net(self.X.astype(net.w.dtype, copy=False), backend=self.backend)
 
     def risk(self, net: Network) -> float:
@@ -318,6 +319,7 @@ def empirical_velocity(net: Network, X: ArrayLike, y: ArrayLike, loss: str = "sq
     backend = get_backend(backend)
     X = np.asarray(X, dtype=net.w.dtype)
     y = np.asarray(y).reshape(len(X), -1)
+    check_student(net, X.shape[-1], y.shape[-1], "data")
     n = len(X)
 
     def loss_residual(f: np.ndarray, rows: slice) -> np.ndarray:

@@ -35,11 +35,26 @@ def finish_attempt(cell: Path, outcome: dict) -> dict:
     return outcome
 
 
+def failed_start(cell: Path, mode: str, err: BaseException) -> dict:
+    """The outcome of a cell that could not even start (a damaged file, a file system
+    error), logged as an attempt in its attempts.json where that file can be written, so
+    that the sweep's report, results.csv and the log agree; returns the outcome."""
+    outcome = crash_outcome(err)
+    if cell.is_symlink():  # nothing is written through a link
+        return outcome
+    try:
+        start_attempt(cell, mode)
+        finish_attempt(cell, outcome)
+    except (DamagedRun, OSError):  # attempts.json itself unusable: collect names it
+        pass
+    return outcome
+
+
 def run_cell(cell_dir: str, config_json: str) -> dict:
     """The task a worker runs for a config cell: start the cell's run, or resume it from
     its checkpoint, and return {"status", "message"}; never raises for a failed run. Every
     start is logged in the cell's attempts.json (mode, first step, host, pid, outcome)."""
-    from .checkpoint import load_checkpoint
+    from .checkpoint import open_latest
     from .rundir import read_metrics
 
     cell = Path(cell_dir)
@@ -53,10 +68,10 @@ def run_cell(cell_dir: str, config_json: str) -> dict:
             store.write_marker(cell)
         step = 0
         if not fresh and (cell / store.CHECKPOINT).exists():
-            step = int(load_checkpoint(cell)[0].step)
+            step = int(open_latest(cell).state.step)
         start_attempt(cell, "run" if fresh else "resume", from_step=step)
-    except (DamagedRun, OSError) as err:  # reported as this cell's failure
-        return crash_outcome(err)
+    except (DamagedRun, OSError) as err:  # reported (and logged) as this cell's failure
+        return failed_start(cell, "resume", err)
     try:
         if fresh:
             runner.run(Config.from_json(config_json), cell, progress=False)

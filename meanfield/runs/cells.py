@@ -10,6 +10,8 @@ from .rundir import read_metrics
 from .store import DamagedRun
 
 FINAL = ("done", "diverged")
+#: what an attempt in attempts.json can end with
+OUTCOMES = ("done", "diverged", "failed", "interrupted")
 #: sweep.json formats this version reads
 MANIFEST_FORMAT = 1
 
@@ -21,8 +23,11 @@ def read_attempts(cell_dir) -> list[dict]:
         return []
     attempts = store.read_json(path)
     if not isinstance(attempts, list) or not all(
-            isinstance(a, dict) and isinstance(a.get("mode"), str) for a in attempts):
-        raise DamagedRun(path, "not a list of attempts; altered")
+            isinstance(a, dict) and isinstance(a.get("mode"), str)
+            and a.get("outcome", "done") in OUTCOMES
+            and isinstance(a.get("message"), (str, type(None))) for a in attempts):
+        raise DamagedRun(path, "not a list of attempts (each a mode, an outcome among "
+                               f"{', '.join(OUTCOMES)} and a message or null); altered")
     return attempts
 
 
@@ -37,18 +42,20 @@ def read_result(cell_dir):
 
 def cell_state(cell_dir) -> str:
     """"pending" (never started), "done", "diverged", "running" (interrupted), or
-    "failed" when the last attempt crashed. A function cell is done when its result.json
-    exists; a config cell has the status of its run (metrics.json; "interrupted" and
-    "failed" too). DamagedRun if one of the files is damaged."""
+    "failed" when the last attempt crashed (or could not start). A function cell is done
+    when its result.json exists; a config cell has the status of its run (metrics.json;
+    "interrupted" and "failed" too). DamagedRun if one of the files is damaged, or the
+    cell's folder is a symbolic link (never followed out of the sweep)."""
     cell_dir = Path(cell_dir)
     if (cell_dir / store.RESULT).exists():
         read_result(cell_dir)
         return "done"
+    store.refuse_link(cell_dir)
     attempts = read_attempts(cell_dir)
     failed = bool(attempts) and attempts[-1].get("outcome") == "failed"
     if (cell_dir / store.METRICS).exists():
         status = read_metrics(cell_dir)["status"]
-        return "failed" if status == "running" and failed else status
+        return "failed" if status not in FINAL and failed else status
     if (cell_dir / store.TASK).exists() and attempts:
         return "failed" if failed else "running"
     return "pending"
@@ -70,6 +77,7 @@ def read_manifest(sweep_dir) -> dict:
     and for config sweeps the base, grid and axes); ConfigError if it is not a sweep
     directory, DamagedRun if the file is damaged."""
     path = Path(sweep_dir) / store.MANIFEST
+    store.refuse_link(Path(sweep_dir) / store.CELLS)
     if not path.is_file():
         raise ConfigError("sweep_dir", f"{sweep_dir} is not a sweep directory (no "
                                        f"{store.MANIFEST})")

@@ -18,6 +18,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
+from typing import Callable
 
 import numpy as np
 
@@ -147,23 +148,36 @@ def check_against(point: Checkpoint, template: State) -> None:
                                "integrator; altered")
 
 
-def open_latest(run_dir, kind: str = "run", template: State | None = None) -> Checkpoint:
+def open_latest(run_dir, kind: str = "run", template: State | None = None,
+                check: Callable[[Checkpoint], None] | None = None) -> Checkpoint:
     """The newest usable checkpoint of ``kind`` ("run" or "tangent"): the newest file, or
     the previous one when the newest is missing or damaged (``fallback`` says why);
     DamagedRun naming both files when neither is usable, or FileNotFoundError when there
-    is none at all."""
+    is none at all. Damaged means unreadable bytes, or content that :func:`read`, the
+    ``template`` state or ``check`` (raising DamagedRun: the config, horizons and time a
+    run expects) refuses: an altered but valid file falls back like a truncated one."""
     run_dir = Path(run_dir)
     newest, previous = (run_dir / name for name in FILES[kind])
-    if not newest.exists() and not previous.exists():
+
+    def usable(path):
+        point = read(path)
+        if check is not None:  # first: a changed config.json is named, not fallen back from
+            check(point)
+        if template is not None:
+            check_against(point, template)
+        return point
+
+    if not newest.exists() and not previous.exists() \
+            and not newest.is_symlink() and not previous.is_symlink():
         raise FileNotFoundError(str(newest))
     try:
-        return read(newest, template)
+        return usable(newest)
     except DamagedRun as err:
-        if not previous.exists():
+        if not (previous.exists() or previous.is_symlink()):
             raise
         why = str(err)
     try:
-        point = read(previous, template)
+        point = usable(previous)
     except DamagedRun as err:
         raise DamagedRun(newest, f"{why.split(': ', 1)[1]}; and {previous.name}: "
                                  f"{str(err).split(': ', 1)[1]}") from None

@@ -33,12 +33,13 @@ from ..objectives.frozen import freeze
 from ..objectives.teacher_student import GaussianPopulation
 from ..dynamics.trajectory import SCHEDULES, Divergence, Recorder, Trajectory, simulate
 from . import rundir, store
-from .checkpoint import check_against, open_latest, read, save_checkpoint
+from .checkpoint import open_latest, read, save_checkpoint
 from .config import Config, ConfigError, integrator_params
 from .diagnose import along_run, tangent_model
 from .objective_kinds import OBJECTIVE_KINDS
-from .resources import check_memory
-from .segment import Interrupted, Segment, history, note, prior_wall
+from .resources import check_memory, check_steps
+from .segment import (Interrupted, Segment, belongs, consistent, deferred_signals, history,
+                      note, prior_wall)
 from .store import Busy, DamagedRun
 
 __all__ = ["Interrupted", "Problem", "Result", "RunFailed", "begin", "build", "complete", "load",
@@ -66,15 +67,19 @@ class Problem:
 
 def build(config: Config) -> Problem:
     """Instantiate the config (theory §1 alpha family; §6 for alpha = "sum") after
-    checking that its memory estimate fits (:mod:`meanfield.runs.resources`); any
-    inconsistency the field checks cannot see is reported as a ConfigError."""
+    checking that its memory estimate fits and, once the integrator is known, that its
+    step count can be counted (:mod:`meanfield.runs.resources`); any inconsistency the
+    field checks cannot see is reported as a ConfigError. Writes nothing."""
     check_memory(config)
     try:
-        return _build(config)
+        with np.errstate(over="ignore", invalid="ignore"):  # caught below, by field
+            problem = _build(config)
     except ConfigError:
         raise
-    except (ValueError, TypeError, NotImplementedError) as err:
+    except (ValueError, TypeError, NotImplementedError, OverflowError) as err:
         raise ConfigError("config", str(err).splitlines()[0]) from None
+    check_steps(config, problem.integrator.fixed_dt)
+    return problem
 
 
 def _build(config: Config) -> Problem:
@@ -88,14 +93,23 @@ def _build(config: Config) -> Problem:
         input=t.input if t.input is not None else ("sphere" if t.sphere else "gaussian"))
     m_init = s.init.reference_m or s.m
     i = s.init
-    student = _explicit(i, activation=s.activation, alpha=s.alpha, centered=s.centered,
-                        dtype=dtype) or Network.init(
-        m_init, config.d, activation=s.activation, bias=s.bias,
-        tau={block: i.tau if getattr(i, f"tau_{block}") is None
-             else getattr(i, f"tau_{block}") for block in ("c", "a", "b")},
-        symmetric=i.symmetric, sphere=i.sphere and i.input is None, output=i.output,
-        input=i.input, bias_law=i.bias_law, alpha=s.alpha, centered=s.centered,
-        seed=student_seed if i.seed is None else i.seed, dtype=dtype)
+    try:
+        student = _explicit(i, activation=s.activation, alpha=s.alpha, centered=s.centered,
+                            dtype=dtype) or Network.init(
+            m_init, config.d, activation=s.activation, bias=s.bias,
+            tau={block: i.tau if getattr(i, f"tau_{block}") is None
+                 else getattr(i, f"tau_{block}") for block in ("c", "a", "b")},
+            symmetric=i.symmetric, sphere=i.sphere and i.input is None, output=i.output,
+            input=i.input, bias_law=i.bias_law, alpha=s.alpha, centered=s.centered,
+            seed=student_seed if i.seed is None else i.seed, dtype=dtype)
+    except ValueError as err:  # a scale too large for the dtype: particles overflow
+        if "NaN or Inf" not in str(err):
+            raise
+        taus = {f"student.init.{n}": getattr(i, n) for n in ("tau", "tau_c", "tau_a", "tau_b")
+                if getattr(i, n) is not None}
+        name = max(taus, key=lambda k: taus[k])
+        raise ConfigError(name, f"{taus[name]:g} makes the initial particles overflow "
+                                f"{config.dtype}") from None
     if m_init != s.m:  # synchronous coupling with a larger reference (theory §11)
         keep = coupled_indices(m_init, s.m, s.init.symmetric)
         student = Network.from_packed(student.w[keep], student.layout, s.activation,
@@ -296,7 +310,12 @@ def _finished(run_dir: Path):
                         f"with a smaller integrator.dt")
     if rundir.finished(metrics, config):
         rundir.check_metrics_config(metrics, config, run_dir)
-        return load(run_dir)
+        try:
+            return load(run_dir)
+        except DamagedRun as err:  # resumed from the previous checkpoint, which says so
+            if err.path.name != store.CHECKPOINT or not \
+                    (run_dir / store.CHECKPOINT_PREVIOUS).exists():
+                raise
     return None
 
 
@@ -309,8 +328,10 @@ def _template(problem: Problem) -> dynamics.State:
 
 def _resume_locked(run_dir: Path, progress, t_end) -> Result:
     config = rundir.read_config(run_dir)
+    problem = build(config)
     try:
-        point = open_latest(run_dir, "run")
+        point = open_latest(run_dir, "run", _template(problem),
+                            belongs(config, extending=t_end is not None))
     except FileNotFoundError:
         computed = [n for n in (store.METRICS, store.TRAJECTORY) if (run_dir / n).exists()]
         if computed:
@@ -319,22 +340,18 @@ def _resume_locked(run_dir: Path, progress, t_end) -> Result:
                              f"be resumed: start it again with `meanfield run`") from None
         if t_end is not None:
             config = config.override({"t_end": repr(_horizon(t_end, config.t_end))})
-        problem = build(config)
+            problem = build(config)
         _write_config(run_dir, config)
         note(f"{run_dir} has no checkpoint and nothing computed: starting at t = 0")
         book = _segment(run_dir, config, "resume", (config.t_end,), 0.0, [], progress)
         return _execute(book, problem, None)
     stored = rundir.stored_config(point.meta, point.path)
     t_ends = history(point.meta, point.path, stored)
-    rundir.check_same(stored, config, point.path,
-                      ignore=None if t_end is None else "t_end")
     if t_end is not None:
         t_end = _horizon(t_end, stored.t_end)
         config = config.override({"t_end": repr(t_end)})
         t_ends = (*t_ends, t_end)
-    problem = build(config)
-    check_against(point, _template(problem))
-    if t_end is not None:
+        problem = build(config)  # the new horizon's step count checked: nothing written yet
         _check_on_grid(point.state, problem.integrator, stored.t_end, t_end)
     if point.fallback:
         note(f"{point.fallback}; resuming from {point.path.name} at t={point.state.t:.6g}")
@@ -454,8 +471,8 @@ def stopping(book: Segment, problem: Problem, recorder: Recorder, phase: dict):
         raise err from None
     except Interrupted:
         raise
-    except KeyboardInterrupt:
-        with contextlib.suppress(Exception):
+    except KeyboardInterrupt:  # a second signal: the status is written whole first
+        with contextlib.suppress(Exception), deferred_signals():
             book.metrics("interrupted", book.main_state, recorder, phase["phase"],
                          message=f"interrupted; resumes from t={book.saved_t:.6g}")
         raise Interrupted(signal.SIGINT, book.saved_t, out) from None
@@ -509,8 +526,7 @@ def _tangent_start(book: Segment, problem: Problem):
     template = problem.integrator.init(problem.student.w, dynamics.Field(problem.student, lin),
                                        problem.dynamics_seed)
     try:
-        point = open_latest(out, "tangent")
-        check_against(point, template)
+        point = open_latest(out, "tangent", template, consistent)
         stored = rundir.stored_config(point.meta, point.path)
         t_ends = history(point.meta, point.path, stored)
     except FileNotFoundError:
@@ -562,10 +578,9 @@ def load(run_dir) -> Result:
     arr = rundir.read_trajectory(run_dir, problem.student.w.shape, problem.teacher.w.shape,
                                  metrics)
     rundir.check_metrics_config(metrics, config, run_dir)
-    point = read(run_dir / store.CHECKPOINT)
-    rundir.check_same(rundir.stored_config(point.meta, point.path), config, point.path)
-    if point.state.w.shape != problem.student.w.shape or \
-            (status == "done" and point.state.t != config.t_end):
+    point = read(run_dir / store.CHECKPOINT, _template(problem))
+    rundir.check_same(consistent(point), config, point.path)
+    if status == "done" and point.state.t != config.t_end:
         raise DamagedRun(point.path, "does not hold the run's final state; altered")
     has_test = "test_risk" in metrics
     traj = Trajectory(arr["times"], arr["steps"], arr["dts"], arr["risk"],

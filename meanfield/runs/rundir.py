@@ -20,6 +20,11 @@ from .store import DamagedRun
 
 #: what metrics.json's ``status`` can be
 STATUSES = ("running", "done", "diverged", "failed", "interrupted")
+#: what metrics.json's ``phase`` can be (the part of the run writing it)
+PHASES = ("run", "diagnostics", "tangent", "done")
+#: the lists over the records in metrics.json's ``diagnostics`` (with ``kappa``, a number)
+DIAGNOSTICS = ("displacement", "kernel_change", "activation_stability",
+               "tangent_distance", "tangent_distance_rel")
 
 
 def check_run_dir(run_dir) -> Path:
@@ -113,9 +118,11 @@ def _is_number(value, integer=False) -> bool:
 
 
 def read_metrics(run_dir) -> dict:
-    """metrics.json, checked: a table with a known status, finite t <= t_end, a step
-    count, a wall time, and record lists of one length (numbers; NaN allowed in the test
-    risks)."""
+    """metrics.json, checked field by field: a table with a known format, status and
+    phase, finite t <= t_end, a step count, a wall time, record lists of one length
+    (numbers; NaN allowed in the test risks), increasing horizons ending at t_end, a list
+    of segments, a final risk and diagnostics (lists over the records, kappa a number or
+    null) when present. DamagedRun naming the file and the field otherwise."""
     path = Path(run_dir) / store.METRICS
     metrics = store.read_json(path)
 
@@ -124,8 +131,13 @@ def read_metrics(run_dir) -> dict:
 
     if not isinstance(metrics, dict):
         raise bad("not a table")
+    fmt = metrics.get("format", store.FORMAT)
+    if not _is_number(fmt, integer=True) or not 1 <= fmt <= store.FORMAT:
+        raise bad(f"format is {fmt!r}")
     if metrics.get("status") not in STATUSES:
-        raise bad(f"unknown status {metrics.get('status')!r}")
+        raise bad(f"status is {metrics.get('status')!r}, not one of {', '.join(STATUSES)}")
+    if metrics.get("phase", "run") not in PHASES:
+        raise bad(f"phase is {metrics.get('phase')!r}, not one of {', '.join(PHASES)}")
     for key in ("t", "t_end", "wall_time"):
         value = metrics.get(key)
         if not _is_number(value) or not math.isfinite(value) or value < 0:
@@ -152,7 +164,35 @@ def read_metrics(run_dir) -> dict:
     if metrics["times"] and (metrics["times"][-1] > metrics["t"] * (1 + 1e-12)
                              or metrics["steps"][-1] > metrics["step"]):
         raise bad("its last record is beyond t")
+    _check_extras(metrics, len(metrics["times"]), bad)
     return metrics
+
+
+def _check_extras(metrics: dict, n: int, bad) -> None:
+    """The optional fields of metrics.json: t_ends, segments, final_risk, diagnostics."""
+    t_ends = metrics.get("t_ends", [metrics["t_end"]])
+    if not isinstance(t_ends, list) or not t_ends \
+            or not all(_is_number(t) and math.isfinite(t) and t > 0 for t in t_ends) \
+            or any(b <= a for a, b in zip(t_ends, t_ends[1:], strict=False)) \
+            or t_ends[-1] != metrics["t_end"]:
+        raise bad("t_ends is not a list of increasing horizons ending at t_end")
+    segments = metrics.get("segments", [])
+    if not isinstance(segments, list) or not all(isinstance(x, dict) for x in segments):
+        raise bad("segments is not a list of tables")
+    if "final_risk" in metrics and not _is_number(metrics["final_risk"]):
+        raise bad(f"final_risk is {metrics['final_risk']!r}")
+    if "diagnostics" not in metrics:
+        return
+    diagnostics = metrics["diagnostics"]
+    if not isinstance(diagnostics, dict):
+        raise bad("diagnostics is not a table")
+    for key, values in diagnostics.items():
+        if key == "kappa":
+            if values is not None and not _is_number(values):
+                raise bad(f"diagnostics.kappa is {values!r}")
+        elif key not in DIAGNOSTICS or not isinstance(values, list) \
+                or len(values) != n or not all(_is_number(v) for v in values):
+            raise bad(f"diagnostics.{key} is not a list of {n} numbers (one per record)")
 
 
 def finished(metrics: dict, config: Config) -> bool:
@@ -203,17 +243,18 @@ def writer(run_dir) -> dict | None:
 
     path = Path(run_dir) / store.LOCK
     try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
+        fd = store.open_file(path, os.O_RDONLY)
+    except (OSError, DamagedRun):
         return None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except OSError:
             try:
-                return json.loads(os.pread(fd, 4096, 0).decode("utf-8"))
+                holder = json.loads(os.pread(fd, 4096, 0).decode("utf-8"))
             except ValueError:
                 return {}
+            return holder if isinstance(holder, dict) else {}
         fcntl.flock(fd, fcntl.LOCK_UN)
         return None
     finally:

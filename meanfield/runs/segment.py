@@ -1,8 +1,9 @@
 """The bookkeeping of one segment of a run (its start, or one resume): the wall time
 summed over segments, metrics.json at every checkpoint and stop, checkpoints with their
 meta (the config and its hash, the horizons, the wall time, the phase), one log line per
-checkpoint off a terminal, and SIGINT/SIGTERM turned into a checkpoint and
-:class:`Interrupted`."""
+checkpoint off a terminal, SIGINT/SIGTERM turned into a checkpoint and
+:class:`Interrupted`, and whether a checkpoint belongs to the run (:func:`belongs`: its
+config, hash, horizons and time), which decides when resume falls back."""
 from __future__ import annotations
 
 import contextlib
@@ -50,6 +51,28 @@ def history(meta: dict, path, config: Config) -> tuple[float, ...]:
     return tuple(float(t) for t in t_ends)
 
 
+def belongs(config: Config, extending: bool):
+    """The check a checkpoint of this run passes (open_latest falls back when it does
+    not): a valid config matching its hash, consistent horizons, a time within its
+    t_end; ConfigError (no fallback) when config.json was changed since it was written."""
+    def check(point) -> None:
+        rundir.check_same(consistent(point), config, point.path,
+                          ignore="t_end" if extending else None)
+    return check
+
+
+def consistent(point) -> Config:
+    """The config a checkpoint was computed for, after checking that it is valid and
+    matches its hash, that its horizons are consistent and its time within its t_end
+    (DamagedRun naming the file otherwise)."""
+    stored = rundir.stored_config(point.meta, point.path)
+    history(point.meta, point.path, stored)
+    if point.state.t > stored.t_end:
+        raise DamagedRun(point.path, f"its time t = {point.state.t:.6g} is beyond its "
+                                     f"t_end = {stored.t_end:g}; altered")
+    return stored
+
+
 def prior_wall(meta: dict, run_dir: Path) -> tuple[float, list]:
     """Wall time and segments so far: metrics.json's (updated at every checkpoint and
     stop) when it is readable, else the checkpoint's."""
@@ -62,6 +85,21 @@ def prior_wall(meta: dict, run_dir: Path) -> tuple[float, list]:
         if isinstance(metrics.get("segments"), list):
             segments = metrics["segments"]
     return wall, segments
+
+
+@contextlib.contextmanager
+def deferred_signals():
+    """Hold SIGINT and SIGTERM back while the block runs (a status being written is
+    written whole); they are delivered when it ends. Only in the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held = {signal.SIGINT, signal.SIGTERM}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 class Segment:

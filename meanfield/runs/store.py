@@ -38,6 +38,7 @@ import io
 import json
 import os
 import socket
+import stat
 import sys
 import tempfile
 import zipfile
@@ -81,6 +82,14 @@ class DamagedRun(Exception):
     def __init__(self, path, what: str):
         self.path, self.what = Path(path), what
         super().__init__(f"{path}: {what}")
+
+
+def refuse_link(path) -> None:
+    """DamagedRun if ``path`` is a symbolic link: meanfield never writes one into a run or
+    sweep directory, and never follows one out of it."""
+    if os.path.islink(path):
+        raise DamagedRun(path, "is a symbolic link (meanfield never writes one, nor "
+                               "follows one out of its directory); remove it")
 
 
 class Busy(Exception):
@@ -129,11 +138,11 @@ def rotate(path, previous) -> None:
     missing (readers and a kill at any moment see both files); where links are not
     supported, ``path`` is moved (a kill before it is rewritten leaves ``previous``)."""
     path, previous = Path(path), Path(previous)
-    if not path.exists():
+    if not path.exists() or path.is_symlink():  # a link is replaced, never kept
         return
     link = previous.with_name(f".{previous.name}.{os.getpid()}.tmp")
     try:
-        os.link(path, link)
+        os.link(path, link, follow_symlinks=False)
     except OSError:
         with contextlib.suppress(FileNotFoundError):
             os.replace(path, previous)
@@ -153,15 +162,41 @@ def _why(err: BaseException) -> str:
     return f"{type(err).__name__}: {text}" if text else type(err).__name__
 
 
-def read_bytes(path) -> bytes:
-    """The bytes of ``path``; DamagedRun if it is missing or unreadable."""
+def open_file(path, flags: int, mode: int = 0o644) -> int:
+    """os.open of a regular file that is not a symbolic link (O_NOFOLLOW; O_NONBLOCK so
+    that a FIFO put in its place cannot hang the open); DamagedRun naming the file if it
+    is a link, a directory, or not a regular file. Other OSErrors propagate."""
     try:
-        with open(path, "rb") as fh:
-            return fh.read()
+        fd = os.open(path, flags | os.O_NOFOLLOW | os.O_NONBLOCK, mode)
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            refuse_link(path)
+        if err.errno == errno.EISDIR:
+            raise DamagedRun(path, "is a directory, not a file") from None
+        raise
+    try:
+        kind = os.fstat(fd).st_mode
+        if not stat.S_ISREG(kind):
+            raise DamagedRun(path, "is not a regular file (a device, FIFO or socket)")
+        os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def read_bytes(path) -> bytes:
+    """The bytes of ``path``; DamagedRun if it is missing, unreadable, a symbolic link or
+    not a regular file."""
+    try:
+        fd = open_file(path, os.O_RDONLY)
     except FileNotFoundError:
         raise DamagedRun(path, "missing") from None
-    except IsADirectoryError:
-        raise DamagedRun(path, "is a directory, not a file") from None
+    except OSError as err:
+        raise DamagedRun(path, f"cannot be read ({err.strerror})") from None
+    try:
+        with os.fdopen(fd, "rb") as fh:
+            return fh.read()
     except OSError as err:
         raise DamagedRun(path, f"cannot be read ({err.strerror})") from None
 
@@ -237,7 +272,9 @@ def write_marker(run_dir, kind: str = "run") -> None:
 
 
 def has_marker(run_dir) -> bool:
-    return (Path(run_dir) / MARKER).is_file()
+    """True when ``run_dir`` holds a marker file (a link does not count)."""
+    path = Path(run_dir) / MARKER
+    return path.is_file() and not path.is_symlink()
 
 
 def check_marker(run_dir) -> dict:
@@ -263,29 +300,31 @@ def is_empty_dir(path) -> bool:
 
 
 # -- the lock ----------------------------------------------------------------------------
-def _holder(path) -> dict:
+def _holder(fd: int) -> dict:
     try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
+        holder = json.loads(os.pread(fd, 4096, 0).decode("utf-8"))
     except (OSError, ValueError):
         return {}
+    return holder if isinstance(holder, dict) else {}
 
 
 @contextlib.contextmanager
 def lock(directory, command: str):
     """Hold an exclusive lock on ``directory`` (flock on its meanfield.lock) while the
     block runs; the file then names this process (pid, host, command). If another
-    process holds it, raise :class:`Busy` naming that process's pid."""
+    process holds it, raise :class:`Busy` naming that process's pid; DamagedRun if the
+    lock file is a symbolic link or not a regular file (never followed)."""
     import fcntl
 
     path = Path(directory) / LOCK
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = open_file(path, os.O_RDWR | os.O_CREAT)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as err:
             if err.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
                 raise
-            holder = _holder(path)
+            holder = _holder(fd)
             who = (f"pid {holder['pid']} on {holder.get('host', '?')} "
                    f"(meanfield {holder.get('command', '?')})" if "pid" in holder
                    else "another process")

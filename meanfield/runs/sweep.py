@@ -37,7 +37,7 @@ import numpy as np
 from ..core.extras import require
 from . import run as runner
 from . import store
-from .cell_tasks import crash_outcome, finish_attempt, run_cell, start_attempt
+from .cell_tasks import crash_outcome, failed_start, finish_attempt, run_cell, start_attempt
 from .cells import FINAL, cell_state, read_manifest, read_result
 from .cluster import client as dask_client
 from .cluster import connect
@@ -98,8 +98,8 @@ def run_call(cell_dir: str, function: str, kwargs_json: str) -> dict:
         if not (cell / store.TASK).exists():
             store.write_json(cell / store.TASK, {"function": function, "kwargs": kwargs})
         start_attempt(cell, "call")
-    except (DamagedRun, OSError) as err:  # reported as this cell's failure
-        return crash_outcome(err)
+    except (DamagedRun, OSError) as err:  # reported (and logged) as this cell's failure
+        return failed_start(cell, "call", err)
     try:
         value = resolve(function)(**kwargs)
         store.write_text(cell / store.RESULT,
@@ -155,7 +155,7 @@ class SweepReport:
         describes the cell (its config.toml or task.json)."""
         lines = []
         for c, o in self.failures:
-            text = str(o["message"])
+            text = str(o["message"] or "no message")
             if not text.startswith(o["status"]):
                 text = f"{o['status']}: {text}"
             what = ("config", store.CONFIG_TOML) if isinstance(c, Cell) else ("task",
@@ -258,7 +258,7 @@ def _fan_out(out: Path, cells, task, remote, workers, progress, dashboard=None,
                 result = future.result()
                 results = [result] if isinstance(result, dict) else list(result)
             except Exception as err:  # the worker died (e.g. killed) on this unit
-                results = [crash_outcome(err)] * len(unit)
+                results = [_lost(out / store.CELLS / cell.id, err) for cell in unit]
             for cell, outcome in zip(unit, results, strict=False):
                 outcomes[cell.id] = outcome
             bar.update(len(unit))
@@ -266,6 +266,15 @@ def _fan_out(out: Path, cells, task, remote, workers, progress, dashboard=None,
             if failed:
                 bar.set_postfix(failed=failed)
     return outcomes
+
+
+def _lost(cell: Path, err: BaseException) -> dict:
+    """The outcome of a cell whose worker died, completing its last attempt in
+    attempts.json (as the worker would have) so that the table says the same."""
+    outcome = crash_outcome(err)
+    with contextlib.suppress(DamagedRun, OSError):
+        finish_attempt(cell, outcome)
+    return outcome
 
 
 def _check_workers(workers) -> None:
@@ -342,7 +351,18 @@ def sweep(base_config, grid, out_dir, scheduler=None, workers=None,
             outcomes = _fan_out(out, cells, lambda unit: (
                 run_cell, str(out / store.CELLS / unit[0].id), unit[0].config.to_json()),
                 remote, workers, progress, dashboard)
-        return SweepReport(out, tuple(cells), MappingProxyType(outcomes), collect(out))
+        table = collect(out)
+        return SweepReport(out, tuple(cells), MappingProxyType(_as_collected(outcomes, table)),
+                           table)
+
+
+def _as_collected(outcomes: dict, table) -> dict:
+    """Each cell's outcome as results.csv has it (status and message, read back from the
+    cells' files), so that the report on stderr and the table always agree."""
+    for row in table.itertuples(index=False):
+        message = row.message if isinstance(row.message, str) else None
+        outcomes[row.cell] = {"status": row.status, "message": message}
+    return outcomes
 
 
 def _pending(cell_dir: Path) -> bool:

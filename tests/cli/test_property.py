@@ -3,21 +3,32 @@
 and a finished run's files are never modified by a command that fails.
 
 Hypothesis draws random configs, valid and invalid, for ``meanfield run``, and random
-damage (truncation, flipped bytes, deletion, garbage) to each file of one finished run
-for ``show``, ``plot``, ``resume`` (also with ``--t_end``) and ``run --out`` on it. The
-commands run in-process (``meanfield.cli.main``) with captured output; runs are tiny
-(NumPy backend, m <= 8, d <= 3, a few dozen steps) so that several hundred examples take
-well under a minute. ``plot`` reads and checks every file, then its drawing is replaced by
-a stub (drawing is tested in tests/cli/test_cli.py).
+damage (truncation, flipped bytes, deletion, garbage, a symbolic link to a copy outside
+the run, a value of the wrong type or an array of the wrong dtype or shape) to each file
+of one finished run for ``show``, ``plot``, ``resume`` (also with ``--t_end``) and ``run
+--out`` on it; a link's target is never written. The commands run in-process
+(``meanfield.cli.main``) with captured output; runs are tiny (NumPy backend, m <= 8,
+d <= 3, a few dozen steps) so that several hundred examples take well under a minute.
+``plot`` reads and checks every file, then its drawing is replaced by a stub (drawing is
+tested in tests/cli/test_cli.py). Last, signals at random moments (SIGINT once or twice,
+SIGTERM, SIGSTOP then SIGCONT), from start-up to shutdown, to ``meanfield run`` in a
+subprocess: at most one line, never a traceback.
 """
 import contextlib
 import io
 import json
 import math
 import os
+import re
 import shutil
+import signal
+import subprocess
+import sys
 import tempfile
+import time
 from pathlib import Path
+
+import numpy as np
 
 import pytest
 import tomli_w
@@ -35,6 +46,7 @@ from meanfield.runs import store
 SCALE = int(os.environ.get("MEANFIELD_PROPERTY_SCALE", "1"))
 CONFIG_EXAMPLES = 110 * SCALE
 DAMAGE_EXAMPLES = 140 * SCALE
+SIGNAL_EXAMPLES = 8 * SCALE
 SETTINGS = dict(deadline=None, derandomize=SCALE == 1, database=None,
                 suppress_health_check=[HealthCheck.too_slow,
                                        HealthCheck.function_scoped_fixture])
@@ -172,7 +184,49 @@ def finished_run(tmp_path_factory):
     return base
 
 
-DAMAGE = st.sampled_from(["truncate", "flip", "delete", "garbage", "empty"])
+DAMAGE = st.sampled_from(["truncate", "flip", "delete", "garbage", "empty", "symlink",
+                          "retype"])
+#: values of the wrong type (or range) put in place of a field of a JSON or TOML file
+WRONG = ["x", [1, "a"], {"a": 1}, -1, 1e308, None, True, [[1.0]], 0.5]
+
+
+def _paths(data, prefix=()):
+    """Every key path of a nested table (lists of tables too), in a stable order."""
+    items = data.items() if isinstance(data, dict) else \
+        enumerate(data) if isinstance(data, list) else ()
+    for key, value in items:
+        yield (*prefix, key)
+        yield from _paths(value, (*prefix, key))
+
+
+def retype(path: Path, at: float, pick: int) -> None:
+    """Put a value of the wrong type at one field of a JSON or TOML file, or replace one
+    member of an .npz by an array of the wrong dtype or shape (a valid file either way)."""
+    import tomllib
+
+    if path.suffix == ".npz":
+        arrays = dict(np.load(path))
+        name = sorted(arrays)[int(at * len(arrays)) % len(arrays)]
+        a = arrays[name]
+        arrays[name] = [a.astype(np.float32) if a.dtype.kind == "f" else np.zeros(3),
+                        a[..., None], a.ravel()[:-1] if a.size else np.ones(2),
+                        np.array("x"), np.zeros((0, 3))][pick % 5]
+        with open(path, "wb") as fh:
+            np.savez(fh, **arrays)
+        return
+    toml = path.suffix == ".toml"
+    data = tomllib.loads(path.read_text()) if toml else json.loads(path.read_text())
+    keys = list(_paths(data))
+    value = WRONG[pick % len(WRONG)]
+    if not keys or (toml and value is None):
+        path.write_text(json.dumps(value))
+        return
+    *parents, last = keys[int(at * len(keys)) % len(keys)]
+    node = data
+    for key in parents:
+        node = node[key]
+    node[last] = value
+    path.write_text(tomli_w.dumps(data) if toml else json.dumps(data))
 COMMANDS = st.sampled_from(["show", "plot", "resume", "resume-extend", "run-out",
                             "run-config"])
 
@@ -194,7 +248,14 @@ def test_damaged_files_give_one_line_and_are_never_modified(finished_run, monkey
         files = sorted(p for p in run_dir.iterdir() if p.is_file() and p.name != store.LOCK)
         path = files[target % len(files)]
         data = path.read_bytes()
-        if damage == "truncate":
+        outside = Path(tmp) / "outside"
+        if damage == "symlink":  # an identical copy outside the run, linked in its place
+            outside.write_bytes(data)
+            path.unlink()
+            path.symlink_to(outside)
+        elif damage == "retype":
+            retype(path, where, flips[0][1])
+        elif damage == "truncate":
             path.write_bytes(data[:int(where * len(data))])
         elif damage == "flip":
             raw = bytearray(data)
@@ -216,6 +277,8 @@ def test_damaged_files_give_one_line_and_are_never_modified(finished_run, monkey
                                Path(tmp) / "new", "--no-progress"]}[command]
         status, stdout, err = invoke(*args)
         event(f"{command}: exit {status}")
+        if damage == "symlink":
+            assert outside.read_bytes() == data, (command, path.name)
         if status != 0:
             check_failure(status, err)
             after = files_of(run_dir)
@@ -228,3 +291,57 @@ def test_damaged_files_give_one_line_and_are_never_modified(finished_run, monkey
             metrics = json.loads((run_dir / store.METRICS).read_text())
             t_end = 0.6 if command == "resume-extend" else 0.4
             assert metrics["status"] == "done" and metrics["t"] == t_end
+
+
+# -- signals at random moments ------------------------------------------------------------------
+#: `meanfield ARGS` as the console script runs it
+MEANFIELD = [sys.executable, "-c", "import sys; from meanfield.cli import main; "
+                                   "sys.exit(main())"]
+FRAME = re.compile(r'File "([^"]+)", line \d+, in (\S+)')
+PACKAGE = str(Path(store.__file__).parents[1])
+
+
+def python_start_up(err: str) -> bool:
+    """True when a traceback on stderr is Python's own start-up (site, .pth files, the
+    imports of the script's first line): no frame of a meanfield function, so no
+    meanfield code had started running."""
+    frames = FRAME.findall(err)
+    return bool(frames) and all(not f.startswith(PACKAGE) or name == "<module>"
+                                for f, name in frames)
+
+
+SIGNALS = {"int": [signal.SIGINT], "int-int": [signal.SIGINT, signal.SIGINT],
+           "term": [signal.SIGTERM], "stop-cont": [signal.SIGSTOP, signal.SIGCONT]}
+
+
+@settings(max_examples=SIGNAL_EXAMPLES, **SETTINGS)
+@given(kind=st.sampled_from(sorted(SIGNALS)), delay=st.floats(0.0, 3.0),
+       gap=st.floats(0.0, 0.3))
+def test_signals_at_any_moment_give_at_most_one_line(kind, delay, gap):
+    """From start-up (imports) through the run to shutdown (a run of ~0.3 s after its
+    imports): at most one line on stderr, never a traceback, and an honest exit status."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "run"
+        proc = subprocess.Popen([*MEANFIELD, "run", "--out", out, "--backend", "numpy",
+                                 "--t_end", "3", "--integrator.dt", "0.01",
+                                 "--checkpoint.every_steps", "50", "--no-progress"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            time.sleep(delay)
+            for sig in SIGNALS[kind]:
+                proc.send_signal(sig)
+                time.sleep(gap)
+            _, err = proc.communicate(timeout=300)
+        finally:
+            proc.kill()
+        event(f"{kind}: exit {proc.returncode}")
+        if "Traceback" in err and python_start_up(err):
+            event("a signal during Python's own start-up")
+            return
+        lines = err.strip().splitlines()
+        assert len(lines) <= 1 and "Traceback" not in err, err
+        assert proc.returncode in (0, 130, 143, -signal.SIGINT, -signal.SIGTERM), err
+        if proc.returncode == 0:
+            assert json.loads((out / store.METRICS).read_text())["status"] == "done"
+        elif lines and lines[0].startswith("meanfield: interrupted at t="):
+            assert json.loads((out / store.METRICS).read_text())["status"] == "interrupted"

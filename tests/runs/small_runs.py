@@ -1,7 +1,8 @@
 """Helpers shared by the run tests: a tiny config (``SMALL``, written to a file by the
 ``small`` fixture of conftest.py; :func:`small_config`), the ``meanfield`` command run
 in-process (:func:`cli`), its one-line stderr (:func:`one_line`), a run directory's
-bytes (:func:`snapshot`) and its live metrics (:func:`metrics_of`)."""
+bytes (:func:`snapshot`), its live metrics (:func:`metrics_of`) and a finished sweep of
+two cells (:func:`small_sweep`)."""
 import json
 from pathlib import Path
 
@@ -47,3 +48,17 @@ def metrics_of(run_dir) -> dict:
 
 def small_config(**extra) -> mf.Config:
     return mf.Config.from_toml(SMALL).override({k: str(v) for k, v in extra.items()})
+
+
+def small_sweep(tmp_path) -> Path:
+    """A finished sweep of two config cells, run without Dask (the workers' task)."""
+    from meanfield.runs.grid import expand, parse_grid
+    from meanfield.runs.sweep import run_cell, write_manifest
+
+    base, grid = small_config(t_end=0.2), {"seeds": 2}
+    cells = expand(base, grid)
+    out = tmp_path / "S"
+    write_manifest(out, base, parse_grid(grid), cells)
+    for cell in cells:
+        assert run_cell(str(out / "cells" / cell.id), cell.config.to_json())["status"] == "done"
+    return out

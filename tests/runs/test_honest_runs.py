@@ -308,9 +308,12 @@ def test_huge_student_stops_with_the_memory_estimate_before_allocating(capsys, t
 
     parts = estimate(small_config(**{"student.m": 1000}))
     assert parts["particles"] == 8 * 1000 * 3 * 8 and parts["records"] == 3 * 101 * 1000 * 3 * 8
-    with pytest.raises(mf.ConfigError, match=r"^record.n: the run needs about"):
-        check_memory(small_config(**{"student.m": 100_000}), available=10**6)
+    # the field named is the one whose reset shrinks the estimate most
     with pytest.raises(mf.ConfigError, match=r"^student.m: the run needs about"):
+        check_memory(small_config(**{"student.m": 100_000}), available=10**6)
+    with pytest.raises(mf.ConfigError, match=r"^record.n: the run needs about"):
+        check_memory(small_config(**{"record.n": 10**7}), available=10**6)
+    with pytest.raises(mf.ConfigError, match=r"^student.init.reference_m: the run needs"):
         check_memory(small_config(**{"student.m": 1000, "student.init.reference_m": 10**6}),
                      available=10**6)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from small_runs import cli, metrics_of, one_line, small_config, snapshot
+from small_runs import cli, metrics_of, one_line, small_sweep, snapshot
 
 import meanfield as mf
 from meanfield.runs import checkpoint, store
@@ -107,22 +107,8 @@ def test_the_local_cluster_serves_no_dashboard_unless_asked(tmp_path):
 
 
 # -- sweep files ------------------------------------------------------------------------------
-def _small_sweep(tmp_path) -> Path:
-    """A finished sweep of two config cells, run without Dask (the workers' task)."""
-    from meanfield.runs.grid import expand, parse_grid
-    from meanfield.runs.sweep import run_cell, write_manifest
-
-    base, grid = small_config(t_end=0.2), {"seeds": 2}
-    cells = expand(base, grid)
-    out = tmp_path / "S"
-    write_manifest(out, base, parse_grid(grid), cells)
-    for cell in cells:
-        assert run_cell(str(out / "cells" / cell.id), cell.config.to_json())["status"] == "done"
-    return out
-
-
 def test_damaged_sweep_and_attempts_files_give_one_line(capsys, tmp_path):
-    out = _small_sweep(tmp_path)
+    out = small_sweep(tmp_path)
     sweep_file = tmp_path / "s.toml"
     sweep_file.write_text('[base]\nbackend = "numpy"\nt_end = 0.2\n[base.student]\nm = 8\n'
                           '[base.teacher]\nm = 3\n[base.integrator]\ndt = 0.05\n'

@@ -81,7 +81,8 @@ def test_the_command_line_opts_in_for_commands_that_step(monkeypatch, tmp_path, 
     import importlib
 
     cli = importlib.import_module("meanfield.cli.main")
+    allocator = importlib.import_module("meanfield.core.allocator")
     calls = []
-    monkeypatch.setattr(cli, "keep_freed_memory", lambda: calls.append(1))
+    monkeypatch.setattr(allocator, "keep_freed_memory", lambda: calls.append(1))
     cli.main([command, str(tmp_path / "missing")])
     assert bool(calls) is applied

@@ -32,7 +32,7 @@ _EXPORTS = {
     "hessian_operator": "objectives.hessian",
     "Tangent": "objectives.tangent",
     # dynamics: integrators and trajectories
-    "State": "dynamics.integrators",
+    "State": "dynamics.protocols",
     "Divergence": "dynamics.trajectory", "LinearSchedule": "dynamics.trajectory",
     "LogSchedule": "dynamics.trajectory", "Trajectory": "dynamics.trajectory",
     "simulate": "dynamics.trajectory", "simulate_many": "dynamics.trajectory",
@@ -76,7 +76,7 @@ if TYPE_CHECKING:  # static analysers and IDEs see the eager imports
     from .core.layout import Layout  # noqa: F401
     from .core.losses import LOSSES  # noqa: F401
     from .dynamics import integrators  # noqa: F401
-    from .dynamics.integrators import State  # noqa: F401
+    from .dynamics.protocols import State  # noqa: F401
     from .dynamics.trajectory import Divergence, LinearSchedule, LogSchedule  # noqa: F401
     from .dynamics.trajectory import Trajectory, simulate, simulate_many  # noqa: F401
     from .kernels.bivariate import bvn_cdf  # noqa: F401

@@ -23,16 +23,37 @@ import numpy as np
 from ..model.network import Network
 from .ntk import tangent_kernel
 
+__all__ = ["relative_displacement", "kernel_change", "activation_stability",
+           "laziness_kappa", "diagnose"]
+
 
 def relative_displacement(w, w0) -> float:
-    """||w - w0||_F / ||w0||_F over all particle coordinates."""
+    """||w - w0||_F / ||w0||_F over all particle coordinates.
+
+    Examples:
+
+        >>> import meanfield as mf
+        >>> mf.diagnostics.relative_displacement([[3.0, 0.0]], [[0.0, 4.0]])  # |(3, -4)| / 4
+        1.25
+    """
     w0 = np.asarray(w0, dtype=np.float64)
     return float(np.linalg.norm(np.asarray(w, dtype=np.float64) - w0) / np.linalg.norm(w0))
 
 
 def kernel_change(net: Network, net0: Network, probe, K0=None) -> float:
     """||Theta_t - Theta_0||_F / ||Theta_0||_F on the probe Gram matrices (theory §8);
-    pass ``K0 = tangent_kernel(net0, probe)`` to reuse it."""
+    pass ``K0 = tangent_kernel(net0, probe)`` to reuse it.
+
+    Examples:
+
+        >>> import numpy as np, meanfield as mf
+        >>> net0 = mf.Network.init(m=100, d=2, seed=0)
+        >>> probe = np.random.default_rng(1).standard_normal((5, 2))
+        >>> mf.diagnostics.kernel_change(net0, net0, probe)
+        0.0
+        >>> 0.0 < mf.diagnostics.kernel_change(net0.with_w(net0.w + 0.1), net0, probe) < 1.0
+        True
+    """
     K0 = tangent_kernel(net0, probe) if K0 is None else K0
     return float(np.linalg.norm(tangent_kernel(net, probe) - K0) / np.linalg.norm(K0))
 
@@ -47,7 +68,18 @@ def _pattern(net: Network, probe) -> np.ndarray:
 
 def activation_stability(net: Network, net0: Network, probe) -> float:
     """Fraction of (neuron i, probe x) with 1{a_i.x + b_i > 0} unchanged since w0
-    (1 at t = 0; for relu the activation pattern that fixes the tangent features)."""
+    (1 at t = 0; for relu the activation pattern that fixes the tangent features).
+
+    Examples:
+
+        >>> import numpy as np, meanfield as mf
+        >>> net0 = mf.Network.init(m=100, d=2, seed=0)
+        >>> probe = np.random.default_rng(1).standard_normal((5, 2))
+        >>> mf.diagnostics.activation_stability(net0, net0, probe)
+        1.0
+        >>> 0.5 < mf.diagnostics.activation_stability(net0.with_w(net0.w + 0.1), net0, probe) < 1.0
+        True
+    """
     return float(np.mean(_pattern(net, probe) == _pattern(net0, probe)))
 
 
@@ -72,6 +104,15 @@ def laziness_kappa(net0: Network, X, y) -> float:
     2 u_c sigma'(z) (u_a . x~), x~ = (x, 1 if bias), so
     ||D^2h|| = max_i lambda_max((1/n) sum_k sigma'(z_ik)^2 x~_k x~_k^T)^{1/2}, computed by
     power iteration. Scalar outputs (k = 1) only.
+
+    Examples:
+
+        >>> import numpy as np, meanfield as mf
+        >>> net0 = mf.Network.init(m=100, d=2, seed=0)
+        >>> probe = np.random.default_rng(1).standard_normal((5, 2))
+        >>> y = np.sign(probe[:, :1])
+        >>> mf.diagnostics.laziness_kappa(net0, probe, y) > 0.0
+        True
     """
     act = net0.activation
     if np.any(act.d2f(np.linspace(-3.0, 3.0, 13)) != 0):
@@ -108,6 +149,17 @@ def diagnose(snapshots, net0: Network, probe, tangent=None, tangent_snapshots=No
     the tangent model's snapshots at the same record times, also ``tangent_distance``
     (RMS over the probe of f_net - f_lin) and ``tangent_distance_rel`` (divided by the
     RMS of f_lin - f(w0), 0 where that is 0).
+
+    Examples:
+
+        >>> import numpy as np, meanfield as mf
+        >>> net0 = mf.Network.init(m=100, d=2, seed=0)
+        >>> probe = np.random.default_rng(1).standard_normal((5, 2))
+        >>> out = mf.diagnostics.diagnose([net0.w, net0.w + 0.1], net0, probe)
+        >>> sorted(out)
+        ['activation_stability', 'displacement', 'kernel_change']
+        >>> out["displacement"].round(3), float(out["activation_stability"][0])  # net0 first
+        (array([0.   , 0.098]), 1.0)
     """
     probe = np.asarray(probe, dtype=np.float64)
     K0 = tangent_kernel(net0, probe)

@@ -17,6 +17,8 @@ import numpy as np
 from ..kernels.gaussian import pair_kernel
 from ..model.network import Network
 
+__all__ = ["nngp", "ntk", "tangent_kernel", "kernel_predictor"]
+
 
 def _augmented(X, tau_a: float, tau_b: float | None):
     X = np.atleast_2d(np.asarray(X, dtype=np.float64))
@@ -39,6 +41,12 @@ def nngp(X1, X2, activation="relu", tau_a: float = 1.0, tau_b: float | None = No
 
     ``tau_b=None`` means no bias; relu gives |x~||x~'|(sin t + (pi - t) cos t)/(2 pi),
     erf gives (2/pi) arcsin(2 x~.x~'/sqrt((1 + 2|x~|^2)(1 + 2|x~'|^2))) (theory §3).
+
+    Examples:
+
+        >>> import meanfield as mf
+        >>> mf.ntk.nngp([[1.0, 0.0]], [[1.0, 0.0], [0.0, 1.0]]).round(4)  # 1/2 and 1/(2 pi)
+        array([[0.5   , 0.1592]])
     """
     return _sigma_and_derivative(X1, X2, activation, tau_a, tau_b)[0]
 
@@ -49,6 +57,12 @@ def ntk(X1, X2, activation="relu", tau_c: float = 1.0, tau_a: float = 1.0,
 
     The bias term enters as +1 (not tau_b^2) because b itself is the trained parameter
     (theory §3). ``train_bias`` defaults to ``tau_b is not None``.
+
+    Examples:
+
+        >>> import meanfield as mf
+        >>> mf.ntk.ntk([[1.0, 0.0]], [[1.0, 0.0], [0.0, 1.0]]).round(4)  # 1/2 + 1/2, 1/(2 pi) + 0
+        array([[1.    , 0.1592]])
     """
     if train_bias is None:
         train_bias = tau_b is not None
@@ -61,7 +75,17 @@ def tangent_kernel(net: Network, X1, X2=None, block: int = 4096):
     """Tangent kernel of the particles in mean-field units, shape (n1, n2):
     Theta(x, x') = (1/m) sum_i grad_w phi(w_i, x) . grad_w phi(w_i, x')
                  = (1/m) [sigma(Z1)^T sigma(Z2) + (x.x' + 1[bias]) (c^2 sigma'(Z1))^T sigma'(Z2)]
-    with Z = a.x + b (theory §1). Scalar outputs (k = 1) only."""
+    with Z = a.x + b (theory §1). Scalar outputs (k = 1) only.
+
+    Examples:
+
+        >>> import numpy as np, meanfield as mf
+        >>> net = mf.Network.init(m=100, d=2, seed=0)
+        >>> X = np.random.default_rng(1).standard_normal((5, 2))
+        >>> K = mf.ntk.tangent_kernel(net, X)
+        >>> K.shape, bool(np.allclose(K, K.T))
+        ((5, 5), True)
+    """
     if net.layout.k != 1:
         raise ValueError("tangent_kernel needs a scalar-output network (k = 1)")
     X1 = np.asarray(X1, dtype=np.float64)
@@ -87,6 +111,17 @@ def kernel_predictor(K_train, K_test_train, y, t=None, f0_train=None, f0_test=No
         f_t(x) = f_0(x) + Theta(x, X) Theta(X, X)^{-1} (I - exp(-t Theta(X, X)/n)) (y - f_0(X)),
     which tends to ridgeless kernel regression. Eigenvalues below rtol * max are treated
     as zero (a pseudo-inverse), where the exact dynamics do not move either.
+
+    Examples:
+
+        >>> import numpy as np, meanfield as mf
+        >>> X = np.random.default_rng(1).standard_normal((5, 2))
+        >>> y = np.sign(X[:, :1])
+        >>> K = mf.ntk.ntk(X, X)
+        >>> bool(np.allclose(mf.ntk.kernel_predictor(K, K, y), y))  # ridgeless: interpolates
+        True
+        >>> float(np.abs(mf.ntk.kernel_predictor(K, K, y, t=0.0)).max())  # nothing learnt at t = 0
+        0.0
     """
     K_train = np.asarray(K_train, dtype=np.float64)
     n = len(K_train)

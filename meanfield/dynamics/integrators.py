@@ -33,12 +33,9 @@ from typing import Any
 import numpy as np
 
 from .forms import (
-    Attempts,
     Aux,
     Gens,
-    Lockstep,
     Params,
-    Scheme,
     attempts,
     column,
     lockstep,
@@ -47,16 +44,14 @@ from .forms import (
 from .ode import ode
 from .protocols import (
     EnsembleField,
-    Field,
     Integrator,
     State,
     VelocityField,
     initial_state,
 )
 
-__all__ = ["INTEGRATORS", "Attempts", "EnsembleField", "Field", "Integrator", "Lockstep",
-           "Scheme", "State", "VelocityField", "adaptive", "euler", "initial_state",
-           "langevin", "make", "momentum", "ode", "parameters", "register", "sgd"]
+__all__ = ["INTEGRATORS", "adaptive", "euler", "initial_state", "langevin", "make",
+           "momentum", "ode", "parameters", "register", "sgd"]
 
 
 def _start(dt: float, **aux: Any) -> Callable[..., State]:
@@ -72,8 +67,10 @@ def euler(dt: float) -> Integrator:
     w <- w + dt v(w). First order in dt. With an Online objective, v is the velocity on a
     fresh batch drawn from the state's stream (online SGD with step dt).
 
-    >>> euler(0.01).params["dt"], euler(0.01).fixed_dt
-    (0.01, True)
+    Examples:
+
+        >>> euler(0.01).params["dt"], euler(0.01).fixed_dt
+        (0.01, True)
     """
     dt = positive("dt", dt)
 
@@ -115,8 +112,10 @@ def adaptive(dt: float = 1e-3, max_dgrad: float = 1e-2, grow_dgrad: float = 1e-4
     millions of steps). The denominator is therefore floored at (STATIONARY_FLOOR |g0|)^2,
     |g0| the velocity norm at the start: gradient changes below 1e-8 |g0| always pass.
 
-    >>> adaptive(dt=0.01, dt_max=5.0).fixed_dt
-    False
+    Examples:
+
+        >>> adaptive(dt=0.01, dt_max=5.0).fixed_dt
+        False
     """
     dt = positive("dt", dt)
     params = {"dt": dt, "max_dgrad": positive("max_dgrad", max_dgrad),
@@ -177,8 +176,10 @@ def momentum(tau: float, dt: float) -> Integrator:
     v <- e^{-dt/tau} v + (1 - e^{-dt/tau}) v(w), then w <- w + dt v. Starts from v = 0;
     tau = 0 is Euler gradient flow, tau is a time in mean-field units.
 
-    >>> dict(momentum(0.5, 0.01).params)
-    {'tau': 0.5, 'dt': 0.01}
+    Examples:
+
+        >>> dict(momentum(0.5, 0.01).params)
+        {'tau': 0.5, 'dt': 0.01}
     """
     tau, dt = positive("tau", tau, allow_zero=True), positive("dt", dt)
 
@@ -211,8 +212,10 @@ def langevin(dt: float, temperature: float, weight_decay: float = 0.0) -> Integr
     which reduces to w + dt v(w) + sqrt(2 T dt) xi at lam = 0, and keeps the stationary
     variance T/lam of pure weight decay exact for every dt.
 
-    >>> langevin(0.01, 1e-3, 0.1).stochastic
-    True
+    Examples:
+
+        >>> langevin(0.01, 1e-3, 0.1).stochastic
+        True
     """
     dt = positive("dt", dt)
     temperature = positive("temperature", temperature, allow_zero=True)
@@ -263,8 +266,10 @@ def sgd(dt: float, batch: int) -> Integrator:
     Online/GaussianPopulation, i.e. online SGD). As dt -> 0 at fixed t it follows
     gradient flow on the objective. Ensemble members share one batch size.
 
-    >>> sgd(0.05, 8).params["batch"]
-    8
+    Examples:
+
+        >>> sgd(0.05, 8).params["batch"]
+        8
     """
     dt = positive("dt", dt)
     if int(batch) != batch or int(batch) < 1:
@@ -319,8 +324,10 @@ def parameters(name: str) -> dict[str, tuple[type, bool]]:
     annotation (``Optional[X]`` gives X); unannotated, the type of its default (bool,
     int, float or str), else float.
 
-    >>> parameters("momentum")
-    {'tau': (<class 'float'>, True), 'dt': (<class 'float'>, True)}
+    Examples:
+
+        >>> parameters("momentum")
+        {'tau': (<class 'float'>, True), 'dt': (<class 'float'>, True)}
     """
     if name not in INTEGRATORS:
         raise ValueError(f"unknown integrator {name!r}; choose one of "
@@ -336,12 +343,14 @@ def register(name: str, factory: Callable[..., Integrator]) -> None:
     every process that registered it (sweep workers import your script's modules: register
     at import). A parameter shared with another integrator must have its type.
 
-    >>> def damped(dt, gamma=0.5):
-    ...     return euler(dt / (1 + gamma))
-    >>> register("damped", damped)
-    >>> make("damped", dt=0.5, gamma=1.0).params["dt"]
-    0.25
-    >>> del INTEGRATORS["damped"]
+    Examples:
+
+        >>> def damped(dt, gamma=0.5):
+        ...     return euler(dt / (1 + gamma))
+        >>> register("damped", damped)
+        >>> make("damped", dt=0.5, gamma=1.0).params["dt"]
+        0.25
+        >>> del INTEGRATORS["damped"]
     """
     if not isinstance(name, str) or not name or not callable(factory):
         raise ValueError(f"register needs a non-empty name and a callable factory, "
@@ -361,8 +370,10 @@ def register(name: str, factory: Callable[..., Integrator]) -> None:
 def make(name: str, **params: Any) -> Integrator:
     """The integrator called ``name`` with keyword parameters (used by configs).
 
-    >>> make("ode", method="Radau").params["method"]
-    'Radau'
+    Examples:
+
+        >>> make("ode", method="Radau").params["method"]
+        'Radau'
     """
     if name not in INTEGRATORS:
         raise ValueError(f"unknown integrator {name!r}; choose one of "

@@ -101,6 +101,12 @@ def ode(method: str = "DOP853", rtol: float = 1e-8, atol: float = 1e-10,
     choice). ``dt_max``: a cap on the step (None: none). ``jacobian``: give the implicit
     methods the exact Jacobian -H (False: scipy's finite differences, m p velocity
     evaluations per Jacobian). See the module docstring for stepping, records and resume.
+
+    Examples:
+
+        >>> import meanfield as mf
+        >>> mf.integrators.ode(method="Radau").params["method"], mf.integrators.ode().fixed_dt
+        ('Radau', False)
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(METHODS)}; got {method!r}")

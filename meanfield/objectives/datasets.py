@@ -10,6 +10,8 @@ import numpy as np
 
 from ..core.extras import require
 
+__all__ = ["digits_parity"]
+
 DIGITS_D = 64
 
 
@@ -19,6 +21,15 @@ def digits_parity(n_train: int, n_test: int, seed=0):
     Each image's pixels are centred by the data-set mean pixel vector and the image is
     scaled to unit norm, so a ~ N(0, I_64) gives pre-activations a . x ~ N(0, 1) (Geiger's
     1/sqrt(fan-in) convention). Labels are +-1 by parity; n_train + n_test <= 1797.
+
+    Examples:
+
+        >>> import numpy as np, meanfield as mf
+        >>> (X, y), (X_test, y_test) = mf.datasets.digits_parity(100, 50, seed=0)
+        >>> X.shape, X_test.shape, sorted(set(y.ravel()))
+        ((100, 64), (50, 64), [-1.0, 1.0])
+        >>> bool(np.allclose(np.linalg.norm(X, axis=1), 1.0))
+        True
     """
     load_digits = require("sklearn.datasets", "data").load_digits
 

@@ -22,7 +22,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..dynamics.integrators import State
+from ..dynamics.protocols import State
 from ..dynamics.trajectory import Recorder
 from . import store
 from .store import CHECKPOINT, DamagedRun, read_npz, write_npz

@@ -194,7 +194,7 @@ def test_adaptive_step_floor_passes_gradient_jumps():
     """Without dt_min the step collapses at a relu kink (the gradient jumps, so delta_g
     does not shrink with dt); with dt_min (set through the config) the run reaches t_end
     and stays on the Euler path of step dt_min."""
-    from meanfield.dynamics.integrators import Field
+    from meanfield.dynamics.protocols import Field
 
     p = _soft_hinge_problem()
     field = Field(p.student, p.objective)

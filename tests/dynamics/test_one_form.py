@@ -9,7 +9,7 @@ import pytest
 
 import meanfield as mf
 from meanfield import integrators
-from meanfield.dynamics.integrators import Field
+from meanfield.dynamics.protocols import Field
 
 D = 3
 

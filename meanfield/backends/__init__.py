@@ -9,6 +9,8 @@ Every backend exposes ``name`` and the three reductions of the typed protocol
 :class:`meanfield.backends.protocol.Backend` (documented in :mod:`meanfield.backends.numpy`,
 the reference), and may offer the optional capabilities of that module (batched and
 fused reductions); :func:`meanfield.backends.protocol.capabilities` says which.
+
+Its modules are internal (they may move); the public names are re-exported by ``meanfield``.
 """
 from __future__ import annotations
 

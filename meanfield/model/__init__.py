@@ -1,1 +1,4 @@
-"""The network: m neurons as an empirical measure, its scalings and initialisations."""
+"""The network: m neurons as an empirical measure, its scalings and initialisations.
+
+Its modules are internal (they may move); the public names are re-exported by ``meanfield``.
+"""

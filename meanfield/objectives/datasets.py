@@ -26,7 +26,7 @@ def digits_parity(n_train: int, n_test: int, seed=0):
 
         >>> import numpy as np, meanfield as mf
         >>> (X, y), (X_test, y_test) = mf.datasets.digits_parity(100, 50, seed=0)
-        >>> X.shape, X_test.shape, sorted(set(y.ravel()))
+        >>> X.shape, X_test.shape, sorted(set(y.ravel().tolist()))
         ((100, 64), (50, 64), [-1.0, 1.0])
         >>> bool(np.allclose(np.linalg.norm(X, axis=1), 1.0))
         True

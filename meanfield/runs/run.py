@@ -32,6 +32,7 @@ from ..model.network import Network, coupled_indices
 from ..objectives.frozen import freeze
 from ..objectives.teacher_student import GaussianPopulation
 from ..dynamics.trajectory import SCHEDULES, Divergence, Recorder, Trajectory, simulate
+from ..dynamics.protocols import Field
 from . import rundir, store
 from .checkpoint import open_latest, read, save_checkpoint
 from .config import Config, ConfigError, integrator_params
@@ -322,7 +323,7 @@ def _finished(run_dir: Path):
 def _template(problem: Problem) -> dynamics.State:
     """A fresh initial state of the run: the shapes and dtypes a checkpoint must have."""
     return problem.integrator.init(problem.student.w,
-                                   dynamics.Field(problem.student, problem.objective),
+                                   Field(problem.student, problem.objective),
                                    problem.dynamics_seed)
 
 
@@ -523,7 +524,7 @@ def _tangent_start(book: Segment, problem: Problem):
     a horizon it was extended from), else None (trained from t = 0, said on stderr)."""
     out = book.out
     lin = tangent_model(problem.objective, problem.student)
-    template = problem.integrator.init(problem.student.w, dynamics.Field(problem.student, lin),
+    template = problem.integrator.init(problem.student.w, Field(problem.student, lin),
                                        problem.dynamics_seed)
     try:
         point = open_latest(out, "tangent", template, consistent)

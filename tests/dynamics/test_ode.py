@@ -9,6 +9,7 @@ import pytest
 import meanfield as mf
 from meanfield.dynamics import integrators as dynamics
 from meanfield.dynamics.ode import METHODS, ode
+from meanfield.dynamics.protocols import Field
 from meanfield.dynamics.trajectory import Recorder
 
 
@@ -165,8 +166,8 @@ def test_copied_states_and_interleaved_members_keep_their_solvers(problem, metho
     integ = ode(method, rtol=1e-7)
     alone = [mf.simulate(net, obj, ode(method, rtol=1e-7), 5.0, record=mf.LinearSchedule(2))
              for obj in (pop, other)]
-    fields = [dynamics.Field(net, pop), dynamics.Field(net, other)]
-    states = [integ.init(net.w, dynamics.Field(net, obj), 0) for obj in (pop, other)]
+    fields = [Field(net, pop), Field(net, other)]
+    states = [integ.init(net.w, Field(net, obj), 0) for obj in (pop, other)]
     while any(s.t < 5.0 for s in states):
         for i in (0, 1):
             if states[i].t < 5.0:

@@ -32,6 +32,7 @@ from ..model.network import Network, coupled_indices
 from ..objectives.frozen import freeze
 from ..objectives.teacher_student import GaussianPopulation
 from ..dynamics.trajectory import SCHEDULES, Divergence, Recorder, Schedule, Trajectory
+from ..dynamics.protocols import Field
 from ..dynamics.trajectory import simulate
 from ..objectives.protocol import Objective
 from . import rundir, store
@@ -324,7 +325,7 @@ def _finished(run_dir: Path):
 def _template(problem: Problem) -> dynamics.State:
     """A fresh initial state of the run: the shapes and dtypes a checkpoint must have."""
     return problem.integrator.init(problem.student.w,
-                                   dynamics.Field(problem.student, problem.objective),
+                                   Field(problem.student, problem.objective),
                                    problem.dynamics_seed)
 
 
@@ -527,7 +528,7 @@ def _tangent_start(book: Segment, problem: Problem):
     a horizon it was extended from), else None (trained from t = 0, said on stderr)."""
     out = book.out
     lin = tangent_model(problem.objective, problem.student)
-    template = problem.integrator.init(problem.student.w, dynamics.Field(problem.student, lin),
+    template = problem.integrator.init(problem.student.w, Field(problem.student, lin),
                                        problem.dynamics_seed)
     try:
         point = open_latest(out, "tangent", template, consistent)

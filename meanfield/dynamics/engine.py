@@ -56,6 +56,9 @@ class Divergence(RuntimeError):
         Divergence True
     """
 
+    #: the run directory whose records were kept (set by meanfield.runs), else None
+    run_dir: object = None
+
     def __init__(self, step: int, t: float, what: str, cause: str) -> None:
         self.step, self.t, self.what, self.cause = step, t, what, cause
         super().__init__(f"diverged at step {step} (t={t:.6g}): {what}; likely cause: {cause}")

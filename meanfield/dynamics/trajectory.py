@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -88,8 +88,11 @@ class LinearSchedule:
 
 #: record schedules by name (run configs: ``record.schedule``)
 SCHEDULES = {"log": LogSchedule, "linear": LinearSchedule}
-#: a record schedule
-Schedule = LogSchedule | LinearSchedule
+class Schedule(Protocol):
+    """A record schedule: :class:`LogSchedule`, :class:`LinearSchedule`, or any object
+    giving the record times up to ``t_end`` (``dt``: the integrator's fixed step, if any)."""
+
+    def times(self, t_end: float, dt: float | None = None) -> np.ndarray: ...
 
 
 @dataclass

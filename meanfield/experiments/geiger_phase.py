@@ -27,10 +27,12 @@ crossover alpha*(m) is where the kernel change, log-interpolated in alpha, falls
 from __future__ import annotations
 
 import math
+from typing import Any, cast
 
 import numpy as np
 
 from ..analysis.diagnostics import kernel_change, laziness_kappa
+from ..objectives.teacher_student import Empirical
 from ..plots.figures import colors, subplots
 from ..runs.collect import read_config_manifest
 from ..runs.run import build, load
@@ -60,12 +62,13 @@ def cell_measures(run_dir, probe: int) -> dict:
     (on the training set) of one finished cell."""
     result = load(run_dir)
     problem = build(result.config)
-    X, y = problem.test.X, problem.test.y
+    test, train = cast(Empirical, problem.test), cast(Empirical, problem.objective)
+    X, y = test.X, test.y
     final = result.trajectory.final
     f = final(X)
     return {"kernel_change": kernel_change(final, problem.student, X[:probe]),
             "test_error": float(np.mean(np.sign(f) != y)), "f": f[:, 0], "y": y[:, 0],
-            "kappa": laziness_kappa(problem.student, problem.objective.X, problem.objective.y)}
+            "kappa": laziness_kappa(problem.student, train.X, train.y)}
 
 
 def crossover(alphas, values, threshold: float) -> float:
@@ -109,7 +112,7 @@ def phase_diagram(out_dir, task: str, alphas, m_values, seeds, n_train: int = 50
         raise RuntimeError("; ".join(report.failure_lines()))
     shape = (len(m_values), len(alphas))
     kc, err, ens, kappa = (np.zeros(shape) for _ in range(4))
-    cells = {}
+    cells: dict[tuple[float, int], list[dict[str, Any]]] = {}
     for entry in read_config_manifest(out_dir)["cells"]:
         v = entry["values"]
         cells.setdefault((float(v["student.alpha"]), int(v["student.m"])), []).append(

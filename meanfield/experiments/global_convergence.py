@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from pathlib import Path
+from typing import Any, cast
 
 from ..analysis.critical import classify, refine
 from ..plots.figures import subplots
@@ -69,8 +70,9 @@ def global_convergence(out_dir, d: int = 10, ms=(2, 5, 10, 20, 50), seeds=3,
     giving up after ``max_evaluations`` velocity evaluations); function cells under
     out_dir/certify/<activation>, resumable. Adds ``summary[activation]["certified"]``
     (:func:`reduce_certificates`)."""
-    summary = {"d": int(d), "m0": int(m0), "t_end": float(t_end), "threshold": threshold,
-               "seeds": int(seeds) if np.isscalar(seeds) else len(seeds), "backend": backend}
+    summary: dict[str, Any] = {
+        "d": int(d), "m0": int(m0), "t_end": float(t_end), "threshold": threshold,
+        "seeds": int(cast(int, seeds)) if np.isscalar(seeds) else len(seeds), "backend": backend}
     if certify:
         summary["certify"] = {"max_m": int(certify_max_m), "compare": bool(compare),
                               "tol": TOL, "max_evaluations": int(max_evaluations),
@@ -84,7 +86,7 @@ def global_convergence(out_dir, d: int = 10, ms=(2, 5, 10, 20, 50), seeds=3,
         seed_list = sorted(table["seed"].unique())
         r0 = {s: null_risk(base.override({"seed": str(int(s))})) for s in seed_list}
         table["relative_risk"] = table["final_risk"] / table["seed"].map(r0)
-        rows = {"m": [], "excess_risk_median": [], "success_fraction": [],
+        rows: dict[str, Any] = {"m": [], "excess_risk_median": [], "success_fraction": [],
                 "excess_risk": [], "relative_risk": []}
         for m, group in table.groupby("student.m"):
             rows["m"].append(int(m))
@@ -126,7 +128,7 @@ def certify_point(net, objective, tol: float = 1e-12) -> tuple:
     return refined, report, classify(refined, objective)
 
 
-def certify_cell(run_dir: str, compare: bool = True, max_evaluations: int = 100_000) -> dict:
+def certify_cell(run_dir: str | Path, compare: bool = True, max_evaluations: int = 100_000) -> dict:
     """Certify the end point of the run in ``run_dir`` (:func:`certify_point`) and, with
     ``compare``, time every method of bench_ode from the run's initial particles to
     R/R0 < 1e-10. A function cell of :func:`global_convergence` (JSON in, JSON out)."""
@@ -189,7 +191,7 @@ def reduce_certificates(certs, m0: int) -> dict:
     by_m: dict[int, list] = {}
     for cert in certs:
         by_m.setdefault(int(cert["m"]), []).append(cert)
-    rows = {"m": [], **{kind: [] for kind in KINDS}, "degenerate": [], "seeds": [],
+    rows: dict[str, Any] = {"m": [], **{kind: [] for kind in KINDS}, "degenerate": [], "seeds": [],
             "kinds": [], "flow_relative_risk": [], "relative_risk": [], "n_negative": [],
             "min_eig": [], "time_to_tolerance": {method: {
                 "compared": [], "reached": [], "t": [], "velocity_evaluations": [],

@@ -24,6 +24,7 @@ compare their predictions on held-out probe points
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -86,9 +87,11 @@ def lazy_theorem(alphas, m: int = 200, d: int = 5, n_train: int = 50, n_test: in
     K, K_test = ntk(X, X, activation), ntk(X_test, X, activation)
     ntk_pred = kernel_predictor(K, K_test, y, t=t_end)
     init_seed = np.random.SeedSequence(seed).spawn(3)[2]
-    out = {"alpha": [float(a) for a in alphas]}
-    for name, kwargs in (("centred", {"centered": True}), ("symmetrised", {"symmetric": True})):
-        rows = {key: [] for key in ("distance_to_tangent", "distance_to_ntk",
+    out: dict[str, Any] = {"alpha": [float(a) for a in alphas]}
+    variants: tuple[tuple[str, dict[str, Any]], ...] = (("centred", {"centered": True}),
+                                                        ("symmetrised", {"symmetric": True}))
+    for name, kwargs in variants:
+        rows: dict[str, Any] = {key: [] for key in ("distance_to_tangent", "distance_to_ntk",
                                     "tangent_to_ntk", "displacement")}
         for alpha in alphas:
             net0 = Network.init(m, d, activation=activation, alpha=float(alpha),

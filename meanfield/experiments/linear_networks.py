@@ -10,6 +10,7 @@ drawn by :func:`figure1` and :func:`figure2`.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -62,8 +63,8 @@ def compare(task: "linear.Task", gamma_sigma2: float, gamma_w: float, steps: int
     eta = linear.paper_step(task, sigma2, w, gamma_sigma2, gamma_w, divisor)
     gd = _gd(method, task, sigma2, w, eta, seed, order)
     sc = linear.SelfConsistent(gd.matrix(), task.target, sigma2 * w, eta)
-    rec = {key: [] for key in ("train_gd", "test_gd", "train_sc", "test_sc", "sv_gd",
-                               "sv_sc", "distance", "norm_gd")}
+    rec: dict[str, list[Any]] = {key: [] for key in (
+        "train_gd", "test_gd", "train_sc", "test_sc", "sv_gd", "sv_sc", "distance", "norm_gd")}
     for i in range(steps + 1):
         A_gd, A_sc = gd.matrix(), sc.matrix()
         for tag, A in (("gd", A_gd), ("sc", A_sc)):
@@ -78,7 +79,7 @@ def compare(task: "linear.Task", gamma_sigma2: float, gamma_w: float, steps: int
             break
         gd.step()
         sc.step()
-    out = {key: np.asarray(val) for key, val in rec.items()}
+    out: dict[str, Any] = {key: np.asarray(val) for key, val in rec.items()}
     out.update(sigma2=sigma2, w=w, eta=eta, threshold=sigma2 * w, k=task.k,
                method=type(gd).__name__)
     return out

@@ -20,6 +20,7 @@ the cells back and :func:`aggregate` averages over seeds.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
@@ -131,7 +132,7 @@ def mean_field_limit(out_dir, ms=(16, 64, 256), M: int = 2048, seeds=2, d: int =
     averages and the log-log slopes in m of the deviation and the risk gap at the final
     time (fitted on the seed means)."""
     base = limit_config(d, t_end, M)
-    seed_list = list(range(seeds)) if np.isscalar(seeds) else list(seeds)
+    seed_list = list(range(cast(int, seeds))) if np.isscalar(seeds) else list(seeds)
     sweep(base, study_grid(ms, M, seed_list), out_dir, workers=workers,
           progress=False)
     result = measure(out_dir, M, ref_points=ref_points)

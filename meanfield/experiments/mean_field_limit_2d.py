@@ -47,6 +47,7 @@ import json
 import os
 import time
 import warnings
+from typing import Any
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -109,7 +110,9 @@ class Setting:
 
     @classmethod
     def from_dict(cls, values: dict) -> "Setting":
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+        fields: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v
+                                  for k, v in values.items()}
+        return cls(**fields)
 
     @property
     def steps(self) -> int:
@@ -292,18 +295,18 @@ def reference_cell(out_dir: str, setting: dict, seed: int) -> dict:
     """One seed's reference (a function cell of :func:`run_study`): writes t<k>.npy (the
     particles at each recorded time) and kymograph.npz into ``reference_dir`` and
     returns {times, risk, steps, wall time, load}."""
-    setting = Setting.from_dict(setting)
+    spec = Setting.from_dict(setting)
     folder = reference_dir(out_dir, seed)
     folder.mkdir(parents=True, exist_ok=True)
     began = time.monotonic()
-    run = evolve(reference_start(setting, seed), setting,
-                 backend=spectral.Spectral(setting.tol), kymograph=True,
-                 track=setting.kymograph_m)
+    run = evolve(reference_start(spec, seed), spec,
+                 backend=spectral.Spectral(spec.tol), kymograph=True,
+                 track=spec.kymograph_m)
     for k, snapshot in enumerate(run["snapshots"]):
         _save_npy(folder / f"t{k}.npy", snapshot)
     store.write_npz(folder / "kymograph.npz", **run["kymograph"])
-    return {"seed": seed, "M": setting.M, "times": run["times"].tolist(),
-            "risk": run["risk"].tolist(), "steps": setting.steps, **_stamp(began)}
+    return {"seed": seed, "M": spec.M, "times": run["times"].tolist(),
+            "risk": run["risk"].tolist(), "steps": spec.steps, **_stamp(began)}
 
 
 def system_cell(out_dir: str, setting: dict, seed: int, m: int, coupled: bool,
@@ -311,19 +314,19 @@ def system_cell(out_dir: str, setting: dict, seed: int, m: int, coupled: bool,
     """One finite system measured against its seed's reference at every recorded time
     (a function cell of :func:`run_study`); the coupled system of m = kymograph_m also
     writes its kymograph to systems/<name>.npz."""
-    setting = Setting.from_dict(setting)
+    spec = Setting.from_dict(setting)
     ref_folder = reference_dir(out_dir, seed)
     began = time.monotonic()
-    kymo = coupled and m == setting.kymograph_m
-    run = evolve(system_start(setting, seed, m, coupled), setting, kymograph=kymo,
+    kymo = coupled and m == spec.kymograph_m
+    run = evolve(system_start(spec, seed, m, coupled), spec, kymograph=kymo,
                  track=m)
     run_seconds = time.monotonic() - began
     rows = []
-    for k in range(len(setting.times)):
+    for k in range(len(spec.times)):
         w_ref = np.load(ref_folder / f"t{k}.npy")
-        rows.append(distances(run["snapshots"][k], w_ref, m, coupled, setting,
+        rows.append(distances(run["snapshots"][k], w_ref, m, coupled, spec,
                               [seed, m, int(coupled), k]))
-    result = {key: [row[key] for row in rows] for key in rows[0]}
+    result: dict[str, Any] = {key: [row[key] for row in rows] for key in rows[0]}
     result["risk_gap"] = np.abs(run["risk"] - np.asarray(reference_risk)).tolist()
     result.update({"seed": seed, "m": m, "coupled": coupled,
                    "times": run["times"].tolist(), "risk": run["risk"].tolist(),

@@ -19,6 +19,8 @@ self-interaction, so equality is up to O(1/m) plus the O(dt) splitting bias.)
 """
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from matplotlib import patheffects
 
@@ -58,7 +60,7 @@ def gibbs_check(teacher: Network, student: Network, temperature: float,
     traj = simulate(student, objective, integrator, t_end, record=LinearSchedule(records),
                     seed=seed)
     m = student.m
-    out = {"times": [], "w2_to_gibbs": [], "w2_baseline": [], "risk": []}
+    out: dict[str, Any] = {"times": [], "w2_to_gibbs": [], "w2_baseline": [], "risk": []}
     gibbs = None
     for k, (t, w) in enumerate(zip(traj.times, traj.snapshots, strict=False)):
         cloud = student.with_w(w)
@@ -68,6 +70,7 @@ def gibbs_check(teacher: Network, student: Network, temperature: float,
         out["w2_to_gibbs"].append(metrics.w2(w, gibbs[m:]))
         out["w2_baseline"].append(metrics.w2(gibbs[:m], gibbs[m:]))
         out["risk"].append(float(traj.risk[k]))
+    assert gibbs is not None  # a trajectory has at least two records
     out.update(final_cloud=traj.snapshots[-1], final_gibbs=gibbs[m:])
     return out
 

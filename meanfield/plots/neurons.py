@@ -168,8 +168,10 @@ class NeuronPanel:
         pos, signs = self.pos[:n], self.signs[:n]
         if n > 1 and self.paths is not None:
             segs = np.stack([pos[:-1], pos[1:]], axis=2).reshape(-1, 2, 2)
-            self.lines.set_segments(segs)
+            # matplotlib's stub asks for a Sequence; its code takes any (n, 2, 2) array
+            self.lines.set_segments(segs)  # type: ignore[arg-type]
             if self.paths == "time":
+                assert self.times is not None  # __init__ refuses "time" without times
                 self.lines.set_array(np.repeat(self.times[1:n], pos.shape[1]))
             else:
                 fade = np.repeat(np.linspace(0.15, 1.0, n - 1), pos.shape[1])

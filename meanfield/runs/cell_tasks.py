@@ -78,7 +78,7 @@ def run_cell(cell_dir: str, config_json: str) -> dict:
         else:
             runner.resume(cell, progress=False)
     except Divergence as err:
-        outcome = {"status": "diverged", "message": str(err)}
+        outcome: dict[str, str | None] = {"status": "diverged", "message": str(err)}
     except Exception as err:  # a crashed cell is reported; the others carry on
         outcome = crash_outcome(err)
     else:

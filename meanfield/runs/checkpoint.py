@@ -149,7 +149,7 @@ def check_against(point: Checkpoint, template: State) -> None:
 
 
 def open_latest(run_dir, kind: str = "run", template: State | None = None,
-                check: Callable[[Checkpoint], None] | None = None) -> Checkpoint:
+                check: Callable[[Checkpoint], object] | None = None) -> Checkpoint:
     """The newest usable checkpoint of ``kind`` ("run" or "tangent"): the newest file, or
     the previous one when the newest is missing or damaged (``fallback`` says why);
     DamagedRun naming both files when neither is usable, or FileNotFoundError when there

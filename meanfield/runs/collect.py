@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..core.extras import require
 from . import store
@@ -55,7 +55,7 @@ def read_config_manifest(sweep_dir) -> dict:
 
 def _scalars(metrics: dict | None, status: str) -> dict:
     nan = math.nan
-    row = dict.fromkeys(SCALARS, nan)
+    row: dict[str, Any] = dict.fromkeys(SCALARS, nan)
     row["message"] = None
     if metrics is None:
         return row

@@ -149,7 +149,8 @@ def _integrator_config(registry: tuple) -> type:
     for name, _ in registry:
         for param, (kind, _) in dynamics.parameters(name).items():
             kinds.setdefault(param, kind)
-    fields = [("name", str, field(default=INTEGRATOR_DEFAULTS["name"]))]
+    fields: list[tuple[str, typing.Any, typing.Any]] = [
+        ("name", str, field(default=INTEGRATOR_DEFAULTS["name"]))]
     fields += [(param, typing.Optional[kind], field(default=INTEGRATOR_DEFAULTS.get(param)))
                for param, kind in kinds.items()]
     cls = dataclasses.make_dataclass("IntegratorConfig", fields, frozen=True)
@@ -162,18 +163,31 @@ def _integrator_config(registry: tuple) -> type:
 _REGISTRY: tuple = ()
 
 
-def integrator_config() -> type:
+def integrator_config() -> type[IntegratorConfig]:
     """The IntegratorConfig class of the integrators registered now: rebuilt (and bound
     to ``IntegratorConfig``) when ``meanfield.integrators.register`` added one since, so
     an integrator registered after this module was imported is usable in configs."""
-    global IntegratorConfig, _REGISTRY
+    global _REGISTRY
     registry = tuple((name, id(factory)) for name, factory in dynamics.INTEGRATORS.items())
     if registry != _REGISTRY:
-        IntegratorConfig, _REGISTRY = _integrator_config(registry), registry
-    return IntegratorConfig
+        globals()["IntegratorConfig"], _REGISTRY = _integrator_config(registry), registry
+    return typing.cast("type[IntegratorConfig]", globals()["IntegratorConfig"])
 
 
-IntegratorConfig = integrator_config()
+if typing.TYPE_CHECKING:
+    class IntegratorConfig:
+        """What the type checker knows of the class built at run time by
+        :func:`integrator_config`: a frozen dataclass with ``name`` and one optional field
+        per integrator parameter (read by name, so typed ``Any``)."""
+
+        __dataclass_fields__: typing.ClassVar[dict[str, dataclasses.Field[typing.Any]]]
+        name: str
+
+        def __init__(self, **params: typing.Any) -> None: ...
+
+        def __getattr__(self, param: str) -> typing.Any: ...
+else:
+    IntegratorConfig = integrator_config()
 
 
 @dataclass(frozen=True)
@@ -420,8 +434,8 @@ def _validate_integrator(config: Config) -> None:
         dynamics.make(i.name, **integrator_params(config))
     except ValueError as err:
         message = str(err)
-        param = next((p for p in params if message.startswith(p + " ")), None)
-        raise ConfigError(f"integrator.{param}" if param else "integrator", message) from None
+        bad = next((p for p in params if message.startswith(p + " ")), None)
+        raise ConfigError(f"integrator.{bad}" if bad else "integrator", message) from None
 
 
 def _validate_kernels(config: Config) -> None:

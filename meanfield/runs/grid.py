@@ -21,6 +21,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
+from typing import Any
 
 from .config import Config, ConfigError
 
@@ -51,7 +52,7 @@ class Grid:
 
     def to_dict(self) -> dict:
         """The grid as plain JSON/TOML data (the format :func:`parse_grid` reads)."""
-        data = {"product": {n: list(v) for n, v in self.product},
+        data: dict[str, Any] = {"product": {n: list(v) for n, v in self.product},
                 "zip": [{n: list(v) for n, v in g} for g in self.zips]}
         if self.seeds is not None:
             data["seeds"] = list(self.seeds)
@@ -174,7 +175,8 @@ def expand(base: Config, grid) -> list[Cell]:
     seeds = grid.seeds if grid.seeds is not None else (base.seed,)
     choices = [values for _, values in grid.product]
     choices += [range(len(group[0][1])) for group in grid.zips]
-    cells, seen = [], {}
+    cells: list[Cell] = []
+    seen: dict[str, str] = {}
     for point in itertools.product(*choices, seeds):
         values = dict(zip([n for n, _ in grid.product], point, strict=False))
         for group, index in zip(grid.zips, point[len(grid.product):-1], strict=False):

@@ -31,8 +31,10 @@ from ..dynamics import integrators as dynamics
 from ..model.network import Network, coupled_indices
 from ..objectives.frozen import freeze
 from ..objectives.teacher_student import GaussianPopulation
-from ..dynamics.trajectory import SCHEDULES, Divergence, Recorder, Trajectory, simulate
+from ..dynamics.trajectory import SCHEDULES, Divergence, Recorder, Schedule, Trajectory
 from ..dynamics.protocols import Field
+from ..dynamics.trajectory import simulate
+from ..objectives.protocol import Objective
 from . import rundir, store
 from .checkpoint import open_latest, read, save_checkpoint
 from .config import Config, ConfigError, integrator_params
@@ -59,10 +61,10 @@ class Problem:
 
     teacher: Network
     student: Network
-    objective: object
-    test: object
+    objective: Objective
+    test: Objective | None
     integrator: dynamics.Integrator
-    schedule: object
+    schedule: Schedule
     dynamics_seed: np.random.SeedSequence
 
 
@@ -146,7 +148,7 @@ class Extended:
     horizon, then, for each later one, the base schedule's times to that horizon that lie
     beyond the one before. The records taken before an extension are kept as they are."""
 
-    base: object
+    base: Schedule
     t_ends: tuple
 
     def times(self, t_end: float, dt: float | None = None) -> np.ndarray:
@@ -388,9 +390,11 @@ def _check_on_grid(state, integrator, old: float, new: float) -> None:
                                    f"--t_end {new:g}")
 
 
-def _segment(*args) -> Segment:
+def _segment(out: Path, config: Config, mode: str, t_ends, prior_wall: float,
+             segments: list, progress) -> Segment:
     """A Segment saving its checkpoints through this module's save_checkpoint."""
-    return Segment(*args, lambda *a: save_checkpoint(*a))
+    return Segment(out, config, mode, t_ends, prior_wall, segments, progress,
+                   lambda *a: save_checkpoint(*a))
 
 
 def _write_config(run_dir: Path, config: Config) -> None:
@@ -423,7 +427,7 @@ def begin(book: Segment, problem: Problem, start):
     metrics.json saying "running"."""
     if start is None:
         start = (_template(problem), Recorder())
-        book.save(*start, "run")
+        book.save(start[0], start[1], "run")
     state, recorder = start
     book.main_state = state
     book.last_save["step"] = state.step

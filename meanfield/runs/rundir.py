@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any, TypeGuard
 
 import numpy as np
 
@@ -109,7 +110,7 @@ def stored_config(meta: dict, path) -> Config:
 
 
 # -- metrics.json -------------------------------------------------------------------------
-def _is_number(value, integer=False) -> bool:
+def _is_number(value: Any, integer: bool = False) -> TypeGuard[float]:
     if isinstance(value, bool):
         return False
     if integer:

@@ -43,6 +43,7 @@ import sys
 import tempfile
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -127,7 +128,8 @@ def write_json(path, obj) -> None:
 def write_npz(path, **arrays) -> None:
     """Save arrays (no object arrays) atomically as an uncompressed .npz."""
     buffer = io.BytesIO()
-    np.savez(buffer, **{k: np.asarray(v) for k, v in arrays.items()})
+    named: dict[str, Any] = {k: np.asarray(v) for k, v in arrays.items()}
+    np.savez(buffer, **named)
     atomic_write(path, buffer.getvalue())
 
 

@@ -140,7 +140,7 @@ class SweepReport:
     results: tuple = ()
 
     @property
-    def failures(self) -> list[tuple[object, dict]]:
+    def failures(self) -> list[tuple[Cell | Call, dict]]:
         """Cells that did not finish, with their outcome."""
         return [(c, self.outcomes[c.id]) for c in self.cells
                 if self.outcomes[c.id]["status"] != "done"]

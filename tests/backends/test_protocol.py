@@ -6,10 +6,6 @@ its single reductions. mypy accepts it, and the reference module, as a Backend."
 from __future__ import annotations
 
 import doctest
-import os
-import subprocess
-import sys
-import textwrap
 
 import numpy as np
 import pytest
@@ -18,7 +14,6 @@ import meanfield as mf
 from meanfield import backends
 from meanfield.backends import protocol
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 USER_BACKEND = '''
 import numpy as np
@@ -165,16 +160,9 @@ wrong: Backend = Broken()
 '''
 
 
-def test_mypy_accepts_the_user_backend_and_the_reference(tmp_path):
-    pytest.importorskip("mypy")
-    path = tmp_path / "user_backend.py"
-    path.write_text(textwrap.dedent(MYPY_USER))
-    out = subprocess.run([sys.executable, "-m", "mypy", "--no-error-summary",
-                          "--follow-imports=silent", str(path)], cwd=ROOT,
-                         env={**os.environ, "MYPYPATH": ROOT},
-                         capture_output=True, text=True, timeout=600)
-    errors = [line for line in out.stdout.splitlines() if ": error:" in line]
+def test_mypy_accepts_the_user_backend_and_the_reference(mypy_errors):
+    errors, lines = mypy_errors(MYPY_USER, "user_backend.py")
     # exactly one error: Broken lacks pair_reduce and data_grad
-    assert len(errors) == 1, out.stdout
+    assert len(errors) == 1, errors
     line = int(errors[0].split(":")[1])
-    assert path.read_text().splitlines()[line - 1].startswith("wrong: Backend"), out.stdout
+    assert lines[line - 1].startswith("wrong: Backend"), errors

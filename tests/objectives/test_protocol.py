@@ -6,18 +6,12 @@ mypy accepts it as an Objective, and the package's objectives too."""
 from __future__ import annotations
 
 import doctest
-import os
-import subprocess
-import sys
-import textwrap
 
 import numpy as np
-import pytest
 
 import meanfield as mf
 from meanfield.objectives import protocol
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 USER_OBJECTIVE = '''
 from __future__ import annotations
@@ -120,16 +114,9 @@ wrong: Objective = NoVelocity()
 '''
 
 
-def test_mypy_accepts_the_user_objective_and_the_package_objectives(tmp_path):
-    pytest.importorskip("mypy")
-    path = tmp_path / "user_objective.py"
-    path.write_text(textwrap.dedent(MYPY_USER))
-    out = subprocess.run([sys.executable, "-m", "mypy", "--no-error-summary",
-                          "--follow-imports=silent", str(path)], cwd=ROOT,
-                         env={**os.environ, "MYPYPATH": ROOT},
-                         capture_output=True, text=True, timeout=600)
-    errors = [line for line in out.stdout.splitlines() if ": error:" in line]
+def test_mypy_accepts_the_user_objective_and_the_package_objectives(mypy_errors):
+    errors, lines = mypy_errors(MYPY_USER, "user_objective.py")
     # exactly one error: NoVelocity lacks velocity, minibatch_velocity and probe_outputs
-    assert len(errors) == 1, out.stdout
+    assert len(errors) == 1, errors
     line = int(errors[0].split(":")[1])
-    assert path.read_text().splitlines()[line - 1].startswith("wrong: Objective"), out.stdout
+    assert lines[line - 1].startswith("wrong: Objective"), errors

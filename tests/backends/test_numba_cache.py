@@ -92,5 +92,6 @@ def test_ci_starts_from_a_cold_cache():
     text = (ROOT / ".ci" / "run").read_text()
     fresh = 'MEANFIELD_CACHE_DIR="$(mktemp -d -p "$SCRATCH")"'
     assert text.count(fresh) == 2
-    assert text.index(fresh) < text.index("step tests python -m pytest -q\n")
+    readme = 'pip install -q -e ".[test]" && python -m pytest -q'  # README's command
+    assert text.index(fresh) < text.index(readme)
     assert text.rindex(fresh) < text.index("step numerics-generic-cpu")

@@ -259,7 +259,7 @@ def test_a_closed_pipe_ends_quietly(finished):
 # -- signals ----------------------------------------------------------------------------------
 def _run(small, tmp_path):
     return subprocess.Popen([*MEANFIELD, "run", small, "--out", tmp_path / "R", "--t_end",
-                             "200", "--integrator.dt", "0.001", "--no-progress"],
+                             "20000", "--integrator.dt", "0.001", "--no-progress"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 

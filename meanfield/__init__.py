@@ -22,6 +22,7 @@ _EXPORTS = {
     "get_activation": "core.activations",
     "bvn_cdf": "kernels.bivariate", "pair_kernel": "kernels.gaussian",
     "Layout": "core.layout", "Network": "model.network", "resolve_alpha": "model.network",
+    "IndexTarget": "model.targets",
     "LOSSES": "core.losses",
     "Empirical": "objectives.teacher_student",
     "GaussianPopulation": "objectives.teacher_student",

@@ -73,6 +73,17 @@ def test_centred_and_float32(act):
     assert _rel(v32, pop.velocity(single.with_w(single.w.astype(np.float64)))) <= 1e-5
 
 
+@pytest.mark.parametrize("act", ["relu", "erf"])
+def test_fast_backends_agree_with_the_reference(act):
+    net = _student(act, True, m=20, alpha=2.0)
+    reference = mf.GaussianPopulation(_target(), backend="numpy")
+    fast = mf.GaussianPopulation(_target(), backend="numba")
+    assert fast.risk(net) == pytest.approx(reference.risk(net), rel=1e-10)
+    assert _rel(fast.velocity(net), reference.velocity(net)) <= 1e-10
+    single = net.with_w(net.w.astype(np.float32))
+    assert _rel(fast.velocity(single), reference.velocity(net)) <= 1e-5
+
+
 def test_velocity_at_the_particles_is_the_velocity():
     pop = mf.GaussianPopulation(_target(), backend="numpy")
     net = _student("erf", True)

@@ -46,6 +46,8 @@ def test_a_run_is_the_python_objective_and_extends(tmp_path, capsys):
     problem = build(config)
     assert result.trajectory.risk[0] == pytest.approx(pop.risk(problem.student), rel=1e-12)
     assert result.trajectory.risk[-1] < result.trajectory.risk[0]
+    status, out, err = cli(capsys, "show", tmp_path / "run")
+    assert status == 0 and "index teacher 1 He(1, 0) + 0.5 He(1, 1)" in out, err
     longer = mf.resume(tmp_path / "run", t_end=2.0)
     straight = mf.run(config.override({"t_end": "2.0"}), tmp_path / "straight")
     assert np.array_equal(straight.trajectory.final.w, longer.trajectory.final.w)

@@ -187,15 +187,27 @@ def test_online_and_sampled_objectives_draw_from_the_target():
     assert mf.Empirical(X, y, backend="numpy").risk(net) > 0
 
 
-def test_ensembles_equal_serial_runs():
-    pops = [mf.GaussianPopulation(_target(), backend="numpy"),
-            mf.GaussianPopulation(mf.IndexTarget.random(5, {3: 1.0}, seed=8), backend="numpy")]
-    nets = [_student("erf", True, seed=s) for s in (1, 2)]
+@pytest.mark.parametrize("kind", ["population", "online"])
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_ensembles_are_stacked_and_equal_serial_runs(kind, backend):
+    """Members with different targets (and alphas) as one stack, bit for bit their serial
+    runs; a member with a network teacher cannot join them (each then runs alone)."""
+    targets = [_target(), mf.IndexTarget.random(5, {3: 1.0}, seed=8)]
+    make = (lambda t: mf.GaussianPopulation(t, backend=backend)) if kind == "population" \
+        else (lambda t: mf.Online(t, batch=32, seed=0, backend=backend))
+    objectives = [make(t) for t in targets]
+    nets = [_student("erf", True, seed=s, alpha=1.0 + s) for s in (1, 2)]
+    assert objectives[0].ensemble(nets, objectives) is not None
+    teacher = mf.Network.init(2, 5, "erf", seed=9)
+    assert objectives[0].ensemble(nets, [objectives[0], make(teacher)]) is None
     integ = mf.integrators.euler(0.05)
-    many = mf.simulate_many(nets, pops, integ, 0.5, record=mf.LogSchedule(3))
-    for net, pop, traj in zip(nets, pops, many, strict=True):
-        single = mf.simulate(net, pop, integ, 0.5, record=mf.LogSchedule(3))
+    many = mf.simulate_many(nets, objectives, integ, 0.5, record=mf.LogSchedule(3),
+                            seeds=[4, 5])
+    for net, seed, target, traj in zip(nets, [4, 5], targets, many, strict=True):
+        single = mf.simulate(net, make(target), integ, 0.5, record=mf.LogSchedule(3),
+                             seed=seed)
         assert np.array_equal(traj.final.w, single.final.w)
+        assert np.array_equal(traj.risk, single.risk)
 
 
 def test_bad_teachers_and_students():

@@ -208,7 +208,8 @@ class GaussianPopulation:
 
     def ensemble(self, nets: Sequence[Network], objectives: Sequence[Any]) -> Stacked | None:
         """The exact population objectives of an ensemble as one stack (teachers, network
-        or index target, may differ per member), or None (see :mod:`meanfield.objectives.stacked`)."""
+        or index target, may differ per member), or None (see
+        :mod:`meanfield.objectives.stacked`)."""
         if not all(isinstance(o, GaussianPopulation) for o in objectives):
             return None
         return _ensemble.stack(_ensemble.StackedPopulation, nets, objectives)

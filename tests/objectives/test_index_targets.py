@@ -9,7 +9,8 @@ import pytest
 
 import meanfield as mf
 
-ACTIVATIONS = ["relu", "erf", "linear", "tanh", "sigmoid", "softplus"]
+POLYNOMIAL = "hermite[0.1, 1.0, 0.5, -0.3]"   # a polynomial student by Hermite coefficients
+ACTIVATIONS = ["relu", "erf", "linear", "tanh", "sigmoid", "softplus", POLYNOMIAL]
 HESSIAN_ACTIVATIONS = ["relu", "erf", "linear"]   # the pair kernels with second derivatives
 
 
@@ -73,7 +74,7 @@ def test_centred_and_float32(act):
     assert _rel(v32, pop.velocity(single.with_w(single.w.astype(np.float64)))) <= 1e-5
 
 
-@pytest.mark.parametrize("act", ["relu", "erf"])
+@pytest.mark.parametrize("act", ["relu", "erf", POLYNOMIAL])
 def test_fast_backends_agree_with_the_reference(act):
     net = _student(act, True, m=20, alpha=2.0)
     reference = mf.GaussianPopulation(_target(), backend="numpy")

@@ -218,3 +218,16 @@ def test_bad_teachers_and_students():
         mf.GaussianPopulation(_target(), backend="numpy").risk(_student("relu", False, d=6))
     with pytest.raises(TypeError, match="IndexTarget"):
         mf.GaussianPopulation("He3")
+
+
+def test_refine_and_classify_find_the_global_minimum_of_an_index_target():
+    """Two linear neurons near y = He_1(u.x): refine reaches R = 0 and classify calls it a
+    global minimum with exactly the zero modes of its symmetries."""
+    target = mf.IndexTarget.random(4, {1: 1.0}, seed=0)
+    pop = mf.GaussianPopulation(target, backend="numpy")
+    net = mf.Network(np.ones(2), 0.9 * np.vstack([target.U.T] * 2) + 0.01, activation="linear")
+    refined, report = mf.refine(net, pop)
+    assert report["success"] and report["risk_end"] <= 1e-13 * pop.risk(net.with_w(0 * net.w))
+    cert = mf.classify(refined, pop)
+    assert cert["kind"] == "global minimum"
+    assert cert["n_zero"] == cert["expected_zero_modes"]

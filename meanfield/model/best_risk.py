@@ -22,15 +22,28 @@ from __future__ import annotations
 
 import itertools
 import math
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 from numpy.polynomial.hermite_e import herme2poly
 
 from ..core.activations import Activation, get_activation
 
-if TYPE_CHECKING:
-    from .targets import IndexTarget
+
+
+class IndexTarget(Protocol):
+    """What the projection reads of :class:`meanfield.model.targets.IndexTarget`."""
+
+    d: int
+    r: int
+    noise: float
+    terms: tuple[tuple[tuple[int, ...], float], ...]
+
+    @property
+    def degree(self) -> int: ...
+
+    @property
+    def second_moment(self) -> float: ...
 
 #: chaos degrees (their parity) that each bias-free analytic activation's closure contains
 _PARITY = {"erf": lambda n: n % 2 == 1, "tanh": lambda n: n % 2 == 1,

@@ -23,6 +23,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy.special import factorial
 
+from .best_risk import best_risk as _best_risk
+
 from ..core.hermite import hermite_e
 
 ORTHONORMAL_TOL = 1e-8  # |U^T U - I| allowed for the columns of U
@@ -160,8 +162,7 @@ class IndexTarget:
         >>> mf.IndexTarget(np.eye(4)[:, :1], {2: 1.0}).best_risk("erf")   # even: out of reach
         1.0
         """
-        from .best_risk import best_risk
-        return best_risk(self, activation, bias)
+        return _best_risk(self, activation, bias)
 
     def overlaps(self, a: ArrayLike) -> np.ndarray:
         """u_j . a for every row a of ``a`` (n, d): shape (n, r)."""

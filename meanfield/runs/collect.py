@@ -9,8 +9,8 @@ R0 is 0 or was not recorded), the end-of-run laziness
 diagnostics when the cells recorded them (``kappa``, ``final_displacement``,
 ``final_kernel_change``, ``final_activation_stability``, ``final_tangent_distance_rel``;
 config section ``diagnostics``; with an index-target teacher ``final_overlap_mean``,
-``final_overlap_fraction``, ``final_overlap_max``), and ``message`` (why a cell stopped). ``series.csv`` is long
-format: ``cell``, the axes, ``seed``, then ``t``,
+``final_overlap_fraction``, ``final_overlap_max``), and ``message`` (why a cell
+stopped). ``series.csv`` is long format: ``cell``, the axes, ``seed``, then ``t``,
 ``step``, ``risk``, ``test_risk``, one row per recorded time. Missing values are empty.
 """
 from __future__ import annotations

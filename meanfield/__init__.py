@@ -21,6 +21,7 @@ _EXPORTS = {
     "ACTIVATIONS": "core.activations", "Activation": "core.activations",
     "get_activation": "core.activations",
     "bvn_cdf": "kernels.bivariate", "pair_kernel": "kernels.gaussian",
+    "gaussian_derivatives": "kernels.hermite",
     "Layout": "core.layout", "Network": "model.network", "resolve_alpha": "model.network",
     "IndexTarget": "model.targets",
     "LOSSES": "core.losses",
@@ -85,6 +86,7 @@ if TYPE_CHECKING:  # static analysers and IDEs see the eager imports
     from .dynamics.trajectory import Trajectory, simulate, simulate_many  # noqa: F401
     from .kernels.bivariate import bvn_cdf  # noqa: F401
     from .kernels.gaussian import pair_kernel  # noqa: F401
+    from .kernels.hermite import gaussian_derivatives  # noqa: F401
     from .model.network import Network, resolve_alpha  # noqa: F401
     from .objectives import datasets  # noqa: F401
     from .objectives.hessian import hessian, hessian_operator, hvp  # noqa: F401

@@ -98,8 +98,9 @@ def trapezoid_step(d, gamma, L):
                                    np.asarray(gamma, dtype=np.float64))
     wide = d * d * gamma >= 2.0 * L
     dd = np.where(wide, 1.0, d)
-    return np.where(wide, math.pi * np.sqrt(2.0 / (gamma * L)),
-                    2.0 * math.pi * dd / (L + 0.5 * gamma * dd * dd))
+    with np.errstate(divide="ignore"):  # the wide branch only where gamma > 0
+        return np.where(wide, math.pi * np.sqrt(2.0 / (gamma * L)),
+                        2.0 * math.pi * dd / (L + 0.5 * gamma * dd * dd))
 
 
 def span(L: float) -> float:

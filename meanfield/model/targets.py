@@ -23,25 +23,9 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy.special import factorial
 
+from ..core.hermite import hermite_e
+
 ORTHONORMAL_TOL = 1e-8  # |U^T U - I| allowed for the columns of U
-
-
-def hermite_e(n: int, z: np.ndarray) -> np.ndarray:
-    """The probabilists' Hermite polynomial He_n at z, by the three-term recurrence.
-
-    Examples:
-
-        >>> import numpy as np
-        >>> hermite_e(3, np.array([2.0]))    # He_3(z) = z^3 - 3z
-        array([2.])
-    """
-    z = np.asarray(z, dtype=float)
-    previous, current = np.ones_like(z), z.copy()
-    if n == 0:
-        return previous
-    for j in range(1, n):
-        previous, current = current, z * current - j * previous
-    return current
 
 
 def _multi_index(key: Any, r: int) -> tuple[int, ...]:

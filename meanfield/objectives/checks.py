@@ -32,4 +32,5 @@ def check_members(nets, objectives) -> None:
             check_student(net, np.shape(data)[-1], np.shape(objective.y)[-1], "data")
         else:
             teacher = getattr(objective, "teacher", None) or objective.population.teacher
-            check_student(net, teacher.layout.d, teacher.layout.k, "teacher")
+            shape = getattr(teacher, "layout", teacher)  # a Network's layout or an IndexTarget
+            check_student(net, shape.d, shape.k, "teacher")

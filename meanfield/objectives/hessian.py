@@ -9,6 +9,9 @@ so that the Jacobian of the velocity field w -> v(w) is exactly -H (what an impl
 integrator needs) and H is the Hessian of m J, the function whose gradient is -v. Its
 spectrum is O(1) in m for the mean-field scaling: a Newton step is dw = -H^{-1} (-v).
 
+An index target (theory §13) adds -(1/alpha) grad^2 [c_i T(w_i)] to H_ii, the
+neuron-local second derivative of -E[f y] (:mod:`meanfield.objectives.index_forces`).
+
 Population objective (theory §2, §12). Over the signed neurons j of f - y (students
 q = alpha/m, centring reference -alpha/m, teacher -alpha_T/m_T),
 R = 1/2 sum_{j,l} q_j q_l U(w_j, w_l) + k noise^2/2 with U(w, w') = (c.c') K(w, w'), and
@@ -196,7 +199,8 @@ class PopulationHessian:
 
     def __init__(self, net: Network, pop, backend=None):
         check_network(net, pop.d, pop.k, "teacher")
-        if net.activation.name != pop.teacher.activation.name:
+        self.index = pop.index
+        if self.index is None and net.activation.name != pop.teacher.activation.name:
             raise NotImplementedError("exact Hessians need the student and the teacher to "
                                       "share their activation")
         net = _float64(net)
@@ -248,6 +252,8 @@ class PopulationHessian:
             diag = self._dense_diagonal(I, so)
             mixed = self._dense_mixed(I, so)
             H[I] += mixed.transpose(0, 2, 1, 3) / m
+            if self.index is not None:
+                diag -= self.index.hessian_blocks(self.net.activation, lay, self.w[I])
             for ii, i in enumerate(range(I.start, I.stop)):
                 H[i, :, i, :] += diag[ii] / self.alpha
         if self.student_bias != lay.bias:
@@ -328,6 +334,9 @@ class PopulationHessian:
             out = np.empty_like(v)
             for I in _blocks(self.m, self.rows):
                 out[I] = self._matvec_rows(I, v)
+        if self.index is not None:
+            out -= self.index.hessian_product(self.net.activation, self.layout, self.w,
+                                              v) / self.alpha
         return self._trim(out)
 
     def _matvec_rows(self, I, v):

@@ -36,7 +36,9 @@ from .protocol import Stacked
 from ..core.layout import Layout
 from ..core.losses import check_loss, loss_derivative, loss_value
 from ..model.network import Network
+from ..model.targets import IndexTarget
 from .checks import check_student
+from .index_forces import IndexForces
 
 PROBE_POINTS = 256  # population inputs on which the adaptive step measures output change
 PROBE_SEED = 20190618
@@ -58,6 +60,10 @@ class GaussianPopulation:
     over the signed neurons of f - y (student +alpha/m, centring reference -alpha/m,
     teacher -alpha_T/m0), and v_i = -(1/alpha) sum_j q_j grad_1 U(w_i, w_j).
     ``inputs="sphere"`` takes x uniform on S^{d-1} instead (relu/linear, no bias).
+    The teacher may be an :class:`~meanfield.IndexTarget` y = g(U^T x) (theory §13): then
+    R = 1/2 E[f^2] - E[f y] + 1/2 E[y^2] with the cross term in closed form (Stein's
+    lemma), for relu, erf, linear, tanh, sigmoid and softplus students; its label noise
+    adds to ``noise`` (variances add).
     Every activation pair is exact or computed to the accuracy ``tol`` (theory §2.5-2.6:
     a ReLU with a smooth activation semi-analytically, two smooth activations without a
     closed form by quadrature with an a posteriori error estimate). ``quadrature`` (nodes
@@ -80,12 +86,12 @@ class GaussianPopulation:
         True
     """
 
-    def __init__(self, teacher: Network, noise: float = 0.0, inputs: str = "gaussian",
-                 quadrature: int | None = None, rule: str | None = None,
-                 backend: str | Backend = "auto",
+    def __init__(self, teacher: Network | IndexTarget, noise: float = 0.0,
+                 inputs: str = "gaussian", quadrature: int | None = None,
+                 rule: str | None = None, backend: str | Backend = "auto",
                  tol: float = 1e-10):
-        if not isinstance(teacher, Network):
-            raise TypeError("teacher must be a meanfield.Network")
+        if not isinstance(teacher, (Network, IndexTarget)):
+            raise TypeError("teacher must be a meanfield.Network or a meanfield.IndexTarget")
         noise = float(noise)
         if not np.isfinite(noise) or noise < 0:
             raise ValueError(f"noise must be a non-negative number, got {noise}")
@@ -93,8 +99,18 @@ class GaussianPopulation:
         self.quadrature = None if quadrature is None else int(quadrature)
         self.rule, self.tol = rule, float(tol)
         self.backend = get_backend(backend)
-        self.d, self.k = teacher.layout.d, teacher.layout.k
         self._probe: np.ndarray | None = None
+        self.index: IndexForces | None = None
+        if isinstance(teacher, IndexTarget):
+            if inputs != "gaussian":
+                raise ValueError(f"inputs: an index target needs Gaussian inputs, got "
+                                 f"{inputs!r}")
+            pair_kernel("linear", tol=self.tol)  # validates tol
+            self.index = IndexForces(teacher, self.tol)
+            self.noise = float(np.hypot(noise, teacher.noise))
+            self.d, self.k = teacher.d, teacher.k
+            return
+        self.d, self.k = teacher.layout.d, teacher.layout.k
         self._kernel(teacher.activation, teacher.activation, teacher.layout.bias)  # validate
 
     def _kernel(self, act, src, bias):
@@ -106,23 +122,28 @@ class GaussianPopulation:
         of f - y, one group per activation (student and teacher share one group when
         their activations agree, so every pair reduction runs once)."""
         check_student(net, self.d, self.k, "teacher")
-        bias = net.layout.bias or self.teacher.layout.bias
+        if self.index is not None:
+            self.index.check(net.activation)
+            return net.layout, [(net.activation, *net.signed_particles())]
+        teacher = self.teacher
+        assert isinstance(teacher, Network)  # an IndexTarget returned above
+        bias = net.layout.bias or teacher.layout.bias
         try:
-            self._kernel(net.activation, self.teacher.activation, bias)
+            self._kernel(net.activation, teacher.activation, bias)
         except ValueError as exc:
             raise ValueError(f"no population kernel for a {net.activation.name} student with "
-                             f"a {self.teacher.activation.name} teacher: {exc}") from None
+                             f"a {teacher.activation.name} teacher: {exc}") from None
         layout = Layout(self.k, self.d, bias)
         w_f, q_f = net.signed_particles()
-        w_y, q_y = self.teacher.signed_particles()
+        w_y, q_y = teacher.signed_particles()
         if bias:
             w_f = _with_bias_column(w_f, net.layout)
-            w_y = _with_bias_column(w_y, self.teacher.layout)
+            w_y = _with_bias_column(w_y, teacher.layout)
         w_y, q_y = w_y.astype(w_f.dtype, copy=False), (-q_y).astype(q_f.dtype, copy=False)
-        if net.activation.name == self.teacher.activation.name:
+        if net.activation.name == teacher.activation.name:
             return layout, [(net.activation, np.concatenate([w_f, w_y]),
                              np.concatenate([q_f, q_y]))]
-        return layout, [(net.activation, w_f, q_f), (self.teacher.activation, w_y, q_y)]
+        return layout, [(net.activation, w_f, q_f), (teacher.activation, w_y, q_y)]
 
     def risk(self, net: Network) -> float:
         """R = 1/2 E|f(x) - y|^2, exact."""
@@ -133,6 +154,9 @@ class GaussianPopulation:
                 kernel = self._kernel(act, src, layout.bias)
                 _, value = self.backend.pair_reduce(kernel, layout, w_t, w_s, q_s, True)
                 total += 0.5 * float(np.dot(q_t, value))
+        if self.index is not None:
+            total += 0.5 * (self.index.target.second_moment - self.index.target.noise**2)
+            total -= self.index.value(net.activation, layout, *net.signed_particles())
         return max(total, 0.0) + 0.5 * self.k * self.noise**2
 
     def velocity(self, net: Network, rng: np.random.Generator | None = None) -> np.ndarray:
@@ -153,6 +177,8 @@ class GaussianPopulation:
             g = self.backend.pair_reduce(kernel, layout, w_i, w_s, q_s)[0]
             grad = g if grad is None else grad + g
         assert grad is not None  # one group at least: the student's
+        if self.index is not None:
+            grad = grad - self.index.gradient(net.activation, layout, w_i).astype(grad.dtype)
         v = -grad / net.alpha
         if layout.bias and not net.layout.bias:
             v = v[:, :-1]
@@ -183,7 +209,8 @@ class GaussianPopulation:
     def ensemble(self, nets: Sequence[Network], objectives: Sequence[Any]) -> Stacked | None:
         """The exact population objectives of an ensemble as one stack (teachers may
         differ per member), or None (see :mod:`meanfield.objectives.stacked`)."""
-        if not all(isinstance(o, GaussianPopulation) for o in objectives):
+        if not all(isinstance(o, GaussianPopulation) and o.index is None
+                   for o in objectives):
             return None
         return _ensemble.stack(_ensemble.StackedPopulation, nets, objectives)
 
@@ -356,7 +383,7 @@ class Online:
         ((8, 5), False)
     """
 
-    def __init__(self, teacher: Network, batch: int = 200, noise: float = 0.0,
+    def __init__(self, teacher: Network | IndexTarget, batch: int = 200, noise: float = 0.0,
                  inputs: str = "gaussian", seed: Any = 0, backend: str | Backend = "auto"):
         if int(batch) < 1:
             raise ValueError(f"batch must be a positive integer, got {batch}")
@@ -393,6 +420,6 @@ class Online:
     def ensemble(self, nets: Sequence[Network], objectives: Sequence[Any]) -> Stacked | None:
         """Online objectives of an ensemble as one stack (each member draws its batches
         from its own stream), or None (see :mod:`meanfield.objectives.stacked`)."""
-        if not all(isinstance(o, Online) for o in objectives):
+        if not all(isinstance(o, Online) and o.population.index is None for o in objectives):
             return None
         return _ensemble.stack(_ensemble.StackedOnline, nets, objectives)

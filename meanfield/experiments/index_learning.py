@@ -217,8 +217,9 @@ def fit_exponent(ds, samples, n_boot: int = 2000, level: float = 0.95,
     """Fit log median(n) = p log d + c over the dimensions ``ds`` (``samples``: one
     array of per-seed counts per d; inf = not reached, counted above every finite one);
     the interval of p is the ``level`` percentile interval of the fits to medians of
-    seeds resampled with replacement at each d. Dimensions whose median is inf are left
-    out (listed in ``left_out``).
+    seeds resampled with replacement at each d (a resample with a median of 0 or inf at a
+    kept d is redrawn; 0: starts already at weak recovery). Dimensions whose median is 0
+    or inf are left out (listed in ``left_out``).
 
     Examples:
 
@@ -234,15 +235,17 @@ def fit_exponent(ds, samples, n_boot: int = 2000, level: float = 0.95,
     ds = np.asarray(ds, dtype=float)
     arrays = [np.asarray(s, dtype=float) for s in samples]
     medians = np.array([np.median(s) for s in arrays])
-    keep = np.isfinite(medians)
+    keep = np.isfinite(medians) & (medians > 0)
     if keep.sum() < 2:
-        raise ValueError("samples: fewer than two dimensions with a finite median")
+        raise ValueError("samples: fewer than two dimensions with a finite positive median")
     slope, intercept = _slope(ds[keep], medians[keep])
-    boots = []
-    for _ in range(int(n_boot)):
-        resampled = np.array([np.median(rng.choice(s, size=len(s))) for s in arrays])
-        if np.all(np.isfinite(resampled[keep])):
-            boots.append(_slope(ds[keep], resampled[keep])[0])
+    boots: list[float] = []
+    for _ in range(100 * int(n_boot)):
+        if len(boots) == int(n_boot):
+            break
+        resampled = np.array([np.median(rng.choice(s, size=len(s))) for s in arrays])[keep]
+        if np.all(np.isfinite(resampled) & (resampled > 0)):
+            boots.append(_slope(ds[keep], resampled)[0])
     tail = (1 - level) / 2
     low, high = np.quantile(boots, [tail, 1 - tail]) if boots else (math.nan, math.nan)
     return {"exponent": slope, "intercept": intercept, "low": float(low),

@@ -84,8 +84,8 @@ def staircase_figure(runs: list[dict], title: str):
 
 def scaling_figure(cells: dict[int, list[dict]], fits: dict[int, dict], title: str):
     """Samples to weak recovery against d (log-log): every seed (dots), the median
-    (squares), the fit with its bootstrap interval, and the law d, d log d, d^(k-1)
-    through the first median; one colour per k."""
+    (squares), the fit with its bootstrap interval, the law d, d log d, d^(k-1) through
+    the first median (dotted) and the spherical ODE's median (dashed); one colour per k."""
     fig, ax = subplots(1, 1, figsize=(6.5, 5))
     for (k, row), colour in zip(sorted(cells.items()), colors("plasma", len(cells)),
                                 strict=True):
@@ -102,7 +102,11 @@ def scaling_figure(cells: dict[int, list[dict]], fits: dict[int, dict], title: s
         ax.plot(ds, np.exp(fit["intercept"]) * ds ** fit["exponent"], color=colour, lw=1)
         shape = law(k, ds)
         ax.plot(ds, shape * medians[0] / shape[0], color=colour, lw=1, ls=":")
-    ax.plot([], [], color="0.3", ls=":", label="law d, d log d, $d^{k^*-1}$ (BAGJ)")
+        if "ode_medians" in fit:
+            ax.plot(ds, fit["ode_medians"], color=colour, lw=1, ls="--")
+    ax.plot([], [], color="0.3", ls=":", label="law d, d log d, $d^{k^*-1}$ (BAGJ), "
+            "through the first median")
+    ax.plot([], [], color="0.3", ls="--", label="ODE: $T(\\mathrm{median}|m_0|)/\\eta$")
     ax.set(xscale="log", yscale="log", xlabel="input dimension d",
            ylabel="samples to overlap 1/2", title=title)
     ax.legend(fontsize=7)

@@ -45,9 +45,12 @@ def test_fit_recovers_a_known_exponent_and_its_interval_covers_it():
         assert abs(fit["exponent"] - 2.0) < 0.3
     assert covered >= 15            # a 95% interval: 19 of 20 expected, 15 is 4+ sigma away
     # runs that never recovered count above every finite one; an all-censored d is left out
+    # and a start already at weak recovery counts 0 samples; a d whose median is 0 or inf
+    # is left out, and resamples with such a median are redrawn
     samples = [np.array([1.0, 2.0, math.inf]) * d for d in ds[:3]] + [[math.inf] * 3]
-    fit = il.fit_exponent(ds[:4], samples, n_boot=50)
-    assert fit["left_out"] == [128.0] and fit["exponent"] == pytest.approx(1.0)
+    samples[0] = np.array([0.0, 2.0 * 16, 3.0 * 16, math.inf])
+    fit = il.fit_exponent(ds[:4] + [256], samples + [[0.0, 0.0, 1.0]], n_boot=50)
+    assert fit["left_out"] == [128.0, 256.0] and np.isfinite([fit["low"], fit["high"]]).all()
     with pytest.raises(ValueError, match="samples"):
         il.fit_exponent([16, 32], [[math.inf], [math.inf]])
 

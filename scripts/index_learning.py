@@ -6,7 +6,7 @@ bootstrap intervals beside the law d, d log d, d^(k*-1) of Ben Arous, Gheissari 
 Jagannath (JMLR 2021); the exact population flow's escape time against d; staircase
 against leap 3 under the population flow (meanfield.experiments.index_learning_figures).
 --quick: k* <= 3, two dimensions each, 4 seeds, a small staircase (minutes); default:
-k* = 1, 2 at d = 16..256, k* = 3 at d = 16..64, k* = 4 at d = 12..32, 16 seeds. Writes
+k* = 1, 2 at d = 16..256, k* = 3 at d = 16..64, k* = 4 at d = 12..32, 64 seeds. Writes
 DIR/{scaling,escape,staircase}.{png,pdf}, DIR/summary.json and DIR/cells.json.
 """
 import json
@@ -26,11 +26,11 @@ QUICK = {1: (16, 32), 2: (16, 32), 3: (16, 24)}
 
 def main(argv=None):
     parser = experiment_parser(__doc__, "out/index_learning", "small grids (minutes)")
-    parser.add_argument("--seeds", type=int, help="seeds per cell (default 16, 4 quick)")
+    parser.add_argument("--seeds", type=int, help="seeds per cell (default 64, 4 quick)")
     args = parser.parse_args(argv)
     began = time.monotonic()
     grid = QUICK if args.quick else FULL
-    seeds = list(range(args.seed, args.seed + (args.seeds or (4 if args.quick else 16))))
+    seeds = list(range(args.seed, args.seed + (args.seeds or (4 if args.quick else 64))))
     cells, fits, escape = {}, {}, {}
     for k, ds in grid.items():
         cells[k] = [il.sgd_cell(k, d, seeds) for d in ds]

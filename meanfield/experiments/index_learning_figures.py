@@ -29,7 +29,7 @@ TARGETS = {"staircase": {(1, 0, 0): 1.0, (1, 1, 0): 1.0, (1, 1, 1): 1.0},
            "leap 3": {(1, 1, 1): 1.0}}
 
 
-def staircase_run(name: str, d: int, m: int, t_end: float, dt: float = 0.05, seed=0,
+def staircase_run(name: str, d: int, m: int, t_end: float, dt: float = 0.02, seed=0,
                   backend: str = "numpy") -> dict:
     """The population flow on TARGETS[name] in d dimensions: risk and, per direction j,
     the largest |q_ij| over the neurons and the |c|-weighted mean of |q_ij|, at log-spaced

@@ -19,7 +19,7 @@ __version__ = "0.1.0"
 _EXPORTS = {
     # core: neurons, kernels, losses, objectives, backends
     "ACTIVATIONS": "core.activations", "Activation": "core.activations",
-    "get_activation": "core.activations",
+    "get_activation": "core.activations", "hermite_activation": "core.activations",
     "bvn_cdf": "kernels.bivariate", "pair_kernel": "kernels.gaussian",
     "gaussian_derivatives": "kernels.hermite",
     "Layout": "core.layout", "Network": "model.network", "resolve_alpha": "model.network",
@@ -77,7 +77,8 @@ if TYPE_CHECKING:  # static analysers and IDEs see the eager imports
     from .analysis.critical import classify, refine  # noqa: F401
     from .analysis.overlaps import neuron_overlaps, overlap_measure, overlaps_along  # noqa: F401
     from .backends import get_backend  # noqa: F401
-    from .core.activations import ACTIVATIONS, Activation, get_activation  # noqa: F401
+    from .core.activations import (ACTIVATIONS, Activation, get_activation,  # noqa: F401
+                                   hermite_activation)
     from .core.layout import Layout  # noqa: F401
     from .core.losses import LOSSES  # noqa: F401
     from .dynamics import integrators  # noqa: F401

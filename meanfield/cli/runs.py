@@ -134,9 +134,12 @@ def _show(args, extra) -> int:
         status += f" (continue with `meanfield resume {run_dir}`)"
     if metrics.get("phase") in ("diagnostics", "tangent") and metrics["status"] != "done":
         status += f"; phase: {metrics['phase']}"
+    t = config.teacher
+    teacher = (f"teacher m={t.m} {t.activation}" if t.kind == "network" else
+               "index teacher " + " + ".join(f"{row[-1]:g} He{tuple(int(k) for k in row[:-1])}"
+                                             for row in t.hermite or ()))
     rows = [("run", str(run_dir)), ("status", status),
-            ("task", f"{config.task}, d={config.d}, teacher m={config.teacher.m} "
-                     f"{config.teacher.activation}"),
+            ("task", f"{config.task}, d={config.d}, {teacher}"),
             ("student", f"m={s.m} {s.activation} alpha={s.alpha} tau={s.init.tau}"
                         f"{' symmetric' if s.init.symmetric else ''}"),
             ("objective", f"{config.objective.kind} ({config.objective.loss} loss)"),

@@ -11,6 +11,7 @@ from typing import Callable
 
 import numpy as np
 from scipy.special import erf as _erf
+from numpy.polynomial.hermite_e import HermiteE
 from scipy.special import expit, log_expit
 
 _TWO_OVER_SQRT_PI = 2.0 / np.sqrt(np.pi)
@@ -40,6 +41,8 @@ class Activation:
     d2f: Callable[[np.ndarray], np.ndarray]
     smooth: bool = True
     homogeneous_degree: int | None = None
+    hermite: tuple[float, ...] | None = None  # a polynomial's Hermite coefficients
+
 
     def __call__(self, z):
         return self.f(z)
@@ -106,8 +109,46 @@ ACTIVATIONS: dict[str, Activation] = {
 }
 
 
+#: names "hermite[h_0, h_1, ...]" are the polynomial activations of :func:`hermite_activation`
+HERMITE_PREFIX = "hermite["
+
+
+def hermite_activation(coefficients) -> Activation:
+    """The polynomial sigma(z) = sum_k h_k He_k(z) given by its Hermite coefficients h_k
+    (probabilists' He_k, theory §13.1), named "hermite[h_0, h_1, ...]" (that name is a
+    valid activation name everywhere: ``get_activation``, networks, configs).
+
+    Its Gaussian pair kernels are exact (Gauss-Hermite with enough nodes) and so are its
+    derivative expectations D_n (theory §13.2); the NumPy and Numba backends evaluate it.
+
+    Examples:
+
+        >>> import numpy as np, meanfield as mf
+        >>> square = mf.hermite_activation([1.0, 0.0, 1.0])     # 1 + He_2(z) = z^2
+        >>> square(np.array([3.0])), square.name
+        (array([9.]), 'hermite[1.0, 0.0, 1.0]')
+        >>> mf.get_activation(square.name).hermite
+        (1.0, 0.0, 1.0)
+    """
+    try:
+        h = tuple(float(c) for c in np.atleast_1d(np.asarray(coefficients, dtype=float)))
+    except (TypeError, ValueError):
+        raise ValueError(f"coefficients must be numbers, got {coefficients!r}") from None
+    if not h or not all(np.isfinite(h)):
+        raise ValueError(f"coefficients must be a non-empty list of finite numbers, got "
+                         f"{coefficients!r}")
+    series = HermiteE(h)
+
+    def wrap(poly):
+        return lambda z: poly(np.asarray(z)).astype(np.result_type(z, np.float32), copy=False)
+    name = HERMITE_PREFIX + ", ".join(repr(c) for c in h) + "]"
+    return Activation(name, wrap(series), wrap(series.deriv(1)), wrap(series.deriv(2)),
+                      hermite=h)
+
+
 def get_activation(name: str | Activation) -> Activation:
-    """Return the :class:`Activation` called ``name`` (relu, erf, sigmoid, tanh, softplus, linear).
+    """Return the :class:`Activation` called ``name`` (relu, erf, sigmoid, tanh, softplus, linear,
+    or a polynomial "hermite[h_0, h_1, ...]" of :func:`hermite_activation`).
 
     Examples:
 
@@ -120,6 +161,13 @@ def get_activation(name: str | Activation) -> Activation:
     """
     if isinstance(name, Activation):
         return name
+    if isinstance(name, str) and name.startswith(HERMITE_PREFIX) and name.endswith("]"):
+        try:
+            return hermite_activation([float(c) for c in name[len(HERMITE_PREFIX):-1]
+                                       .split(",")])
+        except ValueError:
+            raise ValueError(f"activation {name!r}: a polynomial is hermite[h_0, h_1, ...] "
+                             f"with finite numbers h_k") from None
     try:
         return ACTIVATIONS[name]
     except KeyError:

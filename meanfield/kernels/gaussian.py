@@ -393,6 +393,10 @@ def pair_kernel(activation: str | Activation,
     if not (act.smooth and src.smooth):
         raise ValueError(f"no Gaussian kernel for a {act.name} unit paired with a "
                          f"{src.name} unit")
+    if order is None and rule is None and act.hermite is not None and src.hermite is not None:
+        # two polynomials (theory §13.1): Gauss-Hermite exact for the product's degree
+        nodes = (len(act.hermite) + len(src.hermite)) // 2 + 1
+        return PairKernel("quadrature", act, src, bias, nodes, "hermite", scale, tol)
     if order is None and rule is None:
         return PairKernel("quadrature", act, src, bias, scale=scale, tol=tol)
     order = 96 if order is None else int(order)

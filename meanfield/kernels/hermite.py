@@ -12,7 +12,9 @@ d/db D_n = D_{n+1}. Closed forms (theory §13.2):
   D_n = E[delta^{(n-2)}(rho g + b)] = rho^{1-n} He_{n-2}(-h) phi(h);
 * erf: D_0 = erf(b/s), s^2 = 1 + 2 rho^2, and for n >= 1
   D_n = (2/sqrt(pi)) (-1)^{n-1} s^{-n} H_{n-1}(b/s) exp(-b^2/s^2) (physicists' H);
-* linear: D_0 = b, D_1 = 1, D_n = 0 for n >= 2.
+* linear: D_0 = b, D_1 = 1, D_n = 0 for n >= 2;
+* a polynomial sum_k h_k He_k (:func:`meanfield.core.activations.hermite_activation`):
+  Gauss-Hermite with deg/2 + 1 nodes, exact.
 
 tanh, sigmoid and softplus have sigma^{(n)} as a polynomial in tanh or the sigmoid
 (t' = 1 - t^2, s' = s(1 - s); softplus' is the sigmoid); D_n is then a 1-D trapezoid sum
@@ -28,6 +30,7 @@ from functools import lru_cache
 import numpy as np
 from numpy.polynomial import Polynomial
 from numpy.polynomial.hermite import hermval
+from numpy.polynomial.hermite_e import HermiteE, hermegauss
 from scipy.special import erf, expit, log_expit, ndtr
 
 from . import mixed as _mixed
@@ -64,9 +67,9 @@ def gaussian_derivatives(activation: str | Activation, rho, b, n_max: int,
         True
     """
     act = get_activation(activation)
-    if act.name not in SUPPORTED:
+    if not supported(act):
         raise ValueError(f"activation: no Gaussian derivatives for {act.name!r}; use one of "
-                         f"{', '.join(SUPPORTED)}")
+                         f"{', '.join(SUPPORTED)} or a hermite[...] polynomial")
     n_max = int(n_max)
     if n_max < 0:
         raise ValueError(f"n_max must be >= 0, got {n_max}")
@@ -78,6 +81,8 @@ def gaussian_derivatives(activation: str | Activation, rho, b, n_max: int,
         return _relu(rho, b, n_max)
     if act.name == "erf":
         return _erf(rho, b, n_max)
+    if act.hermite is not None:
+        return _polynomial(act.hermite, rho, b, n_max)
     if act.name == "linear":
         out = np.zeros((n_max + 1,) + rho.shape)
         out[0] = b
@@ -85,6 +90,29 @@ def gaussian_derivatives(activation: str | Activation, rho, b, n_max: int,
             out[1] = 1.0
         return out
     return _quadrature(act, rho, b, n_max, float(tol))
+
+
+def supported(activation: Activation) -> bool:
+    """Whether :func:`gaussian_derivatives` knows ``activation``: SUPPORTED or a polynomial.
+
+    Examples:
+
+        >>> import meanfield as mf
+        >>> supported(mf.get_activation("tanh")), supported(mf.hermite_activation([0, 1]))
+        (True, True)
+    """
+    return activation.name in SUPPORTED or activation.hermite is not None
+
+
+def _polynomial(h, rho, b, n_max):
+    series = HermiteE(h)
+    nodes, weights = hermegauss(len(h) // 2 + 1)   # exact up to degree len(h) >= deg + 1
+    weights = weights / weights.sum()
+    z = rho[..., None] * nodes + b[..., None]
+    out = np.zeros((n_max + 1,) + rho.shape)
+    for n in range(min(n_max, len(h) - 1) + 1):
+        out[n] = series.deriv(n)(z) @ weights
+    return out
 
 
 def _relu(rho, b, n_max):
@@ -171,4 +199,5 @@ def _quadrature(act: Activation, rho, b, n_max, tol):
     return out.reshape((n_max + 1,) + shape)
 
 
-__all__ = ["CLOSED", "SUPPORTED", "derivative_polynomials", "gaussian_derivatives"]
+__all__ = ["CLOSED", "SUPPORTED", "derivative_polynomials", "gaussian_derivatives",
+           "supported"]

@@ -150,6 +150,19 @@ class IndexTarget:
         norms = [beta**2 * float(np.prod(factorial(K))) for K, beta in self.terms]
         return float(sum(norms) + self.noise**2)
 
+    def best_risk(self, activation: Any, bias: bool = False) -> float | None:
+        """inf over students of any width with this activation of 1/2 E[(f - y)^2], where
+        closed (theory §13.5; :func:`meanfield.model.best_risk.best_risk`), else None.
+
+        Examples
+        --------
+        >>> import numpy as np, meanfield as mf
+        >>> mf.IndexTarget(np.eye(4)[:, :1], {2: 1.0}).best_risk("erf")   # even: out of reach
+        1.0
+        """
+        from .best_risk import best_risk
+        return best_risk(self, activation, bias)
+
     def overlaps(self, a: ArrayLike) -> np.ndarray:
         """u_j . a for every row a of ``a`` (n, d): shape (n, r)."""
         return np.asarray(a, dtype=float) @ self.U

@@ -28,7 +28,7 @@ import numpy as np
 
 from ..core.activations import Activation
 from ..core.layout import Layout
-from ..kernels.hermite import SUPPORTED, gaussian_derivatives
+from ..kernels.hermite import SUPPORTED, gaussian_derivatives, supported
 from ..model.targets import IndexTarget
 
 
@@ -89,9 +89,10 @@ class IndexForces:
 
     def check(self, activation: Activation) -> None:
         """ValueError naming the student's activation when it has no D_n."""
-        if activation.name not in SUPPORTED:
+        if not supported(activation):
             raise ValueError(f"activation: an index target needs a student activation among "
-                             f"{', '.join(SUPPORTED)}, got {activation.name!r}")
+                             f"{', '.join(SUPPORTED)} or a hermite[...] polynomial, got "
+                             f"{activation.name!r}")
 
     def parts(self, activation: Activation, a: np.ndarray, b: np.ndarray | None,
               order: int = 1) -> Parts:

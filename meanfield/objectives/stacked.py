@@ -193,7 +193,9 @@ class StackedEmpirical:
 
 
 class StackedPopulation:
-    """Exact population objectives (theory §2) over a stack; teachers may differ."""
+    """Exact population objectives (theory §2) over a stack; teachers may differ. Index
+    targets (theory §13: every member has one, or none does) add each member's cross
+    term, computed per member as for a single network."""
 
     stochastic = False
 
@@ -203,10 +205,17 @@ class StackedPopulation:
         self.backend = _same([o.backend for o in objectives], "backend")
         _same([(o.inputs, o.quadrature, o.rule, o.d, o.k) for o in objectives],
               "input law or quadrature")
-        teachers = Members([o.teacher for o in objectives])
-        self.teacher_activation = teachers.activation
         self.noise = np.array([o.noise for o in objectives])
         self.k = first.k
+        self._kernel = first._kernel
+        self._probe = None
+        self.index = [o.index for o in objectives]
+        if _same([i is not None for i in self.index], "kind of teacher (index target)"):
+            self.bias, self.layout = members.layout.bias, members.layout
+            self.teacher_activation, self.w_y, self.q_y = None, None, None
+            return
+        teachers = Members([o.teacher for o in objectives])
+        self.teacher_activation = teachers.activation
         self.bias = members.layout.bias or teachers.layout.bias
         self.layout = Layout(first.k, first.d, self.bias)
         w_y, q_y = teachers.signed(np.stack([o.teacher.w for o in objectives]))
@@ -214,16 +223,16 @@ class StackedPopulation:
             w_y = _with_bias(w_y, teachers.layout)
         self.w_y = w_y.astype(members.dtype, copy=False)
         self.q_y = (-q_y).astype(members.dtype, copy=False)
-        self._kernel = first._kernel
-        self._probe = None
 
     def subset(self, idx) -> "StackedPopulation":
         new = object.__new__(StackedPopulation)
         new.__dict__.update(self.__dict__)
         new.members = self.members.subset(idx)
         new.objectives = [self.objectives[i] for i in np.atleast_1d(idx)]
-        new.noise, new.w_y, new.q_y = self.noise[idx], self.w_y[idx], self.q_y[idx]
-        new._probe = None
+        new.noise, new._probe = self.noise[idx], None
+        new.index = [self.index[i] for i in np.atleast_1d(idx)]
+        if self.w_y is not None and self.q_y is not None:
+            new.w_y, new.q_y = self.w_y[idx], self.q_y[idx]
         return new
 
     def _groups(self, W):
@@ -231,6 +240,8 @@ class StackedPopulation:
         if self.bias:
             w_f = _with_bias(w_f, self.members.layout)
         act = self.members.activation
+        if self.w_y is None:  # index targets: the cross term is added per member
+            return [(act, w_f, q_f)]
         if act.name == self.teacher_activation.name:
             return [(act, np.concatenate([w_f, self.w_y], axis=1),
                      np.concatenate([q_f, self.q_y], axis=1))]
@@ -244,6 +255,10 @@ class StackedPopulation:
             kernel = self._kernel(self.members.activation, src, self.bias)
             g = pair_reduce_batch(self.backend, kernel, self.layout, w_i, w_s, q_s)[0]
             grad = g if grad is None else grad + g
+        act, lay = self.members.activation, self.layout
+        for s, index in enumerate(self.index):
+            if index is not None:
+                grad[s] = grad[s] - index.gradient(act, lay, w_i[s]).astype(grad.dtype)
         v = self.members.velocity_from_grad(grad)
         if self.bias and not self.members.layout.bias:
             v = v[..., :-1]
@@ -259,6 +274,11 @@ class StackedPopulation:
                                           True)[1]
                 for s in range(len(W)):
                     total[s] += 0.5 * float(np.dot(q_t[s], value[s]))
+        w_f, q_f = self.members.signed(W)
+        for s, index in enumerate(self.index):
+            if index is not None:
+                total[s] += 0.5 * (index.target.second_moment - index.target.noise**2)
+                total[s] -= index.value(self.members.activation, self.layout, w_f[s], q_f[s])
         return np.maximum(total, 0.0) + 0.5 * self.k * self.noise**2
 
     def samples(self, gens, batch: int):

@@ -207,10 +207,10 @@ class GaussianPopulation:
         return net(self.probe_inputs(), backend=self.backend)
 
     def ensemble(self, nets: Sequence[Network], objectives: Sequence[Any]) -> Stacked | None:
-        """The exact population objectives of an ensemble as one stack (teachers may
-        differ per member), or None (see :mod:`meanfield.objectives.stacked`)."""
-        if not all(isinstance(o, GaussianPopulation) and o.index is None
-                   for o in objectives):
+        """The exact population objectives of an ensemble as one stack (teachers, network
+        or index target, may differ per member), or None (see
+        :mod:`meanfield.objectives.stacked`)."""
+        if not all(isinstance(o, GaussianPopulation) for o in objectives):
             return None
         return _ensemble.stack(_ensemble.StackedPopulation, nets, objectives)
 
@@ -420,6 +420,6 @@ class Online:
     def ensemble(self, nets: Sequence[Network], objectives: Sequence[Any]) -> Stacked | None:
         """Online objectives of an ensemble as one stack (each member draws its batches
         from its own stream), or None (see :mod:`meanfield.objectives.stacked`)."""
-        if not all(isinstance(o, Online) and o.population.index is None for o in objectives):
+        if not all(isinstance(o, Online) for o in objectives):
             return None
         return _ensemble.stack(_ensemble.StackedOnline, nets, objectives)

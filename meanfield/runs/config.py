@@ -31,6 +31,7 @@ from ..model.network import BIAS_LAWS, INPUT_WEIGHT_LAWS, OUTPUT_INITS, Network
 from ..model.network import resolve_alpha
 from ..objectives.frozen import check_frozen
 from ..dynamics.trajectory import SCHEDULES
+from . import teachers
 from .objective_kinds import OBJECTIVE_KINDS
 
 
@@ -60,7 +61,8 @@ class TeacherConfig:
     "sphere", "gaussian", "xavier"; unset: ``sphere``); output weights by ``output``
     ("sign", "ones", "gaussian", "uniform", "zeros") times ``scale``. Explicit weights:
     ``weights`` (an .npz file with arrays c, a and optionally b) or inline lists ``c``,
-    ``a`` (m rows of d numbers), ``b``; m and bias must agree with them."""
+    ``a`` (m rows of d numbers), ``b``; m and bias must agree with them. ``kind = "index"``:
+    the index target of ``hermite`` and ``directions`` instead (meanfield.runs.teachers)."""
 
     m: int = 3
     activation: str = "relu"
@@ -75,6 +77,9 @@ class TeacherConfig:
     c: typing.Optional[typing.Tuple[float, ...]] = None
     a: typing.Optional[typing.Tuple[typing.Tuple[float, ...], ...]] = None
     b: typing.Optional[typing.Tuple[float, ...]] = None
+    kind: str = "network"
+    hermite: typing.Optional[typing.Tuple[typing.Tuple[float, ...], ...]] = None
+    directions: str = "random"
 
 
 @dataclass(frozen=True)
@@ -264,8 +269,11 @@ class Config:
     def from_dict(cls, data) -> "Config":
         """Build and validate; raises ConfigError naming the first bad field."""
         integrator_config()  # the fields of integrators registered since
-        config = _build(cls, data, "")
-        validate(config)
+        try:  # an index teacher's coefficients as a table or pairs become the stored rows
+            config = _build(cls, teachers.normalised(data), "")
+            validate(config)
+        except teachers.TeacherError as err:
+            raise ConfigError(err.field, err.message) from None
         return config
 
     @classmethod
@@ -446,7 +454,10 @@ def _validate_kernels(config: Config) -> None:
     input law is at fault, else the activation that has no kernel."""
     t, s, o = config.teacher, config.student, config.objective
     needed = [("teacher", t.activation, t.activation, t.bias)]
-    if not OBJECTIVE_KINDS[o.kind].fixed_data:
+    if t.kind == "index":  # only student pairs, and only where the risk is exact
+        needed = [] if OBJECTIVE_KINDS[o.kind].fixed_data else [
+            ("student", s.activation, s.activation, s.bias)]
+    elif not OBJECTIVE_KINDS[o.kind].fixed_data:
         acts = (("student", s.activation), ("teacher", t.activation))
         needed = [(who, act, src, s.bias or t.bias) for who, act in acts for _, src in acts]
     for who, act, src, bias in needed:
@@ -506,6 +517,9 @@ def validate(config: Config) -> None:
     _choice(config.task, ("teacher-student",), "task")
     _positive_int(config.d, "d")
     t, s, o, i = config.teacher, config.student, config.objective, config.integrator
+    _choice(t.kind, teachers.TEACHER_KINDS, "teacher.kind")
+    if t.kind == "index":
+        teachers.check(config)  # TeacherError naming the field (a ConfigError in from_dict)
     _positive_int(t.m, "teacher.m")
     _choice(t.activation, ACTIVATIONS, "teacher.activation")
     _choice(t.output, OUTPUT_INITS, "teacher.output")

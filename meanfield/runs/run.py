@@ -35,7 +35,7 @@ from ..dynamics.trajectory import SCHEDULES, Divergence, Recorder, Schedule, Tra
 from ..dynamics.protocols import Field
 from ..dynamics.trajectory import simulate
 from ..objectives.protocol import Objective
-from . import rundir, store
+from . import rundir, store, teachers
 from .checkpoint import open_latest, read, save_checkpoint
 from .config import Config, ConfigError, integrator_params
 from .diagnose import along_run, index_overlaps, tangent_model
@@ -90,14 +90,11 @@ def _build(config: Config) -> Problem:
         np.random.SeedSequence(config.seed).spawn(4)
     t, s, o = config.teacher, config.student, config.objective
     dtype = np.dtype(config.dtype)
-    teacher = _explicit(t, activation=t.activation, alpha=t.alpha) or Network.init(
-        t.m, config.d, activation=t.activation, bias=t.bias, output=t.output,
-        alpha=t.alpha, seed=teacher_seed, tau={"c": t.scale, "a": 1.0},
-        input=t.input if t.input is not None else ("sphere" if t.sphere else "gaussian"))
+    teacher, target = teachers.build(config, teacher_seed)
     m_init = s.init.reference_m or s.m
     i = s.init
     try:
-        student = _explicit(i, activation=s.activation, alpha=s.alpha, centered=s.centered,
+        student = teachers.explicit(i, activation=s.activation, alpha=s.alpha, centered=s.centered,
                             dtype=dtype) or Network.init(
             m_init, config.d, activation=s.activation, bias=s.bias,
             tau={block: i.tau if getattr(i, f"tau_{block}") is None
@@ -117,7 +114,7 @@ def _build(config: Config) -> Problem:
         keep = coupled_indices(m_init, s.m, s.init.symmetric)
         student = Network.from_packed(student.w[keep], student.layout, s.activation,
                                       alpha=s.alpha, centered=s.centered)
-    population = GaussianPopulation(teacher, noise=t.noise, inputs=o.inputs,
+    population = GaussianPopulation(target, noise=t.noise, inputs=o.inputs,
                                      backend=config.backend)
     objective, test = OBJECTIVE_KINDS[o.kind].build(config, population, data_seed)
     objective = freeze(objective, s.frozen)  # fixed parameter groups (velocity zero there)
@@ -129,16 +126,6 @@ def _build(config: Config) -> Problem:
     schedule = SCHEDULES[r.schedule](**{key: value for key, value in
                                          (("n", r.n), ("t_min", r.t_min)) if value is not None})
     return Problem(teacher, student, objective, test, integrator, schedule, dyn_seed)
-
-
-def _explicit(section, **kwargs) -> Network | None:
-    """The network of a config section's explicit weights (an .npz file or inline lists
-    c, a, b), or None when it names none."""
-    if section.weights is not None:
-        return Network.from_npz(section.weights, **kwargs)
-    if section.a is not None:
-        return Network.from_arrays(section.c, section.a, section.b, **kwargs)
-    return None
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,8 @@ import pytest
 
 import meanfield as mf
 
-ACTIVATIONS = ["relu", "erf", "linear", "tanh", "sigmoid", "softplus"]
+POLYNOMIAL = "hermite[0.1, 1.0, 0.5, -0.3]"   # a polynomial student by Hermite coefficients
+ACTIVATIONS = ["relu", "erf", "linear", "tanh", "sigmoid", "softplus", POLYNOMIAL]
 HESSIAN_ACTIVATIONS = ["relu", "erf", "linear"]   # the pair kernels with second derivatives
 
 
@@ -71,6 +72,17 @@ def test_centred_and_float32(act):
     v32 = pop.velocity(single)
     assert v32.dtype == np.float32
     assert _rel(v32, pop.velocity(single.with_w(single.w.astype(np.float64)))) <= 1e-5
+
+
+@pytest.mark.parametrize("act", ["relu", "erf", POLYNOMIAL])
+def test_fast_backends_agree_with_the_reference(act):
+    net = _student(act, True, m=20, alpha=2.0)
+    reference = mf.GaussianPopulation(_target(), backend="numpy")
+    fast = mf.GaussianPopulation(_target(), backend="numba")
+    assert fast.risk(net) == pytest.approx(reference.risk(net), rel=1e-10)
+    assert _rel(fast.velocity(net), reference.velocity(net)) <= 1e-10
+    single = net.with_w(net.w.astype(np.float32))
+    assert _rel(fast.velocity(single), reference.velocity(net)) <= 1e-5
 
 
 def test_velocity_at_the_particles_is_the_velocity():
@@ -176,15 +188,27 @@ def test_online_and_sampled_objectives_draw_from_the_target():
     assert mf.Empirical(X, y, backend="numpy").risk(net) > 0
 
 
-def test_ensembles_equal_serial_runs():
-    pops = [mf.GaussianPopulation(_target(), backend="numpy"),
-            mf.GaussianPopulation(mf.IndexTarget.random(5, {3: 1.0}, seed=8), backend="numpy")]
-    nets = [_student("erf", True, seed=s) for s in (1, 2)]
+@pytest.mark.parametrize("kind", ["population", "online"])
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_ensembles_are_stacked_and_equal_serial_runs(kind, backend):
+    """Members with different targets (and alphas) as one stack, bit for bit their serial
+    runs; a member with a network teacher cannot join them (each then runs alone)."""
+    targets = [_target(), mf.IndexTarget.random(5, {3: 1.0}, seed=8)]
+    make = (lambda t: mf.GaussianPopulation(t, backend=backend)) if kind == "population" \
+        else (lambda t: mf.Online(t, batch=32, seed=0, backend=backend))
+    objectives = [make(t) for t in targets]
+    nets = [_student("erf", True, seed=s, alpha=1.0 + s) for s in (1, 2)]
+    assert objectives[0].ensemble(nets, objectives) is not None
+    teacher = mf.Network.init(2, 5, "erf", seed=9)
+    assert objectives[0].ensemble(nets, [objectives[0], make(teacher)]) is None
     integ = mf.integrators.euler(0.05)
-    many = mf.simulate_many(nets, pops, integ, 0.5, record=mf.LogSchedule(3))
-    for net, pop, traj in zip(nets, pops, many, strict=True):
-        single = mf.simulate(net, pop, integ, 0.5, record=mf.LogSchedule(3))
+    many = mf.simulate_many(nets, objectives, integ, 0.5, record=mf.LogSchedule(3),
+                            seeds=[4, 5])
+    for net, seed, target, traj in zip(nets, [4, 5], targets, many, strict=True):
+        single = mf.simulate(net, make(target), integ, 0.5, record=mf.LogSchedule(3),
+                             seed=seed)
         assert np.array_equal(traj.final.w, single.final.w)
+        assert np.array_equal(traj.risk, single.risk)
 
 
 def test_bad_teachers_and_students():
@@ -194,3 +218,16 @@ def test_bad_teachers_and_students():
         mf.GaussianPopulation(_target(), backend="numpy").risk(_student("relu", False, d=6))
     with pytest.raises(TypeError, match="IndexTarget"):
         mf.GaussianPopulation("He3")
+
+
+def test_refine_and_classify_find_the_global_minimum_of_an_index_target():
+    """Two linear neurons near y = He_1(u.x): refine reaches R = 0 and classify calls it a
+    global minimum with exactly the zero modes of its symmetries."""
+    target = mf.IndexTarget.random(4, {1: 1.0}, seed=0)
+    pop = mf.GaussianPopulation(target, backend="numpy")
+    net = mf.Network(np.ones(2), 0.9 * np.vstack([target.U.T] * 2) + 0.01, activation="linear")
+    refined, report = mf.refine(net, pop)
+    assert report["success"] and report["risk_end"] <= 1e-13 * pop.risk(net.with_w(0 * net.w))
+    cert = mf.classify(refined, pop)
+    assert cert["kind"] == "global minimum"
+    assert cert["n_zero"] == cert["expected_zero_modes"]

@@ -9,6 +9,7 @@ import itertools
 import numpy as np
 from numba import get_num_threads, njit, prange
 
+from .. import numpy as _reference
 from ..tuning import current as _tuning
 from . import lanes as _lanes
 from .common import JIT_OPTIONS, NOGIL_OPTIONS
@@ -311,6 +312,8 @@ def forward_batch(activation, layout, w, q, X):
     w, X = np.asarray(w), np.asarray(X)
     if _lanes.applies(activation, layout, w.shape[1], X.shape[-2], np.result_type(w, X)):
         return _lanes.forward_batch(activation, layout, w, q, X)
+    if activation.name not in ACT_IDS:  # a polynomial activation: the NumPy reference
+        return _reference.forward_batch(activation, layout, w, q, X)
     kind = ACT_IDS[activation.name]
     dtype = np.result_type(w, X)
     zero = dtype.type(0)
@@ -347,6 +350,8 @@ def forward_batch(activation, layout, w, q, X):
 def data_grad(activation, layout, w, X, R):
     """grad_i = sum_n grad_{w_i}[c_i . R_n sigma(a_i . x_n + b_i)], shape (m, p):
     grad_c = sum_n sigma(z) R_n, grad_a = sum_n sigma'(z) (c_i.R_n) x_n, grad_b likewise."""
+    if activation.name not in ACT_IDS:
+        return _reference.data_grad(activation, layout, w, X, R)
     kind = ACT_IDS[activation.name]
     dtype = np.result_type(w, X, R)
     zero = dtype.type(0)
@@ -417,6 +422,8 @@ def forward_and_grad_batch(activation, layout, w, q, m_grad, X, residual):
     w, X = np.asarray(w), np.asarray(X)
     if _lanes.applies(activation, layout, w.shape[1], X.shape[-2], np.result_type(w, X)):
         return _lanes.forward_and_grad_batch(activation, layout, w, q, m_grad, X, residual)
+    if activation.name not in ACT_IDS:
+        return _reference.forward_and_grad_batch(activation, layout, w, q, m_grad, X, residual)
     kind = ACT_IDS[activation.name]
     dtype = np.result_type(w, X)
     zero = dtype.type(0)

@@ -13,7 +13,6 @@ import numpy as np
 from ..analysis.diagnostics import diagnose, laziness_kappa
 from ..analysis.overlaps import overlaps_along
 from ..core.layout import Layout
-from ..model.targets import IndexTarget
 from ..objectives.teacher_student import Empirical
 from ..dynamics.trajectory import simulate
 from ..objectives.frozen import freeze, unfreeze
@@ -75,16 +74,16 @@ def along_run(problem, snapshots, t_end: float, probe: int, tangent: bool = Fals
 
 
 
-def index_overlaps(teacher, snapshots, layout: Layout, diagnostics: dict | None = None
-                   ) -> dict:
-    """``{"diagnostics": ...}``: the run's ``diagnostics`` (None: none) with, for an
-    :class:`meanfield.model.targets.IndexTarget` teacher, the overlaps of the recorded
+def index_overlaps(U, snapshots, layout: Layout, diagnostics: dict | None = None) -> dict:
+    """``{"diagnostics": ...}``: the run's ``diagnostics`` (None: none) with, for a run
+    whose teacher is an index target with directions ``U`` (d, r) (its stand-in
+    teacher's a^T, :mod:`meanfield.runs.teachers`), the overlaps of the recorded
     ``snapshots`` with span(U) as lists over the records: overlap_mean (|c|-weighted),
     overlap_fraction (neurons at or above 1/2) and overlap_max
-    (:func:`meanfield.analysis.overlaps.overlaps_along`); ``{}`` for any other teacher
-    without diagnostics."""
-    if not isinstance(teacher, IndexTarget):
+    (:func:`meanfield.analysis.overlaps.overlaps_along`); ``U = None`` (another teacher)
+    adds none, and gives ``{}`` without diagnostics."""
+    if U is None:
         return {} if diagnostics is None else {"diagnostics": diagnostics}
-    along = overlaps_along(snapshots, layout, teacher.U)
+    along = overlaps_along(snapshots, layout, U)
     measures = {key: along[key.removeprefix("overlap_")].tolist() for key in OVERLAP_KEYS}
     return {"diagnostics": {**(diagnostics or {}), **measures}}

@@ -439,7 +439,8 @@ def complete(book: Segment, problem: Problem, traj: Trajectory, recorder: Record
         phase["phase"] = "tangent" if config.diagnostics.tangent else "diagnostics"
         book.metrics("running", state, recorder, phase["phase"], **extra)
         extra["diagnostics"] = _diagnostics(book, problem, traj)
-    extra.update(index_overlaps(problem.teacher, traj.snapshots, problem.student.layout,
+    directions = problem.teacher.a.T if config.teacher.kind == "index" else None
+    extra.update(index_overlaps(directions, traj.snapshots, problem.student.layout,
                                 extra.pop("diagnostics", None)))
     book.metrics("done", state, recorder, "done", **extra)
     return Result(out, config, traj, problem.teacher, "done", book.written_wall)

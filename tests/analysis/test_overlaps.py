@@ -63,11 +63,11 @@ def test_overlaps_along_equal_the_functions_on_each_snapshot_and_in_run_diagnost
         np.testing.assert_array_equal(along["span"][k], span)
         measure = overlap_measure(w[:, net.layout.c], w[:, net.layout.a], target.U, 0.3)
         assert {key: along[key][k] for key in measure} == measure
-    recorded = index_overlaps(target, snapshots, net.layout, {"kappa": None})["diagnostics"]
+    recorded = index_overlaps(target.U, snapshots, net.layout, {"kappa": None})["diagnostics"]
     assert recorded["kappa"] is None
     assert recorded["overlap_max"] == overlaps_along(snapshots, net.layout, target.U)[
         "max"].tolist()
-    assert index_overlaps(net, snapshots, net.layout) == {}
+    assert index_overlaps(None, snapshots, net.layout) == {}
 
 
 @pytest.mark.parametrize("call, match", [

@@ -40,6 +40,8 @@ _EXPORTS = {
     "simulate": "dynamics.trajectory", "simulate_many": "dynamics.trajectory",
     # analysis: critical points
     "refine": "analysis.critical", "classify": "analysis.critical",
+    "neuron_overlaps": "analysis.overlaps", "overlap_measure": "analysis.overlaps",
+    "overlaps_along": "analysis.overlaps",
     # runs: configs, run directories, sweeps
     "Config": "runs.config", "ConfigError": "runs.config",
     "Result": "runs.run", "load": "runs.run", "resume": "runs.run", "run": "runs.run",
@@ -73,6 +75,7 @@ if TYPE_CHECKING:  # static analysers and IDEs see the eager imports
     from .analysis import distances as metrics  # noqa: F401
     from .analysis import linear_networks as linear  # noqa: F401
     from .analysis.critical import classify, refine  # noqa: F401
+    from .analysis.overlaps import neuron_overlaps, overlap_measure, overlaps_along  # noqa: F401
     from .backends import get_backend  # noqa: F401
     from .core.activations import (ACTIVATIONS, Activation, get_activation,  # noqa: F401
                                    hermite_activation)

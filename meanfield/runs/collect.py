@@ -8,8 +8,9 @@ recorded at t = 0) and ``relative_risk`` (R/R0 = final_risk / initial_risk, empt
 R0 is 0 or was not recorded), the end-of-run laziness
 diagnostics when the cells recorded them (``kappa``, ``final_displacement``,
 ``final_kernel_change``, ``final_activation_stability``, ``final_tangent_distance_rel``;
-config section ``diagnostics``), and ``message`` (why a cell stopped). ``series.csv`` is long
-format: ``cell``, the axes, ``seed``, then ``t``,
+config section ``diagnostics``; with an index-target teacher ``final_overlap_mean``,
+``final_overlap_fraction``, ``final_overlap_max``), and ``message`` (why a cell
+stopped). ``series.csv`` is long format: ``cell``, the axes, ``seed``, then ``t``,
 ``step``, ``risk``, ``test_risk``, one row per recorded time. Missing values are empty.
 """
 from __future__ import annotations
@@ -23,14 +24,15 @@ from . import store
 from .cells import cell_state, read_attempts
 from .cells import read_manifest as _read_manifest
 from .config import ConfigError
-from .rundir import read_metrics
+from .rundir import OVERLAP_KEYS, read_metrics
 from .store import CELLS, MANIFEST, RESULTS, SERIES, DamagedRun
 
 if TYPE_CHECKING:
     import pandas as pd
 SCALARS = ("final_risk", "final_test_risk", "min_risk", "t_final", "steps", "wall_time",
            "initial_risk", "relative_risk")
-DIAGNOSTICS = ("displacement", "kernel_change", "activation_stability", "tangent_distance_rel")
+DIAGNOSTICS = ("displacement", "kernel_change", "activation_stability", "tangent_distance_rel",
+               *OVERLAP_KEYS)
 
 
 def is_sweep(path) -> bool:
@@ -73,7 +75,8 @@ def _scalars(metrics: dict | None, status: str) -> dict:
                 row["relative_risk"] = risk[-1] / row["initial_risk"]
     diagnostics = metrics.get("diagnostics")
     if diagnostics:
-        row["kappa"] = nan if diagnostics["kappa"] is None else diagnostics["kappa"]
+        kappa = diagnostics.get("kappa")
+        row["kappa"] = nan if kappa is None else kappa
         row.update({f"final_{key}": diagnostics[key][-1] for key in DIAGNOSTICS
                     if key in diagnostics})
     return row

@@ -1,18 +1,23 @@
-"""Laziness diagnostics along a run (config section ``diagnostics``, theory §3, §8).
+"""Diagnostics along a run: laziness (config section ``diagnostics``, theory §3, §8) and,
+with an index-target teacher, the overlaps with its directions (theory §13).
 
-The quantities themselves are functions of arrays in :mod:`meanfield.analysis.diagnostics`; this
-module decides on which probe points they are measured and, with ``tangent = true``,
-trains the tangent model with the run's integrator and schedule beside the network.
+The quantities themselves are functions of arrays in :mod:`meanfield.analysis.diagnostics`
+and :mod:`meanfield.analysis.overlaps`; this module decides on which probe points they are
+measured and, with ``tangent = true``, trains the tangent model with the run's integrator
+and schedule beside the network.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from ..analysis.diagnostics import diagnose, laziness_kappa
+from ..analysis.overlaps import overlaps_along
+from ..core.layout import Layout
 from ..objectives.teacher_student import Empirical
 from ..dynamics.trajectory import simulate
 from ..objectives.frozen import freeze, unfreeze
 from ..objectives.tangent import Tangent
+from .rundir import OVERLAP_KEYS
 
 
 def probe_set(objective, test, n: int, rng) -> tuple[np.ndarray, np.ndarray]:
@@ -66,3 +71,19 @@ def along_run(problem, snapshots, t_end: float, probe: int, tangent: bool = Fals
     except ValueError:
         out["kappa"] = None
     return out
+
+
+
+def index_overlaps(U, snapshots, layout: Layout, diagnostics: dict | None = None) -> dict:
+    """``{"diagnostics": ...}``: the run's ``diagnostics`` (None: none) with, for a run
+    whose teacher is an index target with directions ``U`` (d, r) (its stand-in
+    teacher's a^T, :mod:`meanfield.runs.teachers`), the overlaps of the recorded
+    ``snapshots`` with span(U) as lists over the records: overlap_mean (|c|-weighted),
+    overlap_fraction (neurons at or above 1/2) and overlap_max
+    (:func:`meanfield.analysis.overlaps.overlaps_along`); ``U = None`` (another teacher)
+    adds none, and gives ``{}`` without diagnostics."""
+    if U is None:
+        return {} if diagnostics is None else {"diagnostics": diagnostics}
+    along = overlaps_along(snapshots, layout, U)
+    measures = {key: along[key.removeprefix("overlap_")].tolist() for key in OVERLAP_KEYS}
+    return {"diagnostics": {**(diagnostics or {}), **measures}}

@@ -38,7 +38,7 @@ from ..objectives.protocol import Objective
 from . import rundir, store, teachers
 from .checkpoint import open_latest, read, save_checkpoint
 from .config import Config, ConfigError, integrator_params
-from .diagnose import along_run, tangent_model
+from .diagnose import along_run, index_overlaps, tangent_model
 from .objective_kinds import OBJECTIVE_KINDS
 from .resources import check_memory, check_steps
 from .segment import (Interrupted, Segment, belongs, consistent, deferred_signals, history,
@@ -439,6 +439,9 @@ def complete(book: Segment, problem: Problem, traj: Trajectory, recorder: Record
         phase["phase"] = "tangent" if config.diagnostics.tangent else "diagnostics"
         book.metrics("running", state, recorder, phase["phase"], **extra)
         extra["diagnostics"] = _diagnostics(book, problem, traj)
+    directions = problem.teacher.a.T if config.teacher.kind == "index" else None
+    extra.update(index_overlaps(directions, traj.snapshots, problem.student.layout,
+                                extra.pop("diagnostics", None)))
     book.metrics("done", state, recorder, "done", **extra)
     return Result(out, config, traj, problem.teacher, "done", book.written_wall)
 

@@ -24,8 +24,10 @@ STATUSES = ("running", "done", "diverged", "failed", "interrupted")
 #: what metrics.json's ``phase`` can be (the part of the run writing it)
 PHASES = ("run", "diagnostics", "tangent", "done")
 #: the lists over the records in metrics.json's ``diagnostics`` (with ``kappa``, a number)
+#: the overlap measures of a run with an index-target teacher (meanfield.runs.diagnose)
+OVERLAP_KEYS = ("overlap_mean", "overlap_fraction", "overlap_max")
 DIAGNOSTICS = ("displacement", "kernel_change", "activation_stability",
-               "tangent_distance", "tangent_distance_rel")
+               "tangent_distance", "tangent_distance_rel", *OVERLAP_KEYS)
 
 
 def check_run_dir(run_dir) -> Path:

@@ -11,8 +11,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ..analysis.overlaps import overlaps_along
 from ..runs import store
 from .figures import save, subplots
+from .index_plane import draw_index_plane, draw_overlap_curves
 from .neurons import (PATHS, NeuronPanel, draw_neurons, extent_of, legend_handles,
                       output_weights, plane_basis, plane_positions)
 
@@ -189,11 +191,32 @@ def animate(panels, teacher, path, fps: int = 12, max_frames: int = 60,
     return path
 
 
+def index_figure(snapshots, times, layout, U, title: str):
+    """The overlaps of a run with an index target (theory §13): each neuron's |P_U a|/|a|
+    and the measure's mean, fraction >= 1/2 and maximum over time, beside the neurons in
+    the (u_1, u_2) plane when the target has two directions or more."""
+    out = overlaps_along(snapshots, layout, U)
+    r = np.asarray(U).shape[1]
+    fig, axes = subplots(1, 2 if r >= 2 else 1, figsize=(10.0 if r >= 2 else 5.4, 4.6))
+    axes = np.atleast_1d(axes)
+    t = np.asarray(times, dtype=np.float64)
+    for i in range(out["span"].shape[1]):
+        axes[0].plot(t, out["span"][:, i], color="0.75", lw=0.6)
+    draw_overlap_curves(axes[0], t, {"|c|-weighted mean": out["mean"],
+                                     "fraction >= 1/2": out["fraction"], "max": out["max"]},
+                        logx=bool(t[0] > 0 and t[-1] / t[0] > 100))
+    axes[0].set_title(f"{title}: |P_U a_i| / |a_i| (grey, per neuron)", fontsize=9)
+    if r >= 2:
+        draw_index_plane(axes[1], snapshots, layout, U, title="start (hollow) and end")
+    return fig
+
+
 def plot_run(result, out_dir=None, gif: bool = False,
              paths: str | None = "sign") -> list[Path]:
     """Figures of a finished run (meanfield.runs.Result) into ``out_dir`` (default
     <run_dir>/figures): loss.png/pdf, neurons.png/pdf (paths coloured by ``paths``:
-    "sign", "time" or None) and optionally neurons.gif.
+    "sign", "time" or None), optionally neurons.gif, and for an index target
+    overlaps.png/pdf (:func:`index_figure`).
 
     Examples:
 
@@ -211,4 +234,7 @@ def plot_run(result, out_dir=None, gif: bool = False,
     if gif:
         written.append(animate([(name, traj.snapshots, student, traj.times)],
                                result.teacher, out / "neurons", paths=paths))
+    if result.config.teacher.kind == "index":   # the stand-in teacher's a_j are the u_j
+        written += save(index_figure(traj.snapshots, traj.times, student.layout,
+                                     result.teacher.a.T, name), out / "overlaps")
     return written

@@ -5,9 +5,13 @@ parallel loop instead of a sequential one, members shared between threads) is a 
 :class:`Tuning`. The rule the fields obey (docs/guide/backends.md, "Same numbers on any
 load"): they are compared with the problem's sizes only (particles, samples, input
 dimension, members, dtype, kernel), never with the machine's load or its number of
-threads, and no field changes the order of a floating-point sum, so any setting gives the
-same bits; the settings change speed and memory only. The defaults are safe on 1 to 64
-cores.
+threads, so the thread count and the load change speed, never bits. The thresholds
+(``*_min_work``, ``hvp_parallel_min_pairs``), ``member_tile``, ``chunk``,
+``tile_threads`` and an integer ``blas_threads`` change no result; ``blas_min_d``,
+``tile``, ``sample_tile`` and ``parts`` choose a path or cut the work into parts whose
+partial sums are added in a fixed order, so changing them may change the last bits, as
+a change of the problem's size would. The defaults are
+safe on 1 to 64 cores.
 
 :func:`current` gives the settings in force, :func:`override` changes them for the
 enclosed block of the calling thread (and its asyncio task), :func:`set_defaults` for the
@@ -38,13 +42,16 @@ class Tuning:
     parallel_min_work : inner iterations (pairs, or particles x samples) from which a
         reduction runs its parallel loop. Below it a parallel region costs more than it
         saves, and on a busy machine it waits for a descheduled thread.
-    share_min_work : inner iterations, summed over members, from which an ensemble's
-        tiled data reduction hands its member groups to helper threads (work sharing:
-        a helper whose core is busy takes fewer groups, nobody waits for it).
+    share_min_work : inner iterations, summed over members, from which a tiled
+        reduction hands its parts (BLAS tiles, sample blocks, an ensemble's member
+        groups) to Numba's threads (work sharing: a thread whose core is busy takes
+        fewer parts, nobody waits for it).
     hvp_parallel_min_pairs : pairs from which the exact population Hessian-vector
         product runs its parallel loop (each pair costs far more than a velocity's).
-    parts : blocks a parallel loop is cut into (a few per thread for balance); a
-        function of the sizes only, so that the partition never follows the thread count.
+    parts : blocks a parallel loop is cut into (a few per thread for balance), and the
+        least number of BLAS tiles (of at least tile / parts entries) and of sample
+        blocks that a large tiled reduction is cut into, so that threads can share them;
+        a function of the sizes only, so that the partition never follows the thread count.
     tile_threads : Numba threads of the scalar pass between two BLAS products (BLAS's own
         threads keep spinning for a while after a product and would fight a parallel pass).
     blas_threads : BLAS threads of the backends' matrix products, pinned for the

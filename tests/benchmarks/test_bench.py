@@ -117,3 +117,19 @@ def test_the_table_header_names_the_blas_kernels_and_a_forced_core_type(monkeypa
         assert f"({blas[0]['architecture']} kernels" in note
     monkeypatch.delenv("OPENBLAS_CORETYPE")
     assert "forced" not in blas_note()
+
+
+def test_the_flop_bound_computes_the_two_products_either_way():
+    """Line 1's bound: BLAS's own threads and one-thread row blocks (3 threads, uneven
+    rows) both compute (A_t A_s^T) A_s, the two products of a population velocity."""
+    import numpy as np
+
+    from benchmarks.bench import bound_products
+
+    blas, blocks = bound_products(301, 20, 3)
+    rng = np.random.default_rng(0)
+    a_t, a_s = rng.standard_normal((301, 20)), rng.standard_normal((306, 20))
+    want = np.einsum("ij,kj,kl->il", a_t, a_s, a_s, optimize=False)
+    for got in (blas(), blocks()):
+        assert got.shape == want.shape
+        assert np.abs(got - want).max() <= 1e-12 * np.abs(want).max()

@@ -12,9 +12,12 @@ Two strategies, chosen by the input dimension d:
 * d >= ``blas_min_d``: tiled. A tile of rows of A_t A_s^T comes from BLAS, one
   pass (on ``tile_threads`` Numba threads) turns it in place into (e o Q) while
   accumulating grad_c, sum e P, grad_b and value, and BLAS forms (e o Q) A_s. Tiles
-  hold at most ``tile`` entries; from ``share_min_work`` pairs they are handed to
-  helper threads (``common.share``: each tile's rows are its own, so which thread ran
-  it changes nothing), BLAS pinned to ``blas_threads`` (:mod:`meanfield.backends.blas`).
+  hold at most ``tile`` entries and are at least ``parts`` where the sizes allow
+  (``common.spans``: sizes only); from ``share_min_work`` pairs they are handed to
+  Numba's threads (``common.share_tiles``: each tile's rows are its own and each tile
+  runs on one thread, BLAS pinned to ``blas_threads``
+  (:mod:`meanfield.backends.blas`), so which thread ran it, and how many threads
+  there were, changes nothing).
 
 The loops run in parallel from ``parallel_min_work`` pairs (a single run's or an
 ensemble's). Every choice follows the sizes only, and each target's sums are formed by
@@ -38,7 +41,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import get_num_threads, njit, prange
+from numba import njit, prange
 
 from ...kernels.gaussian import MIXED_NAMES
 from .. import numpy as _reference
@@ -52,9 +55,9 @@ from .common import pad4 as _pad4
 from .common import pad4t as _pad4t
 from .common import pick as _pick
 from .common import parts as _parts
-from .common import share as _share
+from .common import share_tiles as _share_tiles
 from .common import shares as _shares
-from .common import tile_threads as _tile_threads
+from .common import spans as _spans
 from .common import twin as _twin
 from .data import (bind_forward_and_grad, data_grad, forward,  # noqa: F401
                          forward_and_grad, forward_and_grad_batch, forward_batch)
@@ -428,10 +431,8 @@ def pair_reduce_batch(kernel, layout, w_t, w_s, q_s, with_value=False):
                 _pad4t(a_s), n_s, sq_s, r_s, b_s, gc, ga, gb, val)
         _pick(_SMALL_PAIRS, work)(*args)
     else:
-        rows = max(1, min(m_t, tune.tile // max(1, m_s)))
         coef_p = np.empty((S, m_t))
-        tiles = [(s, slice(lo, min(m_t, lo + rows))) for s in range(S)
-                 for lo in range(0, m_t, rows)]
+        tiles = [(s, I) for s in range(S) for I in _spans(m_t, m_s, tune.tile)]
         shared = _shares(work, len(tiles))  # tiles on helper threads: sequential passes
 
         def tile(i):
@@ -443,8 +444,7 @@ def pair_reduce_batch(kernel, layout, w_t, w_s, q_s, with_value=False):
             ga[s, I] = T @ a_s[s]
             ga[s, I] += coef_p[s, I, None] * a_t[s, I]
 
-        with _tile_threads():
-            _share(tile, len(tiles), min(get_num_threads(), len(tiles)) if shared else 1)
+        _share_tiles(tile, len(tiles), shared)
     grad = np.empty((S, m_t, layout.p), dtype=dtype)
     grad[..., layout.c] = kernel.scale * gc
     grad[..., layout.a] = kernel.scale * ga

@@ -54,6 +54,28 @@ def parts(n: int, per_part_min: int = 1) -> int:
     return max(1, min(n // max(1, per_part_min), tuning().parts))
 
 
+def spans(n: int, width: int, limit: int) -> list[slice]:
+    """Consecutive spans of nearly equal length (differing by one) covering ``n`` rows of
+    ``width`` entries each: spans of at most about ``limit`` entries (a tile's memory),
+    and at least the tuning's ``parts`` spans, of at least ``limit / parts`` entries
+    each, where the rows allow (so that threads can share them: :func:`share_tiles`).
+    A function of the sizes only, never of the threads.
+
+    Examples:
+
+        >>> from meanfield.backends.numba.common import spans
+        >>> [(s.start, s.stop) for s in spans(10, 100, 4000)]  # 4 spans of >= 250 entries
+        [(0, 2), (2, 5), (5, 8), (8, 10)]
+    """
+    if n <= 0:
+        return []
+    parts_ = tuning().parts
+    total = n * max(1, width)
+    count = min(n, max(1, -(-total // limit), min(parts_, total // max(1, limit // parts_))))
+    bounds = np.linspace(0, n, count + 1).round().astype(int)
+    return [slice(int(lo), int(hi)) for lo, hi in itertools.pairwise(bounds)]
+
+
 def shares(work: int, parts: int) -> bool:
     """Whether ``parts`` independent parts of ``work`` inner iterations in total are
     handed to :func:`share` (from the tuning's ``share_min_work``, with two parts or
@@ -147,6 +169,17 @@ def tile_threads():
     ``blas_threads`` (:func:`meanfield.backends.blas.pinned`)."""
     with numba_threads(tuning().tile_threads), pinned():
         yield
+
+
+def share_tiles(fn, n: int, shared: bool) -> None:
+    """fn(0), ..., fn(n - 1) under :func:`tile_threads`: handed to :func:`share` on as
+    many threads as Numba's count in the calling thread when ``shared`` (read before
+    the scope lowers it), else called in order on the calling thread. Each part must
+    run single-threaded code (sequential passes, BLAS pinned) and write its own
+    outputs, so the thread count changes the speed only."""
+    threads = min(get_num_threads(), n) if shared else 1
+    with tile_threads():
+        share(fn, n, threads)
 
 
 def pad4(x):

@@ -7,7 +7,7 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
-from numba import get_num_threads, njit, prange
+from numba import njit, prange
 
 from .. import numpy as _reference
 from ..tuning import current as _tuning
@@ -18,9 +18,9 @@ from .common import dot4 as _dot4
 from .common import pad4 as _pad4
 from .common import pad4t as _pad4t
 from .common import pick as _pick
-from .common import share as _share
+from .common import share_tiles as _share_tiles
 from .common import shares as _shares
-from .common import tile_threads as _tile_threads
+from .common import spans as _spans
 from .common import twin as _twin
 from ..protocol import square_labels
 from .kernels import ACT_IDS, act, dact
@@ -301,6 +301,18 @@ def _member_groups(S: int, chunk: int) -> list[slice]:
     return [slice(int(lo), int(hi)) for lo, hi in itertools.pairwise(bounds)]
 
 
+def _sample_blocks(tiles: int, partial: int) -> list[slice]:
+    """Consecutive blocks of a member's ``tiles`` sample tiles (nearly equal numbers of
+    tiles), each summing its own partial gradient of ``partial`` entries, then added in
+    block order: the tuning's ``parts`` at most, and the partials beyond the first at
+    most ``tile`` entries in all. Sizes only: the threads that run the blocks change no
+    bit."""
+    tune = _tuning()
+    count = max(1, min(tiles, tune.parts, 1 + tune.tile // max(1, partial)))
+    bounds = np.linspace(0, tiles, count + 1).round().astype(int)
+    return [slice(int(lo), int(hi)) for lo, hi in itertools.pairwise(bounds)]
+
+
 def forward(activation, layout, w, q, X):
     """f(x_n) = sum_i q_i c_i sigma(a_i . x_n + b_i), shape (n, k) (theory §1)."""
     return forward_batch(activation, layout, np.asarray(w)[None], np.asarray(q)[None], X)[0]
@@ -332,9 +344,8 @@ def forward_batch(activation, layout, w, q, X):
             _pick(_FUSED_FORWARD, m * n)(kind, np.ascontiguousarray(cq[s]), a[s], b[s],
                                          X3[0 if len(X3) == 1 else s], out[s])
         return out
-    rows = max(1, min(n, tune.tile // max(1, m)))
     CQ = np.ascontiguousarray(cq.transpose(0, 2, 1))
-    tiles = [(s, slice(lo, min(n, lo + rows))) for s in range(S) for lo in range(0, n, rows)]
+    tiles = [(s, N) for s in range(S) for N in _spans(n, m, tune.tile)]
     shared = _shares(S * m * n, len(tiles))  # tiles on helper threads: sequential passes
 
     def tile(i):
@@ -342,8 +353,7 @@ def forward_batch(activation, layout, w, q, X):
         Z = X3[0 if len(X3) == 1 else s, N] @ a[s].T
         _pick(_TILE_FORWARD, 0 if shared else Z.size)(kind, Z, b[s], CQ[s], out[s, N], zero)
 
-    with _tile_threads():
-        _share(tile, len(tiles), min(get_num_threads(), len(tiles)) if shared else 1)
+    _share_tiles(tile, len(tiles), shared)
     return out
 
 
@@ -368,9 +378,8 @@ def data_grad(activation, layout, w, X, R):
     elif layout.d < _tuning().blas_min_d:
         _pick(_FUSED_DATA_GRAD, m * len(X))(kind, c, a, b, X, R, gc, ga, gb)
     else:
-        rows = max(1, min(m, _tuning().tile // max(1, len(X))))
         RT = np.ascontiguousarray(R.T)
-        tiles = [slice(lo, min(m, lo + rows)) for lo in range(0, m, rows)]
+        tiles = _spans(m, len(X), _tuning().tile)
         shared = _shares(m * len(X), len(tiles))  # tiles on helper threads
 
         def tile(i):
@@ -381,8 +390,7 @@ def data_grad(activation, layout, w, X, R):
                 zero)
             ga[I] = Z @ X
 
-        with _tile_threads():
-            _share(tile, len(tiles), min(get_num_threads(), len(tiles)) if shared else 1)
+        _share_tiles(tile, len(tiles), shared)
     grad = np.empty((m, layout.p), dtype=dtype)
     grad[:, layout.c] = gc
     grad[:, layout.a] = ga
@@ -416,8 +424,12 @@ def forward_and_grad_batch(activation, layout, w, q, m_grad, X, residual):
     (S, n, d); ``residual(F, G, N)`` gives the residuals of members G on samples N.
     Member s equals the single reduction of member s bit for bit (same products, same
     tiles, same arithmetic in the passes); the member axis is one more parallel dimension
-    of every loop, and for d >= blas_min_d the member groups are shared between threads
-    from ``share_min_work`` (``common.share``; sizes only, never the load). Small float64
+    of every loop. For d >= blas_min_d a member's samples are cut into tiles
+    (``common.spans``); a member of one tile joins others in member groups, shared
+    between threads from ``share_min_work``; a member of several tiles has its tiles
+    cut into blocks (:func:`_sample_blocks`), shared between threads, each block
+    summing its partial gradient on one thread, the partials added in block order. Every
+    partition follows the sizes only: the thread count changes speed, never bits. Small float64
     members with d <= 4 take the lanes kernels (:mod:`meanfield.backends.numba.lanes`)."""
     w, X = np.asarray(w), np.asarray(X)
     if _lanes.applies(activation, layout, w.shape[1], X.shape[-2], np.result_type(w, X)):
@@ -459,47 +471,66 @@ def forward_and_grad_batch(activation, layout, w, q, m_grad, X, residual):
     gc, ga = np.zeros((S, m_grad, k), dtype=dtype), np.zeros((S, m_grad, layout.d), dtype)
     gb = np.zeros((S, m_grad), dtype=dtype)
     cg, bg = np.ascontiguousarray(c[:, :m_grad]), np.ascontiguousarray(b[:, :m_grad])
-    rows = max(1, min(n, tune.sample_tile // max(1, M)))
-    # members taken together: their tiles (and their data, when it is per member) stay
-    # in a 1 MB cache between the two products
+    tiles = _spans(n, M, tune.sample_tile)  # a member's sample tiles (sizes M, n only)
+    # members taken together when each is one tile: their tiles (and their data, when
+    # it is per member) stay in a 1 MB cache between the two products
     per_member = M * n + (0 if len(X3) == 1 else n * layout.d)
-    chunk = max(1, min(S, tune.member_tile // per_member)) if rows == n else 1
+    chunk = max(1, min(S, tune.member_tile // per_member)) if len(tiles) == 1 else 1
     groups = _member_groups(S, chunk)
-    shared = _shares(S * M * n, len(groups))  # groups on helper threads: sequential passes
+    blocks = _sample_blocks(len(tiles), m_grad * (layout.d + k + 1))
     XT = X3.transpose(0, 2, 1)
     # the square loss's residual formed in the compiled passes (float64: the labels'
     # conversion is then exact, as in the residual's own promotion)
     square = square_labels(residual) if dtype == np.float64 else None
     labels, divisor = (None, None) if square is None else square
 
-    def group(g):
-        """The members G of one group, tile by tile, each member with its own products;
-        tiles of size >= parallel_min_work run their passes in parallel when the groups
-        are not shared between threads."""
-        G = groups[g]
+    def tile(G, N, gcG, gbG, gaG, shared):
+        """Sample tile N of the members G, each member with its own products, its
+        gradient added to (gcG, gbG, gaG); a tile of size >= parallel_min_work runs its
+        passes in parallel when tiles are not shared between threads."""
         xt, x = (XT, X3) if len(X3) == 1 else (XT[G], X3[G])
-        for lo in range(0, n, rows):
-            N = slice(lo, min(n, lo + rows))
-            Z = a[G] @ xt[..., N]  # one product per member (shared data broadcast)
-            size = 0 if shared else Z.size
-            Zg = Z[:, :m_grad]
-            if labels is not None and size < tune.parallel_min_work:
-                _tile_passes(kind, Z, Zg, b[G], CQ[G], f[G, N],
-                             labels[:, N] if len(labels) == 1 else labels[G, N], divisor,
-                             bg[G], cg[G], gc[G], gb[G], zero, tune.chunk)
-            else:
-                _pick(_TILE_FORWARD_ROWS, size)(kind, Z, b[G], CQ[G], f[G, N], zero,
-                                                tune.chunk)
-                R = np.asarray(residual(f[G, N], G, N), dtype=dtype)
-                RT = np.ascontiguousarray(R.transpose(0, 2, 1))
-                gc_tile, gb_tile = np.empty_like(gc[G]), np.empty_like(gb[G])
-                _pick(_TILE_GRAD, size)(kind, Zg, bg[G], cg[G], RT, gc_tile, gb_tile, zero)
-                gc[G] += gc_tile
-                gb[G] += gb_tile
-            ga[G] += Zg @ x[:, N]
+        Z = a[G] @ xt[..., N]  # one product per member (shared data broadcast)
+        size = 0 if shared else Z.size
+        Zg = Z[:, :m_grad]
+        if labels is not None and size < tune.parallel_min_work:
+            _tile_passes(kind, Z, Zg, b[G], CQ[G], f[G, N],
+                         labels[:, N] if len(labels) == 1 else labels[G, N], divisor,
+                         bg[G], cg[G], gcG, gbG, zero, tune.chunk)
+        else:
+            _pick(_TILE_FORWARD_ROWS, size)(kind, Z, b[G], CQ[G], f[G, N], zero, tune.chunk)
+            R = np.asarray(residual(f[G, N], G, N), dtype=dtype)
+            RT = np.ascontiguousarray(R.transpose(0, 2, 1))
+            gc_tile, gb_tile = np.empty_like(gcG), np.empty_like(gbG)
+            _pick(_TILE_GRAD, size)(kind, Zg, bg[G], cg[G], RT, gc_tile, gb_tile, zero)
+            gcG += gc_tile
+            gbG += gb_tile
+        gaG += Zg @ x[:, N]
 
-    with _tile_threads():
-        _share(group, len(groups), min(get_num_threads(), len(groups)) if shared else 1)
+    if len(blocks) == 1:  # member groups shared between threads, tiles in order
+        shared = _shares(S * M * n, len(groups))
+
+        def group(g):
+            G = groups[g]
+            for N in tiles:
+                tile(G, N, gc[G], gb[G], ga[G], shared)
+
+        _share_tiles(group, len(groups), shared)
+    else:  # member by member, its blocks of tiles shared, summed in block order
+        shared = _shares(M * n, len(blocks))
+        for s in range(S):
+            G = slice(s, s + 1)
+            outs = [(gc[G], gb[G], ga[G])] + [
+                (np.zeros_like(gc[G]), np.zeros_like(gb[G]), np.zeros_like(ga[G]))
+                for _ in blocks[1:]]
+
+            def block(i, G=G, outs=outs):
+                for N in tiles[blocks[i]]:
+                    tile(G, N, *outs[i], shared)
+
+            _share_tiles(block, len(blocks), shared)
+            for part in outs[1:]:
+                for total, add in zip(outs[0], part, strict=True):
+                    total += add
     grad[..., layout.c], grad[..., layout.a] = gc, ga
     if layout.bias:
         grad[..., layout.b.start] = gb

@@ -3,6 +3,8 @@
 README's test command (``python -m pytest -q``) deselects the tests marked ``slow``
 (setup.cfg: ``addopts = -m "not slow"``); each keeps a smaller version in the default
 run. ``python -m pytest -q -m slow`` runs them, as ``.ci/run`` does after the default run.
+The tests run on two pytest-xdist workers (``-n 2`` in addopts); the count of slow checks
+left out comes back from the workers, which collect and deselect.
 """
 from __future__ import annotations
 

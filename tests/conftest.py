@@ -3,8 +3,8 @@
 README's test command (``python -m pytest -q``) deselects the tests marked ``slow``
 (setup.cfg: ``addopts = -m "not slow"``); each keeps a smaller version in the default
 run. ``python -m pytest -q -m slow`` runs them, as ``.ci/run`` does after the default run.
-The tests run on two pytest-xdist workers (``-n 2`` in addopts); the count of slow checks
-left out comes back from the workers, which collect and deselect.
+The tests run on two pytest-xdist workers where it is installed (``-n 0``: in-process); the
+count of slow checks left out comes back from the workers, which collect and deselect.
 """
 from __future__ import annotations
 
@@ -24,6 +24,23 @@ ROOT = Path(__file__).resolve().parents[1]
 # import; a value set by the caller is kept)
 for _backend in ("PYTORCH", "JAX", "TENSORFLOW", "CUPY"):
     os.environ.setdefault(f"POT_BACKEND_DISABLE_{_backend}", "1")
+
+
+#: pytest-xdist workers of a run that names none (-n): both cores of a small machine
+WORKERS = 2
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config):
+    """Run on :data:`WORKERS` pytest-xdist workers, each test module whole on one worker
+    (``-n 2 --dist loadscope``), unless the command line names ``-n`` (``-n 0``: in this
+    process), asks for ``--pdb``, or pytest-xdist is not installed (then in this process)."""
+    if hasattr(config, "workerinput") or not config.pluginmanager.hasplugin("xdist"):
+        return
+    if config.option.numprocesses is None and not config.getoption("usepdb", False):
+        config.option.numprocesses = WORKERS
+        if config.option.dist == "no":
+            config.option.dist = "loadscope"
 
 
 #: how many tests marked slow the "not slow" selection left out (counted where they were

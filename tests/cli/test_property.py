@@ -8,7 +8,8 @@ the run, a value of the wrong type or an array of the wrong dtype or shape) to e
 of one finished run for ``show``, ``plot``, ``resume`` (also with ``--t_end``) and ``run
 --out`` on it; a link's target is never written. The commands run in-process
 (``meanfield.cli.main``) with captured output; runs are tiny (NumPy backend, m <= 8,
-d <= 3, a few dozen steps) so that several hundred examples take well under a minute.
+d <= 3, a few dozen steps). The default run draws 40 configs, 50 damages and 3 signal
+moments; the slow checks draw 110, 140 and 8.
 ``plot`` reads and checks every file, then its drawing is replaced by a stub (drawing is
 tested in tests/cli/test_cli.py). Last, signals at random moments (SIGINT once or twice,
 SIGTERM, SIGSTOP then SIGCONT), from start-up to shutdown, to ``meanfield run`` in a
@@ -44,12 +45,19 @@ from meanfield.runs import store
 #: MEANFIELD_PROPERTY_SCALE=N runs N times as many examples, freshly random (to hunt);
 #: by default the examples are the same on every run (derandomized), for a stable CI
 SCALE = int(os.environ.get("MEANFIELD_PROPERTY_SCALE", "1"))
-CONFIG_EXAMPLES = 110 * SCALE
-DAMAGE_EXAMPLES = 140 * SCALE
-SIGNAL_EXAMPLES = 8 * SCALE
+#: examples per property: (default run, slow check); the default run draws the first few
+CONFIG_EXAMPLES = (40 * SCALE, 110 * SCALE)
+DAMAGE_EXAMPLES = (50 * SCALE, 140 * SCALE)
+SIGNAL_EXAMPLES = (3 * SCALE, 8 * SCALE)
 SETTINGS = dict(deadline=None, derandomize=SCALE == 1, database=None,
                 suppress_health_check=[HealthCheck.too_slow,
                                        HealthCheck.function_scoped_fixture])
+
+
+def examples(counts):
+    """Parametrize a property by its number of examples: (default, slow check)."""
+    fast, full = counts
+    return pytest.mark.parametrize("examples", [fast, pytest.param(full, marks=pytest.mark.slow)])
 
 
 def invoke(*args) -> tuple[int, str, str]:
@@ -141,9 +149,12 @@ def configs(draw):
     return "config.toml", tomli_w.dumps(data).encode()
 
 
-@settings(max_examples=CONFIG_EXAMPLES, **SETTINGS)
-@given(config=configs())
-def test_random_configs_finish_at_t_end_or_fail_with_one_line(config):
+@examples(CONFIG_EXAMPLES)
+def test_random_configs_finish_at_t_end_or_fail_with_one_line(examples):
+    settings(max_examples=examples, **SETTINGS)(given(config=configs())(_random_config))()
+
+
+def _random_config(config):
     name, text = config
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / name
@@ -231,17 +242,25 @@ COMMANDS = st.sampled_from(["show", "plot", "resume", "resume-extend", "run-out"
                             "run-config"])
 
 
-@settings(max_examples=DAMAGE_EXAMPLES, **SETTINGS)
-@given(target=st.integers(0, 100), damage=DAMAGE, where=st.floats(0, 1),
-       flips=st.lists(st.tuples(st.floats(0, 1), st.integers(1, 255)), min_size=1,
-                      max_size=4),
-       command=COMMANDS)
+@examples(DAMAGE_EXAMPLES)
 def test_damaged_files_give_one_line_and_are_never_modified(finished_run, monkeypatch,
-                                                            target, damage, where, flips,
-                                                            command):
+                                                            examples):
     import meanfield.plots.runs as plots
 
     monkeypatch.setattr(plots, "plot_run", lambda result, out=None, gif=False: [])
+
+    @settings(max_examples=examples, **SETTINGS)
+    @given(target=st.integers(0, 100), damage=DAMAGE, where=st.floats(0, 1),
+           flips=st.lists(st.tuples(st.floats(0, 1), st.integers(1, 255)), min_size=1,
+                          max_size=4),
+           command=COMMANDS)
+    def damaged(target, damage, where, flips, command):
+        _damaged(finished_run, target, damage, where, flips, command)
+
+    damaged()
+
+
+def _damaged(finished_run, target, damage, where, flips, command):
     with tempfile.TemporaryDirectory() as tmp:
         run_dir = Path(tmp) / "run"
         shutil.copytree(finished_run / "run", run_dir)
@@ -314,12 +333,16 @@ SIGNALS = {"int": [signal.SIGINT], "int-int": [signal.SIGINT, signal.SIGINT],
            "term": [signal.SIGTERM], "stop-cont": [signal.SIGSTOP, signal.SIGCONT]}
 
 
-@settings(max_examples=SIGNAL_EXAMPLES, **SETTINGS)
-@given(kind=st.sampled_from(sorted(SIGNALS)), delay=st.floats(0.0, 3.0),
-       gap=st.floats(0.0, 0.3))
-def test_signals_at_any_moment_give_at_most_one_line(kind, delay, gap):
+@examples(SIGNAL_EXAMPLES)
+def test_signals_at_any_moment_give_at_most_one_line(examples):
     """From start-up (imports) through the run to shutdown (a run of ~0.3 s after its
     imports): at most one line on stderr, never a traceback, and an honest exit status."""
+    settings(max_examples=examples, **SETTINGS)(given(
+        kind=st.sampled_from(sorted(SIGNALS)), delay=st.floats(0.0, 3.0),
+        gap=st.floats(0.0, 0.3))(_signalled))()
+
+
+def _signalled(kind, delay, gap):
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "run"
         proc = subprocess.Popen([*MEANFIELD, "run", "--out", out, "--backend", "numpy",

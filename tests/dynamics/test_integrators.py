@@ -204,11 +204,11 @@ def test_adaptive_step_floor_passes_gradient_jumps():
     assert state.dt < 1e-9 and state.t < 1.0
     floor = _soft_hinge_problem(dt_min=1e-3)
     assert floor.integrator.params["dt_min"] == 1e-3
-    traj = mf.simulate(floor.student, floor.objective, floor.integrator, 20.0,
+    traj = mf.simulate(floor.student, floor.objective, floor.integrator, 10.0,
                        record=mf.LogSchedule(5))
-    assert traj.times[-1] == pytest.approx(20.0) and traj.steps[-1] < 25_000
-    assert traj.risk[-1] < 1e-2 * traj.risk[0]
-    fine = final_w(floor.student, floor.objective, integrators.euler(1e-3), 20.0)
+    assert traj.times[-1] == pytest.approx(10.0) and traj.steps[-1] < 12_500
+    assert traj.risk[-1] < 1e-2 * traj.risk[0]  # 6e-4 here
+    fine = final_w(floor.student, floor.objective, integrators.euler(1e-3), 10.0)
     assert np.linalg.norm(traj.final.w - fine) < 1e-3 * np.linalg.norm(fine - floor.student.w)
     with pytest.raises(ValueError, match="dt_min must be <= dt_max"):
         integrators.adaptive(dt=0.1, dt_min=1.0, dt_max=0.5)

@@ -164,18 +164,39 @@ def derivative_polynomials(name: str, n_max: int) -> tuple[Polynomial, ...]:
     return tuple(polys[:n_max + 1])
 
 
+def derivative_values(activation: Activation, z, n_max: int) -> list[np.ndarray]:
+    """[sigma(z), sigma'(z), ..., sigma^{(n_max)}(z)] for tanh, sigmoid and softplus (by
+    :func:`derivative_polynomials`) and for a polynomial (its Hermite series' derivatives).
+
+    Examples:
+
+        >>> import numpy as np, meanfield as mf
+        >>> vals = derivative_values(mf.get_activation("tanh"), np.array([0.0]), 3)
+        >>> [float(v[0]) for v in vals]                # tanh^(3)(0) = -2
+        [0.0, 1.0, 0.0, -2.0]
+        >>> cube = mf.hermite_activation([0.0, 0.0, 0.0, 1.0])   # He_3(z) = z^3 - 3 z
+        >>> [float(v[0]) for v in derivative_values(cube, np.array([2.0]), 4)]
+        [2.0, 9.0, 12.0, 6.0, 0.0]
+    """
+    z = np.asarray(z, dtype=np.float64)
+    if activation.hermite is not None:
+        series = HermiteE(activation.hermite)
+        return [series.deriv(n)(z) if n else series(z) for n in range(n_max + 1)]
+    if activation.name not in ("tanh", "sigmoid", "softplus"):
+        raise ValueError(f"activation: no derivative recurrence for {activation.name!r}")
+    t = (np.tanh if activation.name == "tanh" else expit)(z)
+    vals = [p(t) for p in derivative_polynomials(activation.name, n_max)]
+    if activation.name == "softplus":
+        vals[0] = -log_expit(-z)
+    return vals
+
+
 def _quadrature(act: Activation, rho, b, n_max, tol):
     shape = rho.shape
     rho, b = rho.ravel(), b.ravel()
-    polys = derivative_polynomials(act.name, n_max)
-    base = np.tanh if act.name == "tanh" else expit
 
     def derivatives(z):
-        t = base(z)
-        vals = [p(t) for p in polys]
-        if act.name == "softplus":
-            vals[0] = -log_expit(-z)
-        return vals
+        return derivative_values(act, z, n_max)
 
     out = np.empty((n_max + 1, len(rho)))
     dead = rho == 0
@@ -199,5 +220,5 @@ def _quadrature(act: Activation, rho, b, n_max, tol):
     return out.reshape((n_max + 1,) + shape)
 
 
-__all__ = ["CLOSED", "SUPPORTED", "derivative_polynomials", "gaussian_derivatives",
-           "supported"]
+__all__ = ["CLOSED", "SUPPORTED", "derivative_polynomials", "derivative_values",
+           "gaussian_derivatives", "supported"]

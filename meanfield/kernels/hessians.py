@@ -51,6 +51,11 @@ and mu = (b, b') of (u, v) (Williams' kernel and its biased form, theory §2.2-2
 F21, F22, F31 are its derivatives; F30 and F40 are b-derivatives of P, taken in
 h = sqrt2 b / sqrt(1 + 2|a|^2). linear: only Q = 1 (and d2K/db db' = 1 with a bias).
 
+tanh, sigmoid, softplus and polynomial activations paired with themselves: nothing
+diverges, every F_ij is a 2-D Gaussian integral of derivatives of sigma, computed by
+:mod:`meanfield.kernels.smooth_hessians` (to the kernel's ``tol``, or exactly by
+Gauss-Hermite for polynomials), and Wq = F22 (1 - lam lam') with no snapping.
+
 Every quantity is multiplied by the kernel's ``scale`` (1/d for sphere inputs).
 """
 from __future__ import annotations
@@ -60,6 +65,7 @@ from typing import NamedTuple
 import numpy as np
 from scipy.special import ndtr
 
+from . import smooth_hessians as _smooth
 from .bivariate import normal_pdf
 from .gaussian import PairKernel
 
@@ -173,17 +179,45 @@ def _linear_half(n1, n2, t, b1, b2):
 _HALVES = {"relu": _relu_half, "erf": _erf_half, "linear": _linear_half}
 
 
+def has_second_order(kernel: PairKernel) -> bool:
+    """Whether :func:`second_order` knows ``kernel``: a closed form (SUPPORTED) or a
+    smooth activation paired with itself (:mod:`meanfield.kernels.smooth_hessians`).
+
+    Examples:
+
+        >>> import meanfield as mf
+        >>> has_second_order(mf.pair_kernel("erf")), has_second_order(mf.pair_kernel("tanh"))
+        (True, True)
+        >>> has_second_order(mf.pair_kernel("tanh", "sigmoid"))
+        False
+    """
+    return kernel.name in SUPPORTED or _smooth.applies(kernel)
+
+
 def second_order(kernel: PairKernel, n1, n2, t, b1=None, b2=None) -> SecondOrder:
     """Derivatives up to order two of the pair kernel ``kernel`` at the pair scalars.
 
     Closed forms for relu, erf and linear, with or without bias (theory §2.1-2.3, §12):
     see the module docstring for the formulas and for what is returned on the
-    measure-zero sets where relu kernels are not twice differentiable.
+    measure-zero sets where relu kernels are not twice differentiable. tanh, sigmoid,
+    softplus and polynomials paired with themselves: the same formulas with F_ij by
+    quadrature (:mod:`meanfield.kernels.smooth_hessians`; theory §2.6, §12.1), where
+    Wq = F22 (1 - lam lam_s) exactly.
+
+    Examples:
+
+        >>> import numpy as np, meanfield as mf
+        >>> square = mf.pair_kernel(mf.hermite_activation([0.0, 0.0, 1.0]))  # z^2 - 1
+        >>> so = second_order(square, 1.0, 1.0, 0.0)   # Arr = F22 = E[2 * 2]
+        >>> bool(np.allclose([so.Arr, so.Aaa, so.Q], [4.0, 0.0, 0.0]))  # Q = 4 a.a' = 0
+        True
     """
-    if kernel.name not in SUPPORTED:
+    if not has_second_order(kernel):
         raise NotImplementedError(
-            f"exact second derivatives exist for {', '.join(SUPPORTED)} kernels (same "
-            f"activation for student and teacher), not for {kernel.name!r}")
+            f"exact second derivatives exist for {', '.join(SUPPORTED)} kernels and for "
+            f"a {', '.join(_smooth.SMOOTH)} or polynomial activation paired with itself, "
+            f"not for {kernel.name!r} ({kernel.activation.name} x "
+            f"{kernel.source_activation.name})")
     n1, n2, t = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in (n1, n2, t)))
     zeros = np.zeros(n1.shape)
     b1 = zeros if b1 is None else np.broadcast_to(np.asarray(b1, dtype=np.float64), n1.shape)
@@ -191,11 +225,17 @@ def second_order(kernel: PairKernel, n1, n2, t, b1=None, b2=None) -> SecondOrder
     kb1, kb2 = (b1, b2) if kernel.bias else (None, None)
     K, P, Q, D = kernel(n1, n2, t, kb1, kb2)
     _, Ps, _, Ds = kernel(n2, n1, t, kb2, kb1)
-    half = _HALVES[kernel.activation.name]
-    Aaa, Aar, Arr, Ba, F21, Wq = (kernel.scale * x for x in half(n1, n2, t, b1, b2))
-    _, Aar_s, _, _, F12, _ = (kernel.scale * x for x in half(n2, n1, t, b2, b1))
     lam = np.where(n1 > 0, _ratio(t, n1), 0.0)
     lam_s = np.where(n2 > 0, _ratio(t, n2), 0.0)
+    if kernel.name in SUPPORTED:
+        half = _HALVES[kernel.activation.name]
+        Aaa, Aar, Arr, Ba, F21, Wq = (kernel.scale * x for x in half(n1, n2, t, b1, b2))
+        _, Aar_s, _, _, F12, _ = (kernel.scale * x for x in half(n2, n1, t, b2, b1))
+    else:
+        F40, F31, F22, F13, F30, F21, F12 = kernel.scale * _smooth.smooth_moments(
+            kernel, n1, n2, t, kb1, kb2)
+        Aaa, Aar, Arr = F40 + 2.0 * lam * F31 + lam * lam * F22, F31 + lam * F22, F22
+        Ba, Aar_s, Wq = F30 + lam * F21, F13 + lam_s * F22, F22 * (1.0 - lam * lam_s)
     return SecondOrder(K, P, Q, D, Ps, Ds, lam, lam_s, Aaa, Aar, Arr, Ba, F21, Aar_s, F12, Wq)
 
 

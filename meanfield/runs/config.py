@@ -23,7 +23,6 @@ else:  # pragma: no cover
 
 from .. import backends
 from ..dynamics import integrators as dynamics
-from ..core.activations import ACTIVATIONS
 from ..kernels.gaussian import INPUT_LAWS, pair_kernel
 from ..core.losses import LOSSES
 from ..core.layout import Layout
@@ -31,7 +30,7 @@ from ..model.network import BIAS_LAWS, INPUT_WEIGHT_LAWS, OUTPUT_INITS, Network
 from ..model.network import resolve_alpha
 from ..objectives.frozen import check_frozen
 from ..dynamics.trajectory import SCHEDULES
-from . import teachers
+from . import activation_names, teachers
 from .objective_kinds import OBJECTIVE_KINDS
 
 
@@ -521,14 +520,14 @@ def validate(config: Config) -> None:
     if t.kind == "index":
         teachers.check(config)  # TeacherError naming the field (a ConfigError in from_dict)
     _positive_int(t.m, "teacher.m")
-    _choice(t.activation, ACTIVATIONS, "teacher.activation")
+    _choice(t.activation, activation_names.choices(t.activation), "teacher.activation")
     _choice(t.output, OUTPUT_INITS, "teacher.output")
     _laws(t, "teacher", t.m, config.d)
     _positive(t.scale, "teacher.scale", zero=True)
     _alpha(t.alpha, "teacher.alpha", t.m)
     _positive(t.noise, "teacher.noise", zero=True)
     _positive_int(s.m, "student.m")
-    _choice(s.activation, ACTIVATIONS, "student.activation")
+    _choice(s.activation, activation_names.choices(s.activation), "student.activation")
     _alpha(s.alpha, "student.alpha", s.m)
     if s.frozen is not None:
         try:

@@ -66,8 +66,10 @@ def hessian(net: Network, objective: OffersHessian,
 
     Rows and columns follow the row-major flattening of ``net.w`` (particle i, then its
     columns [c | a | b]). The Jacobian of ``objective.velocity`` is -H. Population
-    objectives use exact pair-kernel second derivatives (relu, erf, linear; student and
-    teacher with the same activation); Empirical objectives the closed form above.
+    objectives use exact pair-kernel second derivatives (closed forms for relu, erf and
+    linear, Gauss-Hermite for polynomials, quadrature to the objective's ``tol`` for tanh,
+    sigmoid and softplus; student and teacher with the same activation, or an index
+    target); Empirical objectives the closed form above.
     ``frozen`` (some of "c", "a", "b"; also read from a Frozen objective) restricts H to
     the free parameters: the block H[free, free], rows and columns in the same order
     (:func:`meanfield.objectives.frozen.free_indices`).

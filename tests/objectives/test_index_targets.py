@@ -11,7 +11,7 @@ import meanfield as mf
 
 POLYNOMIAL = "hermite[0.1, 1.0, 0.5, -0.3]"   # a polynomial student by Hermite coefficients
 ACTIVATIONS = ["relu", "erf", "linear", "tanh", "sigmoid", "softplus", POLYNOMIAL]
-HESSIAN_ACTIVATIONS = ["relu", "erf", "linear"]   # the pair kernels with second derivatives
+HESSIAN_ACTIVATIONS = ["relu", "erf", "linear"]   # closed forms; see test_smooth_student_hessians
 
 
 #: smooth students whose own pair kernel is a quadrature: finite differences on fewer neurons

@@ -131,7 +131,7 @@ def ode(method: str = "DOP853", rtol: float = 1e-8, atol: float = 1e-10,
 
         options = {"rtol": params["rtol"], "atol": params["atol"],
                    "max_step": params.get("dt_max", np.inf), "first_step": first_step}
-        if method in IMPLICIT and params["jacobian"] and _exact_jacobian(field, w.size):
+        if method in IMPLICIT and params["jacobian"] and _exact_jacobian(field, w, dtype):
             def jac(_: float, y: np.ndarray) -> np.ndarray:
                 counts["jacobians"] += 1
                 net = field.network(y.reshape(shape).astype(dtype, copy=False))
@@ -219,11 +219,19 @@ def ode(method: str = "DOP853", rtol: float = 1e-8, atol: float = 1e-10,
                   deterministic_only=True)
 
 
-def _exact_jacobian(field: Any, size: int) -> bool:
-    """Whether the objective offers its Hessian and m p is small enough to form it."""
+def _exact_jacobian(field: Any, w: np.ndarray, dtype: Any) -> bool:
+    """Whether the objective offers its Hessian at this network (it may refuse one, e.g.
+    for a student and a teacher of different activations: SciPy's finite differences then
+    stand in) and m p is small enough to form it."""
     from ..objectives.hessian import DENSE_MAX
 
-    return isinstance(field.objective, OffersHessian) and size <= DENSE_MAX
+    if not isinstance(field.objective, OffersHessian) or w.size > DENSE_MAX:
+        return False
+    try:
+        field.objective.hessian_operator(field.network(w.astype(dtype, copy=False)))
+    except NotImplementedError:
+        return False
+    return True
 
 
 def _next_step(solver: Any, fallback: float) -> float:

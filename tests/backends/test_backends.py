@@ -268,3 +268,22 @@ def test_auto_backend():
         assert auto.data_backend(Layout(1, 100), 50, 1000) is compiled
     with pytest.raises(ValueError):
         get_backend("no-such-backend")
+
+
+def test_keops_data_reductions_of_a_polynomial_activation_are_the_reference():
+    """KeOps has no formula for a polynomial "hermite[...]" activation: its data reductions
+    are the NumPy reference's (never another activation's formula, which gave zeros)."""
+    keops = get_backend("keops")
+    reference = get_backend("numpy")
+    act = mf.hermite_activation([0.5, 0.0, 1.0, 0.3])
+    layout = Layout(1, 3, True)
+    rng = np.random.default_rng(0)
+    w, q = rng.standard_normal((2, 4, layout.p)), np.full((2, 4), 0.25)
+    X, R = rng.standard_normal((7, 3)), rng.standard_normal((7, 1))
+    np.testing.assert_array_equal(keops.forward(act, layout, w[0], q[0], X),
+                                  reference.forward(act, layout, w[0], q[0], X))
+    np.testing.assert_array_equal(keops.data_grad(act, layout, w[0], X, R),
+                                  reference.data_grad(act, layout, w[0], X, R))
+    np.testing.assert_array_equal(keops.forward_batch(act, layout, w, q, X),
+                                  reference.forward_batch(act, layout, w, q, X))
+    assert np.abs(keops.forward(act, layout, w[0], q[0], X)).max() > 0.1

@@ -47,6 +47,7 @@ from scipy.special import ndtr
 
 from ...kernels.bivariate import RHO_SNAP, normal_pdf
 from . import bvn as kbvn
+from .. import numpy as _reference
 from ..numpy import linear_pair_reduce
 
 name = "keops"
@@ -134,7 +135,13 @@ def _activation(name_, z):
 
 
 def _family(name_):
-    return _CHEAP if name_ in _CHEAP else _SMOOTH
+    """The activations compiled into one formula with ``name_``; a name KeOps has no
+    formula for (a polynomial "hermite[...]") is refused, never evaluated as another."""
+    for family in (_CHEAP, _SMOOTH):
+        if name_ in family:
+            return family
+    raise ValueError(f"backend keops: no formula for the activation {name_!r}; use the "
+                     f"numpy or numba backend")
 
 
 def _select(names, sel, z):
@@ -400,11 +407,23 @@ def pair_reduce_batch(kernel, layout, w_t, w_s, q_s, with_value=False):
 
 
 # --------------------------------------------------------------------------- data
+def _reference_for_polynomials(fn):
+    """Data reductions of an activation KeOps has no formula for (a polynomial
+    "hermite[...]") go to the NumPy reference, as the Numba backend's do."""
+    @functools.wraps(fn)
+    def reduce(activation, *args):
+        if activation.name not in _CHEAP + _SMOOTH:
+            return getattr(_reference, fn.__name__)(activation, *args)
+        return fn(activation, *args)
+    return reduce
+
+
 def _bias(layout, w, dtype):
     b = layout.unpack(w)[2]
     return np.zeros(len(w), dtype=dtype) if b is None else np.ascontiguousarray(b, dtype=dtype)
 
 
+@_reference_for_polynomials
 def forward(activation, layout, w, q, X):
     """f(x_n) = sum_i q_i c_i sigma(a_i . x_n + b_i), shape (n, k) (theory §1)."""
     _configure()
@@ -425,6 +444,7 @@ def forward(activation, layout, w, q, X):
     return out
 
 
+@_reference_for_polynomials
 def data_grad(activation, layout, w, X, R):
     """grad_i = sum_n grad_{w_i}[c_i . R_n sigma(a_i . x_n + b_i)], shape (m, p)."""
     _configure()
@@ -450,6 +470,7 @@ def data_grad(activation, layout, w, X, R):
     return grad
 
 
+@_reference_for_polynomials
 def forward_batch(activation, layout, w, q, X):
     """Outputs (S, n, k) of S networks (w (S, m, p), q (S, m)) on X (n, d) shared or
     (S, n, d), the member axis a KeOps batch dimension."""
@@ -503,6 +524,7 @@ def data_grad_batch(activation, layout, w, X, R):
     return grad
 
 
+@_reference_for_polynomials
 def forward_and_grad_batch(activation, layout, w, q, m_grad, X, residual):
     """(f (S, n, k), grad (S, m_grad, p)) of S networks: one batched forward launch, the
     residuals, one batched gradient launch (see the NumPy reference)."""

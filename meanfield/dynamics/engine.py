@@ -344,35 +344,34 @@ class Ensemble:
             ok, W_new, aux_new, h, new_dt = stepper.attempt(W, aux, self._fields(A)[0],
                                                             ctrl[A], caps)
             ctrl[A] = new_dt
-            moved = []
-            for j, s in enumerate(A):
-                if not ok[j]:
-                    tries[s] += 1
-                    if tries[s] >= stepper.max_attempts:
-                        self._diverge(s, self.step[s], self.t[s],
-                                      f"step rejected {stepper.max_attempts} times at "
-                                      f"t={self.t[s]:g} (dt fell to {ctrl[s]:.3g})")
-                    continue
-                tries[s] = 0
-                t_new = self.t[s] + h[j]
-                if not np.all(np.isfinite(W_new[j])):
-                    self._diverge(s, self.step[s] + 1, t_new, "particles became NaN or Inf")
-                    continue
-                self.W[s] = W_new[j]
-                for k, v in aux_new.items():
-                    self.aux[k][s] = v[j]
-                self.step[s] += 1
-                self.dt[s] = new_dt[j]
-                if self.bar is not None:
-                    self.bar.update(float(h[j]))
-                self.t[s] = t_new
-                target = self._next_target(s)
-                if t_new >= target - 1e-12 * max(1.0, target):
-                    if target == self.t_end[s]:
-                        self.t[s] = self.t_end[s]
-                    self._record([s], self.W[s:s + 1])
-                self.done[s] |= len(self.recorders[s]) >= len(self.targets[s])
-                moved.append(s)
+            tries[A[ok]] = 0
+            tries[A[~ok]] += 1
+            for s in A[~ok & (tries[A] >= stepper.max_attempts)]:
+                self._diverge(s, self.step[s], self.t[s],
+                              f"step rejected {stepper.max_attempts} times at "
+                              f"t={self.t[s]:g} (dt fell to {ctrl[s]:.3g})")
+            finite = np.isfinite(W_new.reshape(len(A), -1)).all(axis=1)
+            for j in np.flatnonzero(ok & ~finite):
+                s = A[j]
+                self._diverge(s, self.step[s] + 1, self.t[s] + h[j],
+                              "particles became NaN or Inf")
+            j = np.flatnonzero(ok & finite)
+            moved = A[j]
+            self.W[moved] = W_new[j]
+            for k, v in aux_new.items():
+                self.aux[k][moved] = v[j]
+            self.step[moved] += 1
+            self.dt[moved] = new_dt[j]
+            if self.bar is not None:
+                self.bar.update(float(np.sum(h[j])))
+            self.t[moved] = self.t[moved] + h[j]
+            target = self._targets[moved, self.n_rec[moved]]
+            reach = self.t[moved] >= target - 1e-12 * np.maximum(1.0, target)
+            for s, tg in zip(moved[reach], target[reach], strict=True):
+                if tg == self.t_end[s]:
+                    self.t[s] = self.t_end[s]
+                self._record([s], self.W[s:s + 1])
+            self.done[moved] |= self.n_rec[moved] >= self.n_targets[moved]
             self._callbacks(moved)
 
     # -- any other integrator: its own step, member by member ---------------------------

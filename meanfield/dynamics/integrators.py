@@ -151,19 +151,22 @@ def adaptive(dt: float = 1e-3, max_dgrad: float = 1e-2, grow_dgrad: float = 1e-4
         h = np.minimum(dt_ctrl, caps)
         W_new = W + column(h, W.dtype) * g
         g_new, f_new = field.velocity(W_new, None), field.outputs(W_new)
-        ok, new_dt = np.zeros(len(W), dtype=bool), np.array(dt_ctrl, dtype=float)
-        for s in range(len(W)):
-            floor = (STATIONARY_FLOOR * (0.0 if scale is None else float(scale[s]))) ** 2
-            norm = max(float(np.linalg.norm(g_new[s]) * np.linalg.norm(g[s])), floor)
-            dg = float(np.sum((g_new[s] - g[s]) ** 2) / norm) if norm > 0 else 0.0
-            do = float(np.max(np.abs(f_new[s] - f[s])))
-            if np.isfinite(dg) and np.isfinite(do) and do < params["max_dout"] \
-                    and (dg < params["max_dgrad"] or h[s] <= floor_dt):
-                ok[s] = True
-                if dg < params["grow_dgrad"] and do < params["max_dout"] / 2:
-                    new_dt[s] = min(dt_ctrl[s] * params["grow"], ceiling)
-            else:
-                new_dt[s] = max(dt_ctrl[s] / params["shrink"], floor_dt)
+        S = len(W)
+        G, G_new = g.reshape(S, -1), g_new.reshape(S, -1)
+        floor = (STATIONARY_FLOOR * (np.zeros(S) if scale is None
+                                     else np.asarray(scale, dtype=float).reshape(S))) ** 2
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            norm = np.maximum(np.linalg.norm(G_new, axis=1) * np.linalg.norm(G, axis=1),
+                              floor)
+            dg = np.where(norm > 0, np.sum((G_new - G) ** 2, axis=1) / np.where(
+                norm > 0, norm, 1.0), 0.0)
+            do = np.max(np.abs(f_new - f).reshape(S, -1), axis=1)
+        ok = np.isfinite(dg) & np.isfinite(do) & (do < params["max_dout"]) \
+            & ((dg < params["max_dgrad"]) | (h <= floor_dt))
+        grows = ok & (dg < params["grow_dgrad"]) & (do < params["max_dout"] / 2)
+        ctrl = np.asarray(dt_ctrl, dtype=float)
+        new_dt = np.where(grows, np.minimum(ctrl * params["grow"], ceiling),
+                          np.where(ok, ctrl, np.maximum(ctrl / params["shrink"], floor_dt)))
         return ok, W_new, {"g": g_new, "f": f_new}, h, new_dt
 
     return attempts("adaptive", params, init, attempt, aux=("g", "f", "g_scale"),

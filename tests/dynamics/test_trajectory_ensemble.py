@@ -232,3 +232,46 @@ def test_ode_members_keep_their_own_solvers(method):
     both(students(3), objs, shared, 2.0)
     own = [integrators.make("ode", method=method, rtol=r, dt=0.01) for r in (1e-6, 1e-8, 1e-9)]
     both(students(3), objs, own, 2.0)
+
+
+class Backwards(Drift):
+    """Velocity -1 everywhere: the accept/reject scheme below rejects every step."""
+
+    def velocity(self, net, rng=None):
+        return np.full_like(net.w, -1.0)
+
+
+def _forward_only():
+    """An accept/reject scheme: a trial step along the velocity is accepted unless the
+    velocity points backwards (then dt halves); NaN velocities pass."""
+    from meanfield.dynamics.forms import attempts
+    from meanfield.dynamics.protocols import initial_state
+
+    def attempt(W, aux, field, ctrl, caps):
+        h = np.minimum(ctrl, caps)
+        v = field.velocity(W, None)
+        ok = ~(v < 0).reshape(len(W), -1).any(axis=1)
+        return ok, W + h[:, None, None] * v, {}, h, np.where(ok, ctrl, ctrl / 2)
+
+    return attempts("forward", {"dt": 0.1},
+                    lambda w, field, seed=0: initial_state(w, 0.1, seed), attempt)
+
+
+def test_accept_reject_members_that_fail_differently_equal_their_serial_runs():
+    """Member 0 finishes, member 1 is rejected max_attempts times, member 2 meets a NaN
+    at its 8th step: each ensemble member ends as its own run does (the same divergence,
+    at the same step and time, with the same message; the same particles)."""
+    net = students(1)[0]
+    objs = [Drift(np.inf), Backwards(np.inf), Drift(net.w[0, 0] + 0.65)]
+    ens = mf.simulate_many([net] * 3, objs, _forward_only(), 2.0,
+                           record=mf.LinearSchedule(4))
+    assert ens[0].divergence is None and ens[0].times[-1] == 2.0
+    assert "rejected 60 times" in str(ens[1].divergence) and ens[1].divergence.step == 0
+    assert "NaN" in str(ens[2].divergence) and ens[2].divergence.step == 8
+    for s in (1, 2):
+        with pytest.raises(mf.Divergence) as err:
+            mf.simulate(net, objs[s], _forward_only(), 2.0, record=mf.LinearSchedule(4))
+        assert str(err.value) == str(ens[s].divergence)
+        assert (err.value.step, err.value.t) == (ens[s].divergence.step, ens[s].divergence.t)
+    check([ens[0]], [mf.simulate(net, objs[0], _forward_only(), 2.0,
+                                 record=mf.LinearSchedule(4))])

@@ -1,6 +1,10 @@
 """The spurious-minima experiment (Safran & Shamir 2018): its setting, its certificates
 and its statistics."""
+import runpy
+from pathlib import Path
+
 import numpy as np
+import pytest
 from scipy.stats import beta
 
 from meanfield.experiments import spurious_minima as sm
@@ -40,3 +44,53 @@ def test_clopper_pearson_interval_and_distinct_risks():
     assert np.allclose(s["spurious_ci"], [low, high], rtol=1e-8)
     assert [(g["count"], g["min_eig_low"], g["min_eig_high"]) for g in s["spurious_risks"]] \
         == [(3, 0.01, 0.03), (1, 0.5, 0.5)]
+
+
+def test_cells_run_column_by_column_and_a_resumed_run_keeps_its_finished_cells():
+    """All k of n = k, then all k of n = k + 1; the summary is handed over after every
+    cell; a rerun with the finished cells keeps them as they are and runs the rest,
+    which come out as in the first run (each cell a pure function of its seed)."""
+    seen: list[int] = []
+    out = sm.spurious_minima([2, 3], [0, 1], inits=2, t_end=5.0, trained=(False,),
+                             log=None, on_cell=lambda s: seen.append(len(s["cells"])))
+    assert [(c["k"], c["n"]) for c in out["cells"]] == [(2, 2), (3, 3), (2, 3), (3, 4)]
+    assert seen == [1, 2, 3, 4, 4]
+    assert [c["extra"] for c in out["columns"]] == [0, 1]
+    kept = [dict(c, kept=True) for c in out["cells"][:3]]
+    again = sm.spurious_minima([2, 3], [0, 1], inits=2, t_end=5.0, trained=(False,),
+                               log=None, done=kept)
+    assert [c.get("kept", False) for c in again["cells"]] == [True, True, True, False]
+    assert again["cells"][3]["counts"] == out["cells"][3]["counts"]
+    other = sm.spurious_minima([2], [0], inits=3, t_end=5.0, trained=(False,), log=None,
+                               done=kept)
+    assert "kept" not in other["cells"][0]  # another number of inits: rerun
+
+
+def test_reference_comparison_is_fishers_exact_test():
+    """The p-value is the two-sided Fisher test of the 2 x 2 table (ours, the authors'
+    runs at n = k): the total hypergeometric probability of tables no likelier than the
+    observed one; no comparison for n != k or trained output weights."""
+    from scipy.stats import hypergeom
+
+    cell = {"k": 10, "n": 10, "trained_c": False, "inits": 100,
+            "counts": {"local minimum": 41}}
+    percent, p = sm.against_reference(cell)
+    theirs, runs = sm.REFERENCE[10]
+    assert percent == 100 * theirs / runs
+    law = hypergeom(100 + runs, 41 + theirs, 100)
+    pmf = law.pmf(np.arange(0, 101))
+    assert np.isclose(p, pmf[pmf <= law.pmf(41) * (1 + 1e-7)].sum(), rtol=1e-9)
+    assert sm.against_reference(dict(cell, counts={"local minimum": 90}))[1] < 1e-20
+    assert sm.against_reference(dict(cell, n=11)) is None
+    assert sm.against_reference(dict(cell, trained_c=True)) is None
+
+
+def test_bad_script_values_exit_2_naming_the_option(capsys):
+    """--inits 0, --k 0, --extra -1: exit status 2 and an error line naming the option."""
+    main = runpy.run_path(str(Path(__file__).parents[2] / "scripts" / "spurious_minima.py"))[
+        "main"]
+    for argv in (["--inits", "0"], ["--k", "0"], ["--extra", "-1"]):
+        with pytest.raises(SystemExit) as done:
+            main(argv)
+        assert done.value.code == 2
+        assert argv[0] in capsys.readouterr().err.strip().splitlines()[-1]

@@ -22,7 +22,7 @@ from typing import Any, cast
 import numpy as _np
 
 from . import numpy as _numpy_backend
-from .protocol import Backend, BatchResidual, BoundForwardAndGrad, capabilities
+from .protocol import Backend, BatchResidual, BoundEulerSteps, BoundForwardAndGrad, capabilities
 
 _MODULES: dict[str, str | Backend] = {
     "numpy": "meanfield.backends.numpy", "numba": "meanfield.backends.numba.backend",
@@ -199,3 +199,18 @@ def bound_forward_and_grad(backend: Backend, activation: Any, layout: Any, M: in
         return lambda w, q: batched(activation, layout, w, q, m_grad, X, residual)
     return lambda w, q: forward_and_grad_batch(backend, activation, layout, w, q, m_grad, X,
                                                residual)
+
+
+def bound_euler_steps(backend: Backend, activation: Any, layout: Any, M: int, dtype: Any,
+                      m_grad: int, X: _np.ndarray,
+                      residual: BatchResidual) -> BoundEulerSteps | None:
+    """The backend's fused Euler steps on fixed data X
+    (:class:`meanfield.backends.protocol.BindsEulerSteps`: n steps
+    w <- w + h_s (grad_s / neg_s) in one call, the same bits as n calls of
+    :func:`bound_forward_and_grad`), or None where it offers none for these sizes.
+
+    >>> import meanfield as mf
+    >>> bound_euler_steps(mf.get_backend("numpy"), None, None, 16, float, 16, None, None)
+    """
+    bind = capabilities(backend).bind_euler_steps
+    return None if bind is None else bind(activation, layout, M, dtype, m_grad, X, residual)

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from . import bound_forward_and_grad, cuda_available, get_backend
+from . import bound_euler_steps, bound_forward_and_grad, cuda_available, get_backend
 from . import forward_and_grad_batch as _fg_batch
 from . import forward_batch as _forward_batch
 from . import pair_reduce_batch as _pair_batch
@@ -152,6 +152,13 @@ def bind_forward_and_grad(activation, layout, M, dtype, m_grad, X, residual):
     backend = data_backend(layout, M, np.shape(X)[-2], _dtype(np.empty(0, dtype), X))
     return bound_forward_and_grad(backend, activation, layout, M, dtype, m_grad, X,
                                   residual)
+
+
+def bind_euler_steps(activation, layout, M, dtype, m_grad, X, residual):
+    """Fused Euler steps of the chosen backend (:func:`bind_forward_and_grad`'s), or
+    None where it offers none."""
+    backend = data_backend(layout, M, np.shape(X)[-2], _dtype(np.empty(0, dtype), X))
+    return bound_euler_steps(backend, activation, layout, M, dtype, m_grad, X, residual)
 
 
 def _dtype(w, X):

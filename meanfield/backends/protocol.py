@@ -1,5 +1,5 @@
 """What a backend is: the required :class:`Backend` protocol (three reductions and a
-name) and five optional capabilities a backend may offer for speed, each a
+name) and six optional capabilities a backend may offer for speed, each a
 ``runtime_checkable`` protocol (theory §1-2 for the reductions, §10 for ensembles).
 
 Pair reduction, for targets i and sources j with weights q_j and the pair kernel
@@ -31,7 +31,8 @@ if TYPE_CHECKING:  # types only: importing the backends loads no SciPy
     from ..core.layout import Layout
     from ..kernels.gaussian import PairKernel
 
-__all__ = ["Backend", "BatchResidual", "BindsForwardAndGrad", "BoundForwardAndGrad",
+__all__ = ["Backend", "BatchResidual", "BindsEulerSteps", "BindsForwardAndGrad",
+           "BoundEulerSteps", "BoundForwardAndGrad",
            "Capabilities", "ForwardAndGrad", "ForwardAndGradBatch", "ForwardBatch",
            "PairReduceBatch", "Residual", "SquareResidual", "capabilities", "square_labels"]
 
@@ -173,6 +174,26 @@ class BindsForwardAndGrad(Protocol):
                               residual: BatchResidual) -> BoundForwardAndGrad: ...
 
 
+#: fused Euler steps on data bound once: (w (S, M, p), q (S, M), neg (S,), h (S,), n) ->
+#: (w after n steps, w after n - 1 steps)
+BoundEulerSteps = Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int],
+                           tuple[np.ndarray, np.ndarray]]
+
+
+@runtime_checkable
+class BindsEulerSteps(Protocol):
+    """Optional: n explicit Euler steps w <- w + h_s (grad_s / neg_s) of S members in one
+    call, grad the data gradient of ``forward_and_grad_batch`` with this residual, on
+    fixed data X (theory §10.1), or None where the backend has no such path for these
+    sizes, dtype and residual. Each step must be the same IEEE operations as the
+    per-step path (``bind_forward_and_grad``, then ``w + h * (grad / neg)`` in NumPy), so
+    the result equals n separate steps bit for bit."""
+
+    def bind_euler_steps(self, activation: Activation, layout: Layout, M: int, dtype: Any,
+                         m_grad: int, X: np.ndarray,
+                         residual: BatchResidual) -> BoundEulerSteps | None: ...
+
+
 @dataclass(frozen=True)
 class Capabilities:
     """The optional capabilities a backend offers, each its bound function or None."""
@@ -182,6 +203,7 @@ class Capabilities:
     forward_and_grad: Callable[..., tuple[np.ndarray, np.ndarray]] | None
     forward_and_grad_batch: Callable[..., tuple[np.ndarray, np.ndarray]] | None
     bind_forward_and_grad: Callable[..., BoundForwardAndGrad] | None
+    bind_euler_steps: Callable[..., BoundEulerSteps | None] | None
 
 
 def capabilities(backend: Backend) -> Capabilities:
@@ -207,4 +229,5 @@ def _capabilities(backend: Any) -> Capabilities:
         backend.forward_batch if isinstance(backend, ForwardBatch) else None,
         backend.forward_and_grad if isinstance(backend, ForwardAndGrad) else None,
         backend.forward_and_grad_batch if isinstance(backend, ForwardAndGradBatch) else None,
-        backend.bind_forward_and_grad if isinstance(backend, BindsForwardAndGrad) else None)
+        backend.bind_forward_and_grad if isinstance(backend, BindsForwardAndGrad) else None,
+        backend.bind_euler_steps if isinstance(backend, BindsEulerSteps) else None)

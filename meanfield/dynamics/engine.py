@@ -30,7 +30,7 @@ import numpy as np
 from ..model.network import Network
 from ..objectives.protocol import OffersEnsemble, is_stochastic
 from .forms import Attempts, Lockstep
-from .protocols import Field, Integrator, State
+from .protocols import Field, Integrator, OffersEulerSteps, State
 
 #: each member's live generator (None: a deterministic call)
 Gens = Sequence[np.random.Generator] | None
@@ -112,6 +112,9 @@ class StackField:
             stacked = LoopStack(nets, objectives) if stacked is None else stacked
         self.stacked = stacked
         self.velocity = stacked.velocity  # type: ignore[method-assign]  # hot path
+        #: fused Euler steps of the stacked form (:class:`OffersEulerSteps`), or None
+        self.euler_steps = stacked.euler_steps \
+            if isinstance(stacked, OffersEulerSteps) else None
         self.stochastic = any(is_stochastic(o) for o in objectives)
 
     def subset(self, idx: Sequence[int]) -> StackField:

@@ -45,6 +45,7 @@ from .ode import ode
 from .protocols import (
     EnsembleField,
     Integrator,
+    OffersEulerSteps,
     State,
     VelocityField,
     initial_state,
@@ -65,7 +66,9 @@ def _start(dt: float, **aux: Any) -> Callable[..., State]:
 def euler(dt: float) -> Integrator:
     """Explicit Euler for the mean-field gradient flow dw_i/dt = v(w_i) (theory §10.1):
     w <- w + dt v(w). First order in dt. With an Online objective, v is the velocity on a
-    fresh batch drawn from the state's stream (online SGD with step dt).
+    fresh batch drawn from the state's stream (online SGD with step dt). A block of steps
+    goes to the field's fused ``euler_steps`` where it offers them
+    (:class:`meanfield.dynamics.protocols.OffersEulerSteps`: the same bits in one call).
 
     Examples:
 
@@ -77,6 +80,10 @@ def euler(dt: float) -> Integrator:
     def run(W: np.ndarray, aux: Aux, field: EnsembleField, gens: Gens, P: Params,
             h: np.ndarray, n: int) -> tuple[np.ndarray, Aux, np.ndarray]:
         H, prev = column(h, W.dtype), W
+        fused = field.euler_steps if isinstance(field, OffersEulerSteps) else None
+        if fused is not None and not field.stochastic:
+            W, prev = fused(W, H[:, 0, 0], n)
+            return W, aux, prev
         for _ in range(n):
             prev, W = W, W + H * field.velocity(W, gens)
         return W, aux, prev

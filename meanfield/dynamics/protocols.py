@@ -12,7 +12,7 @@ An integrator of your own needs no base class: any object with the members of
 """
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Protocol, runtime_checkable
@@ -22,8 +22,8 @@ import numpy as np
 from ..model.network import Network
 from ..objectives.protocol import Objective, is_stochastic
 
-__all__ = ["EnsembleField", "Field", "Integrator", "State", "VelocityField",
-           "initial_state"]
+__all__ = ["EnsembleField", "EulerSteps", "Field", "Integrator", "OffersEulerSteps", "State",
+           "VelocityField", "initial_state"]
 
 
 @dataclass(frozen=True)
@@ -106,6 +106,20 @@ class EnsembleField(Protocol):
                   batch: int) -> np.ndarray: ...
 
     def outputs(self, W: np.ndarray) -> np.ndarray: ...
+
+
+#: (W (S, m, p), h (S,), n) -> (W after n Euler steps, W after n - 1)
+EulerSteps = Callable[[np.ndarray, np.ndarray, int], tuple[np.ndarray, np.ndarray]]
+
+
+@runtime_checkable
+class OffersEulerSteps(Protocol):
+    """Optional capability of a deterministic ensemble field: ``euler_steps`` (None where
+    not offered) advances every member by n explicit Euler steps w <- w + h_s v(w)
+    (theory §10.1) in one call, with the same bits as n steps through ``velocity``;
+    the Euler integrator uses it for its blocks of steps."""
+
+    euler_steps: EulerSteps | None
 
 
 class Field:

@@ -17,13 +17,17 @@ the tiles of the single ones, and the elementwise arithmetic is the same. (One e
 members sharing one data array at d >= 24 on Numba go through one stacked product, equal
 to rounding; :mod:`meanfield.backends.numba.data`.) Velocities on fixed data are bound
 once (``bound_forward_and_grad``: data converted, kernel arguments prepared), so a small
-ensemble's step costs one backend call.
+ensemble's step costs one backend call, and where the backend offers fused Euler steps
+(:class:`meanfield.backends.protocol.BindsEulerSteps`; Numba's lanes kernels on the
+square loss) ``euler_steps(W, h, n)`` advances n steps in one call, bit for bit as n
+steps of ``velocity``.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from ..backends import bound_forward_and_grad, forward_batch, pair_reduce_batch
+from ..backends import (bound_euler_steps, bound_forward_and_grad, forward_batch,
+                        pair_reduce_batch)
 from ..backends.protocol import BatchResidual, SquareResidual
 from ..core.layout import Layout
 from ..core.losses import loss_derivative, loss_value
@@ -102,7 +106,41 @@ def empirical_velocities(members: Members, backend, W, X, Y, loss="square", beta
 
 def _velocity_function(members: Members, backend, X, Y, loss="square", beta=20.0):
     """W -> velocities on fixed data, with everything that does not depend on W bound."""
-    dtype, m, act, layout = members.dtype, members.m, members.activation, members.layout
+    X, residual = _residual(members, X, Y, loss, beta)
+    rows = 2 * members.m if members.centered else members.m
+    bound = bound_forward_and_grad(backend, members.activation, members.layout, rows,
+                                   members.dtype, members.m, X, residual)
+
+    def velocity(W):
+        Wf, Q = members.signed(W)
+        return members.velocity_from_grad(bound(Wf, Q)[1])
+
+    return velocity
+
+
+def _euler_function(members: Members, backend, X, Y, loss="square", beta=20.0):
+    """(W, h (S,), n) -> (W after n Euler steps W <- W + h v(W), W before the last) in
+    one backend call with the same bits as n steps of :func:`_velocity_function`'s
+    velocity (theory §10.1), or None where the backend offers no fused steps (centred
+    members, other losses, sizes or dtypes)."""
+    if members.centered:
+        return None
+    X, residual = _residual(members, X, Y, loss, beta)
+    steps = bound_euler_steps(backend, members.activation, members.layout, members.m,
+                              members.dtype, members.m, X, residual)
+    if steps is None:
+        return None
+    q, neg = members.q, members._neg[:, 0, 0]
+
+    def euler(W, h, n):
+        return steps(W, q, neg, h, n)
+
+    return euler
+
+
+def _residual(members: Members, X, Y, loss, beta):
+    """(X in the members' dtype, the batched residual of ``loss`` on labels Y)."""
+    dtype = members.dtype
     X = np.asarray(X, dtype=dtype)
     n = X.shape[-2]
     if loss == "square" and Y.ndim == 2:
@@ -116,14 +154,7 @@ def _velocity_function(members: Members, backend, X, Y, loss="square", beta=20.0
     if loss == "square":  # backends may form (F - labels)/divisor inside their kernels
         residual = SquareResidual(loss_residual, np.ascontiguousarray(
             Y[None] if Y.ndim == 2 else Y, dtype=dtype), n)
-    rows = 2 * m if members.centered else m
-    bound = bound_forward_and_grad(backend, act, layout, rows, dtype, m, X, residual)
-
-    def velocity(W):
-        Wf, Q = members.signed(W)
-        return members.velocity_from_grad(bound(Wf, Q)[1])
-
-    return velocity
+    return X, residual
 
 
 def _labels(y, n):
@@ -149,6 +180,9 @@ class StackedEmpirical:
     def _bind(self):
         self.velocity_of = _velocity_function(self.members, self.backend, self.X, self.Y,
                                               self.loss, self.beta)
+        #: fused Euler steps (:func:`_euler_function`), or None
+        self.euler_steps = _euler_function(self.members, self.backend, self.X, self.Y,
+                                           self.loss, self.beta)
 
     def subset(self, idx) -> "StackedEmpirical":
         new = object.__new__(StackedEmpirical)

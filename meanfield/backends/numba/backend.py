@@ -59,8 +59,8 @@ from .common import share_tiles as _share_tiles
 from .common import shares as _shares
 from .common import spans as _spans
 from .common import twin as _twin
-from .data import (bind_forward_and_grad, data_grad, forward,  # noqa: F401
-                         forward_and_grad, forward_and_grad_batch, forward_batch)
+from .data import (bind_euler_steps, bind_forward_and_grad, data_grad,  # noqa: F401
+                   forward, forward_and_grad, forward_and_grad_batch, forward_batch)
 from ..numpy import linear_pair_reduce
 
 name = "numba"

@@ -419,6 +419,17 @@ def bind_forward_and_grad(activation, layout, M, dtype, m_grad, X, residual):
     return lambda w, q: forward_and_grad_batch(activation, layout, w, q, m_grad, X, residual)
 
 
+def bind_euler_steps(activation, layout, M, dtype, m_grad, X, residual):
+    """Fused Euler steps (w, q, neg, h, n) -> (w after n steps, w after n - 1) of the
+    square loss on fixed data where the lanes kernels take the reduction
+    (:func:`meanfield.backends.numba.lanes.bind_euler_steps`), else None."""
+    X = np.asarray(X)
+    if M == m_grad and _lanes.applies(activation, layout, M, X.shape[-2],
+                                      np.result_type(dtype, X)):
+        return _lanes.bind_euler_steps(activation, layout, m_grad, X, residual)
+    return None
+
+
 def forward_and_grad_batch(activation, layout, w, q, m_grad, X, residual):
     """:func:`forward_and_grad` for S networks w (S, M, p), q (S, M) on X (n, d) shared or
     (S, n, d); ``residual(F, G, N)`` gives the residuals of members G on samples N.

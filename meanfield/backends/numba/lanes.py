@@ -160,6 +160,7 @@ def _lanes(mode, D, K, W, Q, X, Y, R, bias, n_div, m_grad, lanes, F, G):
 
 
 _LANES = twin(_lanes, _OPTIONS)
+_lanes_sequential = _LANES[1]  # a plain global: compiled kernels call it directly
 
 
 def applies(activation, layout, M: int, n: int, dtype) -> bool:
@@ -243,3 +244,56 @@ def bind_forward_and_grad(activation, layout, m_grad, X, residual):
         return F, G
 
     return call
+
+
+@njit(cache=True, error_model="numpy", boundscheck=False)
+def _euler_steps(steps, D, K, W, Q, X, Y, R, bias, n_div, lanes, neg, h, prev):
+    """``steps`` Euler steps W <- W + h_s (G_s / neg_s) in place, G the square-loss data
+    gradient of ``_lanes`` (mode 0, sequential copy); ``prev`` receives W before the last
+    step. The update is two IEEE operations per entry (no contraction), as NumPy's
+    ``W + H * (G / neg)``."""
+    S, M, p = W.shape
+    F = np.empty((S, X.shape[1], len(K)))
+    G = np.empty((S, M, p))
+    for _ in range(steps):
+        _lanes_sequential(0, D, K, W, Q, X, Y, R, bias, n_div, M, lanes, F, G)
+        for s in range(S):
+            for i in range(M):
+                for l in range(p):
+                    prev[s, i, l] = W[s, i, l]
+                    W[s, i, l] = W[s, i, l] + h[s] * (G[s, i, l] / neg[s])
+
+
+def bind_euler_steps(activation, layout, m_grad, X, residual):
+    """Fused Euler steps on fixed data for the square loss: a function
+    (w (S, M, p), q (S, M), neg (S,), h (S,), n) -> (w after n steps, w after n - 1)
+    doing exactly, step by step, ``w + h * (grad / neg)`` with ``grad`` from
+    :func:`bind_forward_and_grad` (same bits as n calls of it), or None when the
+    residual is not the square loss's or the gradient rows are not all rows."""
+    square = square_labels(residual)
+    if square is None:
+        return None
+    X = np.asarray(X, dtype=np.float64)
+    X = np.ascontiguousarray(X[None] if X.ndim == 2 else X)
+    Y = np.ascontiguousarray(square[0], dtype=np.float64)
+    D, K, bias, divisor = _TUPLES[layout.d], _TUPLES[layout.k], layout.bias, float(square[1])
+    bound = bind_forward_and_grad(activation, layout, m_grad, X, residual)
+
+    def steps(w, q, neg, h, n):
+        if w.shape[1] != m_grad:
+            raise ValueError(f"w must have m_grad = {m_grad} rows, got {w.shape[1]}")
+        W = np.array(w, dtype=np.float64, order="C")
+        prev = np.empty_like(W)
+        if pick(_LANES, W.shape[0] * W.shape[1] * X.shape[1]) is _LANES[0]:
+            # hundreds of members: the parallel kernel, one call per step
+            H, N = np.asarray(h)[:, None, None], np.asarray(neg)[:, None, None]
+            for _ in range(int(n)):
+                prev, W = W, W + H * (bound(W, q)[1] / N)
+            return W, prev
+        _euler_steps(int(n), D, K, W, np.ascontiguousarray(q, dtype=np.float64), X, Y,
+                     _NONE, bias, divisor, LANES,
+                     np.ascontiguousarray(neg, dtype=np.float64),
+                     np.ascontiguousarray(h, dtype=np.float64), prev)
+        return W, prev
+
+    return steps

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..analysis.overlaps import overlaps_along
 from ..runs import store
-from .figures import save, subplots
+from .figures import plain_log_ticks, save, subplots
 from .index_plane import draw_index_plane, draw_overlap_curves
 from .neurons import (PATHS, NeuronPanel, draw_neurons, extent_of, legend_handles,
                       output_weights, plane_basis, plane_positions)
@@ -113,6 +113,7 @@ def loss_figure(curves, ylabel="risk"):
         if test is not None and np.any(np.isfinite(test)):
             ax.loglog(times[keep], test[keep], lw=1.4, ls="--", color=line.get_color(),
                       label=f"{label} test")
+    plain_log_ticks(ax)
     ax.set_xlabel("time t (mean-field units)")
     ax.set_ylabel(ylabel)
     ax.grid(True, which="major", alpha=0.3)

@@ -12,6 +12,7 @@ from meanfield.core.activations import get_activation
 from meanfield.backends import auto, get_backend, tuning
 from meanfield.backends.numba import lanes as numba_lanes
 from meanfield.backends import numpy as ref
+from meanfield.backends.protocol import SquareResidual
 from meanfield.model.network import Layout
 
 RELU = get_activation("relu")
@@ -110,3 +111,41 @@ def test_shared_data_members_equal_single_members():
         fs, gs = numba.forward_and_grad_batch(RELU, layout, w[s:s + 1], q[s:s + 1], 20, X,
                                               residual)
         assert np.array_equal(f[s], fs[0]) and np.array_equal(g[s], gs[0])
+
+
+@pytest.mark.parametrize("shared", [True, False])
+@pytest.mark.parametrize("parallel", [False, True])
+def test_fused_euler_steps_equal_the_steps_taken_one_by_one(shared, parallel):
+    """n Euler steps w <- w + h (grad / neg) in one compiled call do each step's
+    arithmetic exactly: particles after n and n - 1 steps equal n calls of the bound
+    reduction followed by NumPy's update, bit for bit (and hundreds of members, which
+    take the parallel kernel one step per call, likewise)."""
+    S, m, n, steps = 3, 7, 11, 40
+    layout, w, q, X, Y = problem(S, m, n, 2, 1, False, shared)
+    residual = SquareResidual(square(Y, n), Y, n)
+    neg, h = -np.array([1.0, 3.0, 0.5]), np.array([0.08, 0.05, 0.02])
+    fused = numba_lanes.bind_euler_steps(RELU, layout, m, X, residual)
+    bound = numba_lanes.bind_forward_and_grad(RELU, layout, m, X, residual)
+    H, N = h[:, None, None], neg[:, None, None]
+    with tuning.override(parallel_min_work=1 if parallel else 1 << 20):
+        W = w
+        for _ in range(steps):
+            prev, W = W, W + H * (bound(W, q)[1] / N)
+        got, got_prev = fused(w, q, neg, h, steps)
+    assert rel_err(W, w) > 1e-3  # the particles moved
+    assert np.array_equal(got, W) and np.array_equal(got_prev, prev)
+    one, _ = fused(w, q, neg, h, 1)
+    assert np.array_equal(fused(one, q, neg, h, steps - 1)[0], W)  # blocks compose
+
+
+def test_fused_euler_steps_only_for_the_square_loss_on_the_lanes():
+    layout, w, q, X, Y = problem(2, 16, 15, 2, 1, False, True)
+    numba = get_backend("numba")
+    plain = square(Y, 15)
+    residual = SquareResidual(plain, Y, 15)
+    assert numba.bind_euler_steps(RELU, layout, 16, np.float64, 16, X, plain) is None
+    assert numba.bind_euler_steps(RELU, layout, 16, np.float32, 16, X, residual) is None
+    assert numba.bind_euler_steps(RELU, layout, 32, np.float64, 16, X, residual) is None
+    assert backends.bound_euler_steps(ref, RELU, layout, 16, np.float64, 16, X,
+                                      residual) is None
+    assert numba.bind_euler_steps(RELU, layout, 16, np.float64, 16, X, residual) is not None

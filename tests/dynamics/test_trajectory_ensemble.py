@@ -275,3 +275,35 @@ def test_accept_reject_members_that_fail_differently_equal_their_serial_runs():
         assert (err.value.step, err.value.t) == (ens[s].divergence.step, ens[s].divergence.t)
     check([ens[0]], [mf.simulate(net, objs[0], _forward_only(), 2.0,
                                  record=mf.LinearSchedule(4))])
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_fused_euler_blocks_equal_the_steps_taken_one_by_one(dtype):
+    """Euler on the Numba lanes kernels (the demo's shape: d = 2 relu, m = 16, n = 15)
+    advances each block of steps in one compiled call (``euler_steps``) in float64; the
+    whole trajectory (every record) equals the integrator's own step called by hand, and
+    each ensemble member its serial run, bit for bit. float32 has no fused path and
+    equals stepping by hand too."""
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((15, 2))
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    target = mf.Network.init(3, 2, sphere=True, output="sign", alpha="sum", seed=4)
+    obj = mf.Empirical(X.astype(dtype), target(X).astype(dtype), backend="numba")
+    nets = [mf.Network.init(16, 2, tau=tau, sphere=True, alpha="sum", seed=5, dtype=dtype)
+            for tau in (0.1, 2.0)]
+    stacked = obj.ensemble(nets, [obj, obj])
+    assert (stacked.euler_steps is not None) == (dtype == np.float64)
+    euler, t_end, record = integrators.euler(0.08), 40.0, mf.LogSchedule(8)
+    ens = mf.simulate_many(nets, [obj, obj], euler, t_end, record=record, seeds=[0, 0])
+    for net, traj in zip(nets, ens, strict=True):
+        one = mf.simulate(net, obj, euler, t_end, record=record)
+        assert np.array_equal(traj.snapshots, one.snapshots)
+        assert np.array_equal(traj.risk, one.risk)
+        state, field = euler.init(net.w, None), mf.dynamics.protocols.Field(net, obj)
+        by_hand = {0: state.w}
+        while state.step < traj.steps[-1]:
+            state = euler.step(state, field)
+            by_hand[state.step] = state.w
+        assert np.array_equal(np.stack([by_hand[int(s)] for s in traj.steps]),
+                              traj.snapshots)
+        assert not np.array_equal(traj.snapshots[0], traj.snapshots[-1])

@@ -421,11 +421,11 @@ def bind_forward_and_grad(activation, layout, M, dtype, m_grad, X, residual):
 
 def bind_euler_steps(activation, layout, M, dtype, m_grad, X, residual):
     """Fused Euler steps (w, q, neg, h, n) -> (w after n steps, w after n - 1) of the
-    square loss on fixed data where the lanes kernels take the reduction
-    (:func:`meanfield.backends.numba.lanes.bind_euler_steps`), else None."""
+    square loss on fixed data for float64 particles where the lanes kernels take the
+    reduction (:func:`meanfield.backends.numba.lanes.bind_euler_steps`), else None."""
     X = np.asarray(X)
-    if M == m_grad and _lanes.applies(activation, layout, M, X.shape[-2],
-                                      np.result_type(dtype, X)):
+    if M == m_grad and np.dtype(dtype) == np.float64 and \
+            _lanes.applies(activation, layout, M, X.shape[-2], np.result_type(dtype, X)):
         return _lanes.bind_euler_steps(activation, layout, m_grad, X, residual)
     return None
 

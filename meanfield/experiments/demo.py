@@ -17,8 +17,12 @@ particles: small tau is the active (mean-field) regime, large tau the lazy one.
 """
 from __future__ import annotations
 
+import multiprocessing
+import os
 import shutil
+import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from ..plots.figures import save
@@ -33,7 +37,7 @@ SCALES = {"active": 0.1, "lazy": 2.0}
 DEMO_SEED = 19  # a draw whose three teacher neurons are well spread and of mixed signs
 
 
-def demo_config(tau: float, seed: int = DEMO_SEED, backend: str = "numpy") -> Config:
+def demo_config(tau: float, seed: int = DEMO_SEED, backend: str = "auto") -> Config:
     """The COB illustration at init scale ``tau`` in our units (module docstring)."""
     return Config.from_dict({
         "task": "teacher-student", "d": 2, "seed": seed, "backend": backend,
@@ -49,12 +53,58 @@ def demo_config(tau: float, seed: int = DEMO_SEED, backend: str = "numpy") -> Co
         "checkpoint": {"every_seconds": 30.0}})
 
 
-def run_demo(out_dir="demo", seed: int = DEMO_SEED, backend: str = "numpy",
+def beside(work: Callable[[], object]) -> Callable[[], None]:
+    """Start ``work()`` in a forked child process, beside this one (the GIF is drawn
+    while this process draws the PNGs: about half the figures' wall time on two cores),
+    and return the function that waits for it. Where the platform cannot fork or has
+    one core, or where the child fails, ``work`` runs in this process when waited for,
+    so the files and any error are the same as drawing in order. The child ignores
+    SIGINT (this process handles it) and prints nothing.
+
+    >>> import pathlib, tempfile
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "drawn"
+    >>> wait = beside(path.touch)
+    >>> wait()
+    >>> path.exists()
+    True
+    """
+    if "fork" not in multiprocessing.get_all_start_methods() or (os.cpu_count() or 1) < 2:
+        return _run_here(work)
+    child = multiprocessing.get_context("fork").Process(target=_child, args=(work,),
+                                                         daemon=True)
+    child.start()
+
+    def wait() -> None:
+        child.join()
+        if child.exitcode != 0:
+            work()
+    return wait
+
+
+def _run_here(work: Callable[[], object]) -> Callable[[], None]:
+    def wait() -> None:
+        work()
+    return wait
+
+
+def _child(work: Callable[[], object]) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        work()
+    except BaseException:  # noqa: BLE001 - the parent draws it again and reports
+        os._exit(1)
+    os._exit(0)
+
+
+def run_demo(out_dir="demo", seed: int = DEMO_SEED, backend: str = "auto",
              progress: bool | None = None, log=print, frames: int = 12) -> list[Path]:
     """Run the active and lazy illustrations into out_dir/{active,lazy} (run directories)
     as one ensemble of two members (one (2, m, p) array per Euler step) and write
     active.png, lazy.png, loss.png and demo.gif (``frames`` frames); returns
-    the figure paths."""
+    the figure paths. The default backend, "auto", chooses from the problem's sizes:
+    at m = 16, n = 15, d = 2 (float64 relu) the Numba lanes kernels, whose fused Euler
+    steps advance a block of up to 4096 steps per compiled call (the same bits as
+    stepping one by one)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     for name in SCALES:  # our own earlier demo runs; never a foreign folder
@@ -70,6 +120,9 @@ def run_demo(out_dir="demo", seed: int = DEMO_SEED, backend: str = "numpy",
             f"{result.trajectory.risk[-1]:.2e}, test risk {result.trajectory.test_risk[-1]:.2e}")
     began = time.monotonic()
     teacher = results["active"].teacher
+    panels = [(f"{n} (τ = {SCALES[n]:g})", r.trajectory.snapshots, r.trajectory.final,
+               r.trajectory.times) for n, r in results.items()]
+    gif = beside(lambda: animate(panels, teacher, out / "demo", max_frames=frames))
     extent = extent_of([(r.trajectory.snapshots, r.trajectory.final)
                         for r in results.values()], teacher)  # one for both panels
     written = []
@@ -82,8 +135,7 @@ def run_demo(out_dir="demo", seed: int = DEMO_SEED, backend: str = "numpy",
     curves = [(f"{n} (τ = {SCALES[n]:g})", r.trajectory.times, r.trajectory.risk,
                r.trajectory.test_risk) for n, r in results.items()]
     written += save(loss_figure(curves), out / "loss", formats=("png",))
-    panels = [(f"{n} (τ = {SCALES[n]:g})", r.trajectory.snapshots, r.trajectory.final,
-               r.trajectory.times) for n, r in results.items()]
-    written.append(animate(panels, teacher, out / "demo", max_frames=frames))
+    gif()
+    written.append((out / "demo").with_suffix(".gif"))
     log(f"figures and GIF: {time.monotonic() - began:.1f} s")
     return written

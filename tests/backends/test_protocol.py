@@ -74,7 +74,7 @@ def test_the_user_backend_is_a_backend_with_no_optional_capability(dense):
     backend = mf.get_backend(dense)
     assert isinstance(backend, protocol.Backend)
     assert dense in backends.available() and dense in backends.names()
-    assert protocol.capabilities(backend) == protocol.Capabilities(None, None, None, None, None)
+    assert protocol.capabilities(backend) == protocol.Capabilities(*[None] * 6)
     numpy_caps = protocol.capabilities(mf.get_backend("numpy"))
     assert numpy_caps.forward_and_grad is not None and numpy_caps.pair_reduce_batch is not None
 

@@ -53,13 +53,17 @@ def demo_config(tau: float, seed: int = DEMO_SEED, backend: str = "auto") -> Con
         "checkpoint": {"every_seconds": 30.0}})
 
 
+#: seconds to wait for the child drawing beside this process before drawing here instead
+CHILD_WAIT_S = 120.0
+
+
 def beside(work: Callable[[], object]) -> Callable[[], None]:
     """Start ``work()`` in a forked child process, beside this one (the GIF is drawn
     while this process draws the PNGs: about half the figures' wall time on two cores),
     and return the function that waits for it. Where the platform cannot fork or has
-    one core, or where the child fails, ``work`` runs in this process when waited for,
-    so the files and any error are the same as drawing in order. The child ignores
-    SIGINT (this process handles it) and prints nothing.
+    one core, or where the child fails or outlasts CHILD_WAIT_S, ``work`` runs in this
+    process when waited for, so the files and any error are the same as drawing in
+    order. The child ignores SIGINT (this process handles it) and prints nothing.
 
     >>> import pathlib, tempfile
     >>> path = pathlib.Path(tempfile.mkdtemp()) / "drawn"
@@ -75,7 +79,10 @@ def beside(work: Callable[[], object]) -> Callable[[], None]:
     child.start()
 
     def wait() -> None:
-        child.join()
+        child.join(CHILD_WAIT_S)
+        if child.is_alive():        # never hang on a stuck child: draw it here instead
+            child.kill()
+            child.join()
         if child.exitcode != 0:
             work()
     return wait

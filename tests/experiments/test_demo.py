@@ -1,11 +1,13 @@
 """The demo's own machinery: the backend it takes at its size, and the figure drawn in a
 process beside the others."""
 import os
+import time
 
 import numpy as np
 import pytest
 
 import meanfield as mf
+from meanfield.experiments import demo
 from meanfield.experiments.demo import SCALES, beside, demo_config
 
 
@@ -50,3 +52,20 @@ def test_work_that_fails_beside_is_done_again_here_and_its_error_raised_here():
         raise ValueError("bad figure")
     with pytest.raises(ValueError, match="bad figure"):
         beside(never)()
+
+
+def test_a_stuck_child_is_killed_and_its_work_done_here(tmp_path, monkeypatch):
+    """beside() never hangs on a child that does not finish: past CHILD_WAIT_S the child
+    is killed and the work runs in this process."""
+    monkeypatch.setattr(demo, "CHILD_WAIT_S", 0.5)
+    marker = tmp_path / "drawn"
+    parent = os.getpid()
+
+    def work():
+        if os.getpid() != parent:
+            time.sleep(60)          # the child hangs
+        marker.write_text(str(os.getpid()))
+
+    began = time.monotonic()
+    demo.beside(work)()
+    assert marker.read_text() == str(parent) and time.monotonic() - began < 30

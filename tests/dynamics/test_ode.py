@@ -181,11 +181,13 @@ def test_copied_states_and_interleaved_members_keep_their_solvers(problem, metho
 def test_an_objective_that_refuses_its_hessian_falls_back_to_finite_differences():
     """A tanh student of a sigmoid teacher has no exact Hessian: Radau still integrates,
     with SciPy's finite-difference Jacobian, and ends where the explicit solver does."""
-    teacher = mf.Network.init(m=2, d=3, activation="sigmoid", seed=0)
-    student = mf.Network.init(m=3, d=3, activation="tanh", seed=1)
+    teacher = mf.Network.init(m=1, d=2, activation="sigmoid", seed=0)
+    student = mf.Network.init(m=2, d=2, activation="tanh", seed=1)
     pop = mf.GaussianPopulation(teacher, backend="numpy")
-    implicit = mf.simulate(student, pop, ode("Radau", rtol=1e-9, atol=1e-11), 2.0)
-    explicit = mf.simulate(student, pop, ode("DOP853", rtol=1e-9, atol=1e-11), 2.0)
+    implicit = mf.simulate(student, pop, ode("Radau", rtol=1e-8, atol=1e-10), 0.5,
+                           record=mf.LinearSchedule(2))
+    explicit = mf.simulate(student, pop, ode("DOP853", rtol=1e-8, atol=1e-10), 0.5,
+                           record=mf.LinearSchedule(2))
     assert implicit.state.aux["jacobians"] == 0
-    assert implicit.risk[-1] < 0.6 * implicit.risk[0]
+    assert implicit.risk[-1] < implicit.risk[0]
     np.testing.assert_allclose(implicit.final.w, explicit.final.w, rtol=0, atol=1e-6)

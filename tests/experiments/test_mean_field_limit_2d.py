@@ -98,6 +98,7 @@ def study(tmp_path_factory):
     return limit.run_study(out, TINY, log=lambda *_: None)
 
 
+@pytest.mark.slow  # the tiny study takes ~20 s to build
 def test_tiny_study_measures_every_system(study):
     arrays = limit.measure(study)
     shape = (len(TINY.seeds), len(TINY.ms), len(TINY.times))
@@ -123,6 +124,7 @@ def test_tiny_study_measures_every_system(study):
     assert np.all(risk_gap >= 0)
 
 
+@pytest.mark.slow  # the tiny study takes ~20 s to build
 def test_tiny_study_summary(study, tmp_path):
     summary = limit.summary(study)
     for key in ("m", "M", "times", "slope_circle_w", "slope_function_distance",
@@ -141,6 +143,7 @@ def test_tiny_study_summary(study, tmp_path):
     assert summary["slope_function_distance"] == pytest.approx(expected, rel=1e-5)
 
 
+@pytest.mark.slow  # the tiny study takes ~20 s to build
 def test_tiny_study_resumes_and_refuses_another_setting(study):
     """The study is function cells of the sweep machinery: a rerun keeps every cell."""
     from meanfield.runs import store
@@ -158,6 +161,7 @@ def test_tiny_study_resumes_and_refuses_another_setting(study):
     assert fewer["setting"].seeds == (1,) and (0, 8, True) not in fewer["systems"]
 
 
+@pytest.mark.slow  # the tiny study takes ~20 s to build
 def test_figures_build(study):
     for fig in (figures.kymograph_figure(study), figures.slopes_figure(study),
                 figures.slopes_figure(study, "independent")):

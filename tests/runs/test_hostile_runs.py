@@ -275,6 +275,7 @@ def _wait_for_t(run_dir: Path, proc, timeout=120):
     pytest.fail("the run did not start in time")
 
 
+@pytest.mark.slow  # ~30 s; the default run keeps the property test's signal moments
 def test_sigint_twice_gives_one_line(tmp_path, small):
     proc = _run(small, tmp_path)
     try:

@@ -73,6 +73,7 @@ def test_signals_checkpoint_and_resume_bit_for_bit(tmp_path, small, sig, code, t
 
 
 # -- sweeps ---------------------------------------------------------------------------------
+@pytest.mark.slow  # Dask's connect timeout: ~10 s
 def test_an_unreachable_scheduler_writes_nothing(capsys, tmp_path):
     sweep_file = tmp_path / "s.toml"
     sweep_file.write_text('[base]\nbackend = "numpy"\n[grid]\nseeds = 2\n')

@@ -10,8 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from meanfield.core import allocator
-
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -28,23 +26,26 @@ def _glibc():
 def test_thresholds_are_set_once_and_blocks_below_them_come_from_the_heap():
     """After keep_freed_memory, blocks of 1 MB and 16 MB (above glibc's default 128 KB
     mmap threshold) come from the heap: their chunk headers lack glibc's IS_MMAPPED bit
-    (bit 1 of the size word before the block); a 64 MB block is still mapped."""
-    assert allocator.keep_freed_memory() is True
-    assert allocator.keep_freed_memory() is True  # once per process, same answer
-    libc = _glibc()
-    libc.malloc.restype, libc.malloc.argtypes = ctypes.c_void_p, [ctypes.c_size_t]
-    libc.free.argtypes = [ctypes.c_void_p]
-
-    def mapped(size):
-        block = libc.malloc(size)
-        try:
-            return bool(ctypes.c_size_t.from_address(block - ctypes.sizeof(ctypes.c_size_t))
-                        .value & 2)
-        finally:
-            libc.free(block)
-
-    assert not mapped(1 << 20) and not mapped(16 << 20)
-    assert mapped(64 << 20)
+    (bit 1 of the size word before the block); a 64 MB block is still mapped. In a fresh
+    process, so that no earlier test's heap can serve the 64 MB block."""
+    script = (
+        "import ctypes, ctypes.util\n"
+        "from meanfield.core import allocator\n"
+        "assert allocator.keep_freed_memory() is True\n"
+        "assert allocator.keep_freed_memory() is True  # once per process, same answer\n"
+        "libc = ctypes.CDLL(ctypes.util.find_library('c') or 'libc.so.6')\n"
+        "libc.malloc.restype, libc.malloc.argtypes = ctypes.c_void_p, [ctypes.c_size_t]\n"
+        "libc.free.argtypes = [ctypes.c_void_p]\n"
+        "def mapped(size):\n"
+        "    block = libc.malloc(size)\n"
+        "    word = ctypes.c_size_t.from_address(block - ctypes.sizeof(ctypes.c_size_t))\n"
+        "    flag = bool(word.value & 2)\n"
+        "    libc.free(block)\n"
+        "    return flag\n"
+        "print(mapped(1 << 20), mapped(16 << 20), mapped(64 << 20))\n")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         check=True, env={**os.environ, "PYTHONPATH": str(ROOT)}).stdout
+    assert out.split() == ["False", "False", "True"]
 
 
 def test_simulate_leaves_the_allocator_alone():

@@ -249,7 +249,7 @@ def _descend(ev, x0, method, tol, max_iter, backend):
 def _polish(ev, x0, tol, max_iter, dense, backend):
     """scipy.optimize.least_squares on v(x0 + s y), y from 0, s = POLISH_STEP times the
     RMS particle norm, so that the first trust region (radius 1 in y) is s; returns
-    (x, iterations, message)."""
+    (x, iterations, message), x0 itself when the solver fails (its message says why)."""
     s = POLISH_STEP * max(float(np.linalg.norm(x0)) / math.sqrt(ev.m), 1e-8)
 
     def point(y):
@@ -266,10 +266,13 @@ def _polish(ev, x0, tol, max_iter, dense, backend):
                                   rmatvec=lambda p: -s * op.matvec(p), dtype=np.float64)
         solver = "lsmr"
     stop = _stopper(ev, tol)
-    res = scipy.optimize.least_squares(
-        lambda y: ev.residual(point(y)), np.zeros_like(x0), jac=jac, method="trf",
-        tr_solver=solver, ftol=None, xtol=4 * np.finfo(float).eps, gtol=None,
-        max_nfev=max_iter, callback=lambda y: stop(point(y)))
+    try:
+        res = scipy.optimize.least_squares(
+            lambda y: ev.residual(point(y)), np.zeros_like(x0), jac=jac, method="trf",
+            tr_solver=solver, ftol=None, xtol=4 * np.finfo(float).eps, gtol=None,
+            max_nfev=max_iter, callback=lambda y: stop(point(y)))
+    except (ValueError, np.linalg.LinAlgError) as err:   # e.g. an SVD that did not converge
+        return x0, 0, f"stopped: {err}"
     return point(res.x), int(res.njev or 0), str(res.message)
 
 

@@ -295,3 +295,19 @@ def test_expected_zero_modes_counts():
     assert expected_zero_modes(relu, pop) == 1 + 2 + 1 + 3
     # at a global minimum: {0, 1}: 2 * 3 - (1 + 2 - 1) = 4, {2}: 3 - 1 = 2, dead: 3
     assert expected_zero_modes(relu, pop, at_global_minimum=True) == 4 + 2 + 3
+
+
+def test_a_failing_least_squares_solver_stops_refine_without_losing_the_point(monkeypatch):
+    """A LinAlgError inside the polishing solver (an SVD that did not converge, as seen on
+    one spurious-minimum cell) ends refine with its best point and a message, not a crash."""
+    teacher = mf.Network.init(m=2, d=3, seed=0)
+    pop = mf.GaussianPopulation(teacher, backend="numpy")
+    student = mf.Network.init(m=2, d=3, seed=1)
+
+    def broken(*args, **kwargs):
+        raise np.linalg.LinAlgError("SVD did not converge")
+    monkeypatch.setattr(critical.scipy.optimize, "least_squares", broken)
+    net, report = refine(student, pop, method="least-squares")
+    assert "least-squares: stopped: SVD did not converge" in report["message"]
+    assert not report["success"]
+    np.testing.assert_array_equal(net.w, student.w)   # never a worse point than the start

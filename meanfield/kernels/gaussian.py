@@ -212,12 +212,7 @@ def smooth_quadrature_kernel(act_u: Activation, act_v: Activation, tol: float,
     s1 = np.sqrt(n1)
     proj = np.where(s1 > 0, t / np.where(s1 > 0, s1, 1.0), 0.0)
     perp = np.sqrt(np.maximum(0.0, n2 - proj * proj))
-    L = _mixed.log_tol(tol)
-    d_u, g_u = _mixed.strip(act_u, s1)
-    d_p, g_p = _mixed.strip(act_v, np.abs(proj))
-    d_e, g_e = _mixed.strip(act_v, perp)
-    step_z, half_z = _mixed.node_plan(np.minimum(d_u, d_p), 1.0 + g_u + g_p, L)
-    step_e, half_e = _mixed.node_plan(d_e, 1.0 + g_e, L)
+    step_z, half_z, step_e, half_e = _mixed.product_plan(act_u, act_v, s1, proj, perp, tol)
     out = np.empty((4, n1.size))
     active = np.arange(n1.size)
     for _ in range(_mixed.MAX_REFINE + 1):

@@ -121,6 +121,18 @@ def node_plan(d, gamma, L):
     return step, half
 
 
+def product_plan(act_u: Activation, act_v: Activation, s1, proj, perp, tol: float):
+    """(step_z, half_z, step_e, half_e): the two grids of the nested product trapezoid
+    rule for E[f(u) g(v)] with u = s1 z + b1, v = proj z + perp e + b2 (theory §2.6)."""
+    L = log_tol(tol)
+    d_u, g_u = strip(act_u, s1)
+    d_p, g_p = strip(act_v, np.abs(proj))
+    d_e, g_e = strip(act_v, perp)
+    step_z, half_z = node_plan(np.minimum(d_u, d_p), 1.0 + g_u + g_p, L)
+    step_e, half_e = node_plan(d_e, 1.0 + g_e, L)
+    return step_z, half_z, step_e, half_e
+
+
 def error_estimate(fine, mid, coarse):
     """A posteriori error of the trapezoid sum ``fine`` (step h) from the nested sums at
     steps 2h and 4h (theory §2.6): with err(h) = C exp(-c/h), d1 = |T_h - T_2h| ~ err(2h)

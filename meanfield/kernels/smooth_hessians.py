@@ -104,12 +104,7 @@ def _fixed_rule(act, nodes, weights, b1, s1, b2, proj, perp):
 
 def _controlled(act, tol, b1, s1, b2, proj, perp):
     """The nested product trapezoid rule to the accuracy ``tol`` (module docstring)."""
-    L = _mixed.log_tol(tol)
-    d_u, g_u = _mixed.strip(act, s1)
-    d_p, g_p = _mixed.strip(act, np.abs(proj))
-    d_e, g_e = _mixed.strip(act, perp)
-    step_z, half_z = _mixed.node_plan(np.minimum(d_u, d_p), 1.0 + g_u + g_p, L)
-    step_e, half_e = _mixed.node_plan(d_e, 1.0 + g_e, L)
+    step_z, half_z, step_e, half_e = _mixed.product_plan(act, act, s1, proj, perp, tol)
     out = np.empty((len(ORDERS), len(b1)))
     active = np.arange(len(b1))
     for _ in range(_mixed.MAX_REFINE + 1):

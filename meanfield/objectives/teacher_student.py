@@ -100,6 +100,7 @@ class GaussianPopulation:
         self.rule, self.tol = rule, float(tol)
         self.backend = get_backend(backend)
         self._probe: np.ndarray | None = None
+        self._teacher_terms: dict[tuple, tuple[np.ndarray, np.ndarray, float]] = {}
         self.index: IndexForces | None = None
         if isinstance(teacher, IndexTarget):
             if inputs != "gaussian":
@@ -146,18 +147,36 @@ class GaussianPopulation:
         return layout, [(net.activation, w_f, q_f), (teacher.activation, w_y, q_y)]
 
     def risk(self, net: Network) -> float:
-        """R = 1/2 E|f(x) - y|^2, exact."""
+        """R = 1/2 E|f(x) - y|^2, exact. With two activation groups (student and teacher
+        differ) the cross term is reduced once (the kernel is symmetric) and the teacher's
+        own term is kept between calls while the teacher's weights stay the same."""
         layout, groups = self._groups(net)
         total = 0.0
-        for act, w_t, q_t in groups:
-            for src, w_s, q_s in groups:
+        for i, (act, w_t, q_t) in enumerate(groups):
+            for j, (src, w_s, q_s) in enumerate(groups[i:], start=i):
+                if i == j == 1:
+                    total += self._teacher_term(layout, act, w_t, q_t)
+                    continue
                 kernel = self._kernel(act, src, layout.bias)
                 _, value = self.backend.pair_reduce(kernel, layout, w_t, w_s, q_s, True)
-                total += 0.5 * float(np.dot(q_t, value))
+                total += (0.5 if i == j else 1.0) * float(np.dot(q_t, value))
         if self.index is not None:
             total += 0.5 * (self.index.target.second_moment - self.index.target.noise**2)
             total -= self.index.value(net.activation, layout, *net.signed_particles())
         return max(total, 0.0) + 0.5 * self.k * self.noise**2
+
+    def _teacher_term(self, layout: Layout, act, w_y: np.ndarray, q_y: np.ndarray) -> float:
+        """1/2 q_y . K(w_y, w_y) q_y of the teacher group, computed once per (layout,
+        dtype, weights): it does not depend on the student."""
+        key = (layout, w_y.dtype.str)
+        kept = self._teacher_terms.get(key)
+        if kept is not None and np.array_equal(kept[0], w_y) and np.array_equal(kept[1], q_y):
+            return kept[2]
+        kernel = self._kernel(act, act, layout.bias)
+        _, value = self.backend.pair_reduce(kernel, layout, w_y, w_y, q_y, True)
+        term = 0.5 * float(np.dot(q_y, value))
+        self._teacher_terms[key] = (w_y.copy(), q_y.copy(), term)
+        return term
 
     def velocity(self, net: Network, rng: np.random.Generator | None = None) -> np.ndarray:
         """v_i = -(1/alpha) E[(f - y) . grad_w phi(w_i, x)], shape (m, p)."""

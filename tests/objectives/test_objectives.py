@@ -64,6 +64,24 @@ def test_student_and_teacher_may_differ_in_bias_and_activation():
     assert pop.risk(student) == pytest.approx(mc, rel=5e-3)
 
 
+def test_risk_keeps_the_teacher_term_only_while_the_teacher_is_unchanged():
+    """With two activations the risk reduces the cross term once and keeps the teacher's
+    own term; it equals a fresh population's risk after the teacher's weights change in
+    place, and the Monte Carlo risk of the changed pair."""
+    teacher = mf.Network.init(3, 4, "tanh", bias=True, seed=5)
+    student = mf.Network.init(6, 4, "erf", bias=False, seed=6, tau=0.7)
+    pop = mf.GaussianPopulation(teacher, backend="numpy")
+    before = pop.risk(student)
+    teacher.w[:, 1] *= -2.0
+    after = pop.risk(student)
+    assert after == pytest.approx(mf.GaussianPopulation(teacher, backend="numpy")
+                                  .risk(student), rel=1e-12)
+    assert abs(after - before) > 0.1 * before
+    X, y = pop.sample(200_000, 2)
+    losses = 0.5 * np.sum((student(X) - y) ** 2, axis=1)
+    assert abs(after - losses.mean()) <= 4 * losses.std() / np.sqrt(len(losses))
+
+
 @pytest.mark.parametrize("act,bias", [("relu", False), ("relu", True), ("erf", True), ("sigmoid",
                                                                                        True)])
 def test_population_matches_large_empirical_sample(act, bias):

@@ -1,7 +1,9 @@
 """Batched reductions (ensembles): every backend's stack of S systems equals the NumPy
 reference, and member s equals the backend's own single reduction of member s bit for
 bit (so an ensemble member equals its serial run). Numba at its three code paths
-(d = 3, 6, 30), "auto" at small and BLAS sizes; KeOps at d = 3 (one compile per d)."""
+(d = 3, 6, 30), "auto" at small and BLAS sizes; KeOps at d = 3 with the slow checks
+(its batched formulas compile apart from the single ones, 15-25 s each from a cold
+cache; the default run checks KeOps's single reductions in test_backends.py)."""
 from __future__ import annotations
 
 import numpy as np
@@ -30,12 +32,16 @@ def stack(m, k, d, bias, seed=0):
     return layout, rng.standard_normal((S, m, layout.p))
 
 
+def _keops_slow(*case):
+    return pytest.param(*case, marks=[pytest.mark.slow] if case[0] == "keops" else [])
+
+
 # KeOps: one compile per formula, so the relu pair formula and per-member data only
 # (its bias kernels run member by member; shared data is the same formula).
-PAIR_CASES = [(name, d, act, bias) for name, d in CASES
+PAIR_CASES = [_keops_slow(name, d, act, bias) for name, d in CASES
               for act, bias in (("relu", False), ("erf", True))
               if not (name == "keops" and bias)]
-DATA_CASES = [(name, d, shared) for name, d in CASES for shared in (True, False)
+DATA_CASES = [_keops_slow(name, d, shared) for name, d in CASES for shared in (True, False)
               if not (name == "keops" and shared)]
 
 

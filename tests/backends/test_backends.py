@@ -8,6 +8,8 @@ dimension is a new compile), Numba at d = 3, 6 and 30 (its three code paths).
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -244,6 +246,27 @@ def test_empirical_objective(backend):
     got = mf.Empirical(X, y, backend=backend.name)
     assert rel_err(got.velocity(net), want.velocity(net)) < 1e-10
     assert abs(got.risk(net) - want.risk(net)) < 1e-12 * max(1.0, want.risk(net))
+
+
+def test_keops_warmup_compiles_every_formula_a_warmed_cell_uses():
+    """keops.warmup on a sweep's plan (sweep.keops_warmups) compiles what the cell's pair
+    and data reductions then use: afterwards they add nothing to the build folder."""
+    from meanfield.backends.keops import backend as keops
+
+    backend = get_backend("keops")
+
+    keops.warmup(d=3, dtypes=("float64",), activations=("relu",), bias=False)
+    built = sorted(Path(keops.cache_folder()).iterdir())
+    layout, w = particles(30, 1, 3, False)
+    q = np.random.default_rng(1).standard_normal(30)
+    got = backend.pair_reduce(pair_kernel("relu"), layout, w, w, q, True)
+    want = ref.pair_reduce(pair_kernel("relu"), layout, w, w, q, True)
+    assert rel_err(got[0], want[0]) < 1e-10 and rel_err(got[1], want[1]) < 1e-10
+    teacher, net = mf.Network.init(4, 3, "relu", seed=1), mf.Network.init(20, 3, "relu", seed=5)
+    X = np.random.default_rng(4).standard_normal((50, 3))
+    emp = mf.Empirical(X, teacher(X), backend="keops")
+    emp.velocity(net), emp.risk(net)
+    assert sorted(Path(keops.cache_folder()).iterdir()) == built
 
 
 @on_backends(keops=())

@@ -43,6 +43,28 @@ def pytest_cmdline_main(config):
             config.option.dist = "loadscope"
 
 
+#: test modules that compile the same Numba kernels (the parallel pair loop of the
+#: population flows at d = 10): one pytest-xdist work unit, so one worker compiles them
+#: once instead of both at the same time from a cold cache
+SHARED_UNITS = {"tests/backends/test_share.py": "numba threads",
+                "tests/backends/test_same_bits.py": "numba threads"}
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """``--dist loadscope`` with the modules of :data:`SHARED_UNITS` in one unit."""
+    if config.getoption("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class Scheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            unit = SHARED_UNITS.get(nodeid.split("::", 1)[0])
+            return unit or super()._split_scope(nodeid)
+
+    return Scheduling(config, log)
+
+
 #: how many tests marked slow the "not slow" selection left out (counted where they were
 #: collected: in this process, or in each pytest-xdist worker, which reports it back)
 SLOW_LEFT = pytest.StashKey[int]()

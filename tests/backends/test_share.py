@@ -93,12 +93,14 @@ def _both(fn):
         return seq, fn()
 
 
-@pytest.mark.parametrize("d,act,bias", [(6, "relu", False), (6, "erf", True),
-                                        (30, "relu", False)])
-def test_shared_pair_reductions_equal_the_sequential_loop(d, act, bias):
+@pytest.mark.parametrize("d,k,act,bias", [(10, 1, "relu", False), (6, 2, "erf", True),
+                                          (30, 2, "relu", False)])
+def test_shared_pair_reductions_equal_the_sequential_loop(d, k, act, bias):
+    """(d = 10, k = 1, relu: the parallel pair loop that the population flows of
+    test_same_bits.py run, compiled once for both modules on one worker: conftest.py)"""
     numba = get_backend("numba")
     rng = np.random.default_rng(0)
-    layout = Layout(2, d, bias)
+    layout = Layout(k, d, bias)
     w_t = rng.standard_normal((S, 37, layout.p))
     w_s = np.concatenate([w_t, rng.standard_normal((S, 4, layout.p))], axis=1)
     q = rng.standard_normal((S, 41))

@@ -30,7 +30,7 @@ from functools import lru_cache
 import numpy as np
 from numpy.polynomial import Polynomial
 from numpy.polynomial.hermite import hermval
-from numpy.polynomial.hermite_e import HermiteE, hermegauss
+from numpy.polynomial.hermite_e import HermiteE, hermegauss, hermeder, hermeval
 from scipy.special import erf, expit, log_expit, ndtr
 
 from . import mixed as _mixed
@@ -164,9 +164,32 @@ def derivative_polynomials(name: str, n_max: int) -> tuple[Polynomial, ...]:
     return tuple(polys[:n_max + 1])
 
 
+@lru_cache(maxsize=None)
+def _power_coefficients(name: str, n_max: int) -> np.ndarray:
+    """C with C[k, n] the t^k coefficient of p_n of :func:`derivative_polynomials`."""
+    polys = derivative_polynomials(name, n_max)
+    C = np.zeros((max(len(p.coef) for p in polys), n_max + 1))
+    for n, p in enumerate(polys):
+        C[:len(p.coef), n] = p.coef
+    C.flags.writeable = False
+    return C
+
+
+@lru_cache(maxsize=None)
+def _hermite_coefficients(h: tuple[float, ...], n_max: int) -> np.ndarray:
+    """C with C[k, n] the He_k coefficient of the n-th derivative of sum_k h_k He_k."""
+    C = np.zeros((len(h), n_max + 1))
+    for n in range(min(n_max, len(h) - 1) + 1):
+        der = hermeder(h, n)
+        C[:len(der), n] = der
+    C.flags.writeable = False
+    return C
+
+
 def derivative_values(activation: Activation, z, n_max: int) -> list[np.ndarray]:
     """[sigma(z), sigma'(z), ..., sigma^{(n_max)}(z)] for tanh, sigmoid and softplus (by
-    :func:`derivative_polynomials`) and for a polynomial (its Hermite series' derivatives).
+    :func:`derivative_polynomials`, sigma^{(n)}(z) = p_n(base(z))) and for a polynomial
+    (its Hermite series' derivatives), from cached coefficient matrices.
 
     Examples:
 
@@ -180,12 +203,20 @@ def derivative_values(activation: Activation, z, n_max: int) -> list[np.ndarray]
     """
     z = np.asarray(z, dtype=np.float64)
     if activation.hermite is not None:
-        series = HermiteE(activation.hermite)
-        return [series.deriv(n)(z) if n else series(z) for n in range(n_max + 1)]
+        C = _hermite_coefficients(activation.hermite, n_max)
+        return [hermeval(z, C[:, n]) for n in range(n_max + 1)]
     if activation.name not in ("tanh", "sigmoid", "softplus"):
         raise ValueError(f"activation: no derivative recurrence for {activation.name!r}")
     t = (np.tanh if activation.name == "tanh" else expit)(z)
-    vals = [p(t) for p in derivative_polynomials(activation.name, n_max)]
+    C = _power_coefficients(activation.name, n_max)
+    # Horner's rule for every p_n at once, in place: no temporary array per degree
+    column = (n_max + 1,) + (1,) * t.ndim
+    horner = np.empty((n_max + 1,) + t.shape)
+    horner[...] = C[-1].reshape(column)
+    for coef in C[-2::-1]:
+        horner *= t
+        horner += coef.reshape(column)
+    vals = list(horner)
     if activation.name == "softplus":
         vals[0] = -log_expit(-z)
     return vals

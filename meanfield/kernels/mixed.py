@@ -248,28 +248,17 @@ def relu_linear_parts(s_r, mu_r, s_z, mu_z, rho):
 def _trapezoid(fn, step, half, L, tol, what):
     """Trapezoid sums sum_j step fn(j step), |j| <= half, over flat pairs (theory §2.6).
 
-    ``fn(zeta, active)`` returns a list of integrand arrays on the pairs ``active``.
-    Returns the sums; where :func:`error_estimate` exceeds tol max(1, sum |terms|), the
-    step is halved (at most MAX_REFINE times) before ValueError.
+    ``fn(zeta, idx)`` returns a list of integrand arrays on a node grid: ``zeta`` of shape
+    (c, nodes) holds each row's nodes for the pairs ``idx`` of shape (c, 1). Returns the
+    sums; where :func:`error_estimate` exceeds tol max(1, sum |terms|), the step is halved
+    (at most MAX_REFINE times) before ValueError.
     """
     n = step.shape[0]
     active = np.arange(n)
     out = None
     for _ in range(MAX_REFINE + 1):
-        st, hf = step[active], half[active]
-        sums = mag = None
-        for j in range(0, int(hf.max()) + 1):
-            sel = np.nonzero(hf >= j)[0]
-            for sign in ((1,) if j == 0 else (1, -1)):
-                vals = fn(sign * j * st[sel], active[sel])
-                if sums is None:
-                    sums = np.zeros((3, len(vals), len(active)))
-                    mag = np.zeros(len(active))
-                for level in range(3):
-                    if j % (1 << level) == 0:
-                        for n_, v in enumerate(vals):
-                            sums[level, n_, sel] += v
-                mag[sel] += sum(np.abs(v) for v in vals)
+        st = step[active]
+        sums, mag = _grid_sums(fn, active, st, half[active])
         sums *= (st * np.array([1.0, 2.0, 4.0])[:, None, None])
         est = np.max(error_estimate(*sums), axis=0)
         if out is None:
@@ -283,6 +272,37 @@ def _trapezoid(fn, step, half, L, tol, what):
         half[active] *= 2
     raise ValueError(f"{what}: the quadrature error estimate {est.max():.2e} still exceeds "
                      f"tol = {tol:g} after {MAX_REFINE} refinements; raise tol")
+
+
+#: most elements of one (pairs x nodes) grid of :func:`_grid_sums` (bounds its memory)
+GRID_SIZE = 2**16
+
+
+def _grid_sums(fn, active, st, hf):
+    """(sums, mag) of :func:`_trapezoid` at the steps st: sums[l, k, p] = sum over
+    |j| <= hf[p] with j divisible by 2^l of fn_k(j st[p]) (the rules at steps h, 2h, 4h,
+    unscaled) and mag[p] = sum_k sum_j |fn_k(j st[p])|. The pairs are taken by decreasing
+    half count in chunks whose grids hold at most GRID_SIZE nodes (a pair's nodes
+    beyond its own half count are evaluated at zeta = 0 and get weight 0)."""
+    order = np.argsort(-hf, kind="stable")
+    sums = mag = None
+    start = 0
+    while start < len(order):
+        top = int(hf[order[start]])
+        chunk = order[start:start + max(1, GRID_SIZE // (2 * top + 1))]
+        start += len(chunk)
+        j = np.arange(-top, top + 1)
+        inside = np.abs(j) <= hf[chunk, None]
+        zeta = np.where(inside, j * st[chunk, None], 0.0)
+        vals = np.stack(np.broadcast_arrays(*fn(zeta, active[chunk, None])))  # (k, c, nodes)
+        np.copyto(vals, 0.0, where=~inside)
+        levels = (j % np.array([[1], [2], [4]]) == 0).astype(np.float64)
+        if sums is None:
+            sums = np.zeros((3, len(vals), len(hf)))
+            mag = np.zeros(len(hf))
+        sums[:, :, chunk] = np.moveaxis(vals @ levels.T, -1, 0)
+        mag[chunk] = np.abs(vals).sum(axis=(0, 2))
+    return sums, mag
 
 
 def relu_quadrature_parts(g: Activation, s_r, mu_r, s_z, mu_z, rho, tol: float,

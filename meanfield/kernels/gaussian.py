@@ -213,14 +213,22 @@ def smooth_quadrature_kernel(act_u: Activation, act_v: Activation, tol: float,
     proj = np.where(s1 > 0, t / np.where(s1 > 0, s1, 1.0), 0.0)
     perp = np.sqrt(np.maximum(0.0, n2 - proj * proj))
     step_z, half_z, step_e, half_e = _mixed.product_plan(act_u, act_v, s1, proj, perp, tol)
+
+    def u_values(u):
+        return act_u.f(u), act_u.df(u), act_u.d2f(u)
+
+    def v_values(v):
+        return act_v.f(v), act_v.df(v)
+
     out = np.empty((4, n1.size))
     active = np.arange(n1.size)
     for _ in range(_mixed.MAX_REFINE + 1):
-        sums, mag = _product_trapezoid(
-            act_u, act_v, b1[active], s1[active], b2[active], proj[active], perp[active],
-            step_z[active], half_z[active], step_e[active], half_e[active])
+        sums, mag = product_trapezoid(
+            u_values, v_values, _KERNEL_ORDERS, 1, b1[active], s1[active], b2[active],
+            proj[active], perp[active], step_z[active], half_z[active], step_e[active],
+            half_e[active])
         out[:, active] = sums[0]
-        bad = np.max(_mixed.error_estimate(*sums), axis=0) > tol * np.maximum(1.0, mag)
+        bad = np.max(_mixed.error_estimate(*sums), axis=0) > tol * np.maximum(1.0, mag[0])
         if not bad.any():
             return tuple(o.reshape(shape) for o in out)
         active = active[bad]
@@ -232,35 +240,81 @@ def smooth_quadrature_kernel(act_u: Activation, act_v: Activation, tol: float,
                      f"still exceeds tol = {tol:g} after {_mixed.MAX_REFINE} refinements")
 
 
-def _product_trapezoid(act_u, act_v, b1, s1, b2, proj, perp, step_z, half_z, step_e, half_e):
-    """Product trapezoid sums of (K, P, Q, D), shape (3, 4, pairs) for the steps h, 2h, 4h
-    on both axes (every 2nd, 4th node), and the sum of |terms| at step h, over flat pairs
-    with their own grids."""
-    j_e = np.arange(-int(half_e.max()), int(half_e.max()) + 1)
-    eta = j_e[None, :] * step_e[:, None]
-    keep = np.abs(j_e)[None, :] <= half_e[:, None]
-    w_e = np.where(keep, normal_pdf(eta), 0.0) * step_e[:, None]
-    w_levels = [np.where(j_e[None, :] % (1 << l) == 0, (1 << l) * w_e, 0.0) for l in range(3)]
-    sums = np.zeros((3, 4, len(b1)))
-    mag = np.zeros(len(b1))
-    for j in range(-int(half_z.max()), int(half_z.max()) + 1):
-        sel = np.nonzero(half_z >= abs(j))[0]
-        zeta = j * step_z[sel]
-        u = b1[sel] + s1[sel] * zeta
-        v = (b2[sel] + proj[sel] * zeta)[:, None] + perp[sel, None] * eta[sel]
-        fv, dfv = act_v.f(v), act_v.df(v)
-        wz = normal_pdf(zeta) * step_z[sel]
-        fu, dfu, d2fu = act_u.f(u), act_u.df(u), act_u.d2f(u)
-        for level in range(3):
-            if j % (1 << level):
-                continue
-            w = w_levels[level][sel]
-            sv, sdv = np.einsum("ij,ij->i", fv, w), np.einsum("ij,ij->i", dfv, w)
-            wl = (1 << level) * wz
-            for n, part in enumerate((fu * sv, d2fu * sv, dfu * sdv, dfu * sv)):  # K, P, Q, D
-                sums[level, n, sel] += wl * part
-        mag[sel] += wz * np.abs(fu) * np.einsum("ij,ij->i", np.abs(fv), w_levels[0][sel])
+#: (i, j) with K, P, Q, D = E[f^(i)(u) g^(j)(v)], f and g the target and source activations
+#: (P, Q, D by Stein's lemma)
+_KERNEL_ORDERS = ((0, 0), (2, 0), (1, 1), (1, 0))
+#: grid points (pairs x zeta nodes x eta nodes) evaluated at once by product_trapezoid
+PRODUCT_CHUNK = 1 << 18
+#: padding points (beyond the pairs' own grids) worth one more chunk of product_trapezoid
+PRODUCT_WASTE = 1 << 12
+
+
+def product_trapezoid(u_values, v_values, orders, n_mag, b1, s1, b2, proj, perp,
+                      step_z, half_z, step_e, half_e):
+    """Nested product trapezoid sums of F_n = E[f_i(u) g_k(v)], (i, k) = orders[n], with
+    u = b1 + s1 zeta, v = b2 + proj zeta + perp eta and zeta, eta ~ N(0, 1) independent
+    (theory §2.6), over flat pairs with their own grids.
+
+    Pair p's nodes are zeta_j = j step_z (|j| <= half_z) and eta_l = l step_e
+    (|l| <= half_e); level lv = 0, 1, 2 (steps h, 2h, 4h) sums the nodes with j and l
+    divisible by 2^lv, with weights 2^lv step_z phi(zeta_j) and 2^lv step_e phi(eta_l).
+    ``u_values(u)`` and ``v_values(v)`` return the lists [f_0(u), f_1(u), ...] and
+    [g_0(v), g_1(v), ...] (elementwise). Returns the sums, shape (3, len(orders), pairs),
+    and the sums of |terms| at level 0 of the first ``n_mag`` orders, shape (n_mag, pairs).
+
+    The pairs, sorted by (half_z, half_e), are evaluated in chunks on the 3-D grid
+    (pairs, zeta nodes, eta nodes) of at most PRODUCT_CHUNK points (a pair with more
+    points in blocks of zeta nodes), the eta sums as matrix products; a node beyond a
+    pair's own range has weight 0 and is evaluated at zeta = 0 or eta = 0 (never far
+    out, where activations overflow).
+    """
+    n = len(b1)
+    sums = np.zeros((3, len(orders), n))
+    mag = np.zeros((n_mag, n))
+    order = np.lexsort((half_e, half_z))
+    start = 0
+    while start < n:
+        idx = _product_chunk(half_z, half_e, order[start:start + PRODUCT_CHUNK])
+        start += len(idx)
+        zeta, wz = _product_axis(step_z[idx], half_z[idx])
+        eta, we = _product_axis(step_e[idx], half_e[idx])
+        rows = max(1, PRODUCT_CHUNK // (len(idx) * eta.shape[1]))
+        for z in range(0, zeta.shape[1], rows):
+            block = slice(z, z + rows)
+            fu = u_values(b1[idx, None] + s1[idx, None] * zeta[:, block])
+            gv = v_values((b2[idx, None] + proj[idx, None] * zeta[:, block])[:, :, None]
+                          + perp[idx, None, None] * eta[:, None, :])
+            sv = [g @ we for g in gv]  # (pairs, zeta nodes, levels)
+            for n_, (i, k) in enumerate(orders):
+                sums[:, n_, idx] += np.einsum("pz,pzl,pzl->lp", fu[i], wz[:, block], sv[k])
+            abs_v = {k: (np.abs(gv[k]) @ we[:, :, :1])[..., 0] for _, k in orders[:n_mag]}
+            for n_, (i, k) in enumerate(orders[:n_mag]):
+                mag[n_, idx] += np.einsum("pz,pz,pz->p", np.abs(fu[i]), wz[:, block, 0],
+                                          abs_v[k])
     return sums, mag
+
+
+def _product_chunk(half_z, half_e, idx):
+    """The longest prefix of the pairs ``idx`` whose common grid (the largest half counts)
+    has at most PRODUCT_CHUNK points and at most PRODUCT_WASTE (1/8 of the pairs' own
+    points if more) points beyond the pairs' own grids; one pair at least."""
+    own = (2 * half_z[idx] + 1) * (2 * half_e[idx] + 1)
+    points = ((2 * np.maximum.accumulate(half_z[idx]) + 1)
+              * (2 * np.maximum.accumulate(half_e[idx]) + 1) * np.arange(1, len(idx) + 1))
+    total = np.cumsum(own)
+    fits = (points <= PRODUCT_CHUNK) & (points - total <= np.maximum(PRODUCT_WASTE, total / 8))
+    return idx[:max(1, len(idx) if fits.all() else int(np.argmin(fits)))]
+
+
+def _product_axis(step, half):
+    """Nodes j step (0 beyond |j| <= half), shape (pairs, 2 max(half) + 1), and their
+    weights 2^lv step phi at the levels lv = 0, 1, 2, shape (pairs, nodes, 3)."""
+    j = np.arange(-int(half.max()), int(half.max()) + 1)
+    keep = np.abs(j) <= half[:, None]
+    x = np.where(keep, j * step[:, None], 0.0)
+    w = np.where(keep, normal_pdf(x) * step[:, None], 0.0)
+    return x, np.stack([np.where(j % (1 << lv) == 0, (1 << lv) * w, 0.0) for lv in range(3)],
+                       axis=-1)
 
 
 # --------------------------------------------------------------------------- dispatch

@@ -28,8 +28,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import mixed as _mixed
-from .bivariate import normal_pdf
-from .gaussian import PairKernel, quadrature_rule
+from .gaussian import PairKernel, product_trapezoid, quadrature_rule
 from .hermite import derivative_values
 
 #: the (i, j) of the F_ij that the second derivatives need, in the order returned
@@ -105,12 +104,20 @@ def _fixed_rule(act, nodes, weights, b1, s1, b2, proj, perp):
 def _controlled(act, tol, b1, s1, b2, proj, perp):
     """The nested product trapezoid rule to the accuracy ``tol`` (module docstring)."""
     step_z, half_z, step_e, half_e = _mixed.product_plan(act, act, s1, proj, perp, tol)
+
+    def u_values(u):
+        return derivative_values(act, u, 4)
+
+    def v_values(v):
+        return derivative_values(act, v, 3)
+
     out = np.empty((len(ORDERS), len(b1)))
     active = np.arange(len(b1))
     for _ in range(_mixed.MAX_REFINE + 1):
-        sums, mag = _trapezoid(act, b1[active], s1[active], b2[active], proj[active],
-                               perp[active], step_z[active], half_z[active],
-                               step_e[active], half_e[active])
+        sums, mag = product_trapezoid(u_values, v_values, ORDERS, len(ORDERS), b1[active],
+                                      s1[active], b2[active], proj[active], perp[active],
+                                      step_z[active], half_z[active], step_e[active],
+                                      half_e[active])
         out[:, active] = sums[0]
         bad = np.max(_mixed.error_estimate(*sums) > tol * np.maximum(1.0, mag), axis=0)
         if not bad.any():
@@ -123,37 +130,6 @@ def _controlled(act, tol, b1, s1, b2, proj, perp):
     raise ValueError(f"{act.name} kernel's second derivatives: the quadrature error "
                      f"estimate still exceeds tol = {tol:g} after {_mixed.MAX_REFINE} "
                      f"refinements")
-
-
-def _trapezoid(act, b1, s1, b2, proj, perp, step_z, half_z, step_e, half_e):
-    """Sums of the F_ij at steps h, 2h, 4h on both axes, shape (3, 7, pairs), and the
-    sums of |terms| at step h, shape (7, pairs), over flat pairs with their own grids."""
-    j_e = np.arange(-int(half_e.max()), int(half_e.max()) + 1)
-    eta = j_e[None, :] * step_e[:, None]
-    keep = np.abs(j_e)[None, :] <= half_e[:, None]
-    w_e = np.where(keep, normal_pdf(eta), 0.0) * step_e[:, None]
-    w_levels = [np.where(j_e[None, :] % (1 << lv) == 0, (1 << lv) * w_e, 0.0)
-                for lv in range(3)]
-    sums = np.zeros((3, len(ORDERS), len(b1)))
-    mag = np.zeros((len(ORDERS), len(b1)))
-    for j in range(-int(half_z.max()), int(half_z.max()) + 1):
-        sel = np.nonzero(half_z >= abs(j))[0]
-        zeta = j * step_z[sel]
-        du = derivative_values(act, b1[sel] + s1[sel] * zeta, 4)
-        dv = derivative_values(act, (b2[sel] + proj[sel] * zeta)[:, None]
-                               + perp[sel, None] * eta[sel], 3)
-        wz = normal_pdf(zeta) * step_z[sel]
-        for level in range(3):
-            if j % (1 << level):
-                continue
-            w = w_levels[level][sel]
-            sv = [np.einsum("ij,ij->i", x, w) for x in dv]
-            for n, (i, k) in enumerate(ORDERS):
-                sums[level, n, sel] += (1 << level) * wz * du[i] * sv[k]
-        abs_v = [np.einsum("ij,ij->i", np.abs(x), w_levels[0][sel]) for x in dv]
-        for n, (i, k) in enumerate(ORDERS):
-            mag[n, sel] += wz * np.abs(du[i]) * abs_v[k]
-    return sums, mag
 
 
 __all__ = ["ORDERS", "SMOOTH", "applies", "smooth_moments"]

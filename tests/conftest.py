@@ -44,10 +44,12 @@ def pytest_cmdline_main(config):
 
 
 #: test modules that compile the same Numba kernels (the parallel pair loop of the
-#: population flows at d = 10): one pytest-xdist work unit, so one worker compiles them
-#: once instead of both at the same time from a cold cache
+#: population flows at d = 10; the pair loops of each kernel at d = 6): one pytest-xdist
+#: work unit each, so one worker compiles them once, not both at once from a cold cache
 SHARED_UNITS = {"tests/backends/test_share.py": "numba threads",
-                "tests/backends/test_same_bits.py": "numba threads"}
+                "tests/backends/test_same_bits.py": "numba threads",
+                "tests/backends/test_backends.py": "numba pair loops",
+                "tests/backends/test_batched.py": "numba pair loops"}
 
 
 @pytest.hookimpl(optionalhook=True)

@@ -151,30 +151,31 @@ class GaussianPopulation:
         differ) the cross term is reduced once (the kernel is symmetric) and the teacher's
         own term is kept between calls while the teacher's weights stay the same."""
         layout, groups = self._groups(net)
-        total = 0.0
-        for i, (act, w_t, q_t) in enumerate(groups):
-            for j, (src, w_s, q_s) in enumerate(groups[i:], start=i):
-                if i == j == 1:
-                    total += self._teacher_term(layout, act, w_t, q_t)
-                    continue
-                kernel = self._kernel(act, src, layout.bias)
-                _, value = self.backend.pair_reduce(kernel, layout, w_t, w_s, q_s, True)
-                total += (0.5 if i == j else 1.0) * float(np.dot(q_t, value))
+        total = 0.5 * self._pair_term(layout, groups[0], groups[0])
+        if len(groups) == 2:  # the teacher's activation differs from the student's
+            total += self._pair_term(layout, groups[0], groups[1])
+            total += self._teacher_term(layout, groups[1])
         if self.index is not None:
             total += 0.5 * (self.index.target.second_moment - self.index.target.noise**2)
             total -= self.index.value(net.activation, layout, *net.signed_particles())
         return max(total, 0.0) + 0.5 * self.k * self.noise**2
 
-    def _teacher_term(self, layout: Layout, act, w_y: np.ndarray, q_y: np.ndarray) -> float:
+    def _pair_term(self, layout: Layout, targets: tuple, sources: tuple) -> float:
+        """q_t . K(w_t, w_s) q_s for two signed groups (activation, w, q)."""
+        (act, w_t, q_t), (src, w_s, q_s) = targets, sources
+        kernel = self._kernel(act, src, layout.bias)
+        _, value = self.backend.pair_reduce(kernel, layout, w_t, w_s, q_s, True)
+        return float(np.dot(q_t, value))
+
+    def _teacher_term(self, layout: Layout, teacher: tuple) -> float:
         """1/2 q_y . K(w_y, w_y) q_y of the teacher group, computed once per (layout,
         dtype, weights): it does not depend on the student."""
+        _, w_y, q_y = teacher
         key = (layout, w_y.dtype.str)
         kept = self._teacher_terms.get(key)
         if kept is not None and np.array_equal(kept[0], w_y) and np.array_equal(kept[1], q_y):
             return kept[2]
-        kernel = self._kernel(act, act, layout.bias)
-        _, value = self.backend.pair_reduce(kernel, layout, w_y, w_y, q_y, True)
-        term = 0.5 * float(np.dot(q_y, value))
+        term = 0.5 * self._pair_term(layout, teacher, teacher)
         self._teacher_terms[key] = (w_y.copy(), q_y.copy(), term)
         return term
 

@@ -365,7 +365,10 @@ def _build(cls, data, prefix: str):
 def _type_name(kind) -> str:
     args = [a for a in typing.get_args(kind) if a is not type(None)]
     if typing.get_origin(kind) is tuple:
-        return "a list of " + _type_name(args[0]).split(" ", 1)[1] + "s"
+        inner = _type_name(args[0])
+        if inner.startswith("a list of "):  # "a list of lists of numbers"
+            return "a list of lists of " + inner.removeprefix("a list of ")
+        return "a list of " + inner.split(" ", 1)[1] + "s"
     if args:
         return " or ".join(_type_name(a) for a in args)
     return {int: "an integer", float: "a number", str: "a string", bool: "true/false"}[kind]
@@ -517,6 +520,7 @@ def validate(config: Config) -> None:
     _positive_int(config.d, "d")
     t, s, o, i = config.teacher, config.student, config.objective, config.integrator
     _choice(t.kind, teachers.TEACHER_KINDS, "teacher.kind")
+    teachers.check_unread_fields(t)
     if t.kind == "index":
         teachers.check(config)  # TeacherError naming the field (a ConfigError in from_dict)
     _positive_int(t.m, "teacher.m")

@@ -94,6 +94,19 @@ def _normalise_hermite(value: Any) -> Any:
     return rows
 
 
+def check_unread_fields(t: Any) -> None:
+    """A teacher field that only the other kind reads: TeacherError, not a silent no-op."""
+    if t.kind == "index":
+        unread = [f for f in ("weights", "c", "a", "b", "input") if getattr(t, f) is not None]
+        if unread:
+            raise TeacherError(f"teacher.{unread[0]}", "not read by an index teacher (its "
+                                                       "directions: teacher.directions)")
+    elif t.hermite is not None or t.directions != "random":
+        field = "hermite" if t.hermite is not None else "directions"
+        raise TeacherError(f"teacher.{field}", f'only read by an index teacher (teacher.kind '
+                                               f'= "index"), not by kind = {t.kind!r}')
+
+
 def check(config: Any) -> None:
     """The index-teacher fields of ``config``: TeacherError naming the first bad one."""
     t, d = config.teacher, config.d

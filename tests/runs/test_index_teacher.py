@@ -78,7 +78,16 @@ def test_online_and_empirical_kinds_learn_from_the_target(kind):
       "diagonal"], "teacher.directions: must be one of random, canonical"),
     (["--teacher.kind", "index", "--teacher.hermite", '{"2" = 1.0}', "--objective.inputs",
       "sphere"], "objective.inputs: an index teacher needs Gaussian inputs"),
-    (["--teacher.kind", "index", "--teacher.hermite", '{"2" = "one"}'], "teacher.hermite:")])
+    (["--teacher.kind", "index", "--teacher.hermite", '{"2" = "one"}'], "teacher.hermite:"),
+    (["--teacher.kind", "index", "--teacher.hermite", "three"],
+     "teacher.hermite: must be a list of lists of numbers"),
+    # a field only the other kind reads is refused, not silently unused
+    (["--teacher.directions", "canonical"], "teacher.directions: only read by an index"),
+    (["--teacher.hermite", '{"2" = 1.0}'], "teacher.hermite: only read by an index"),
+    (["--teacher.kind", "index", "--teacher.hermite", '{"2" = 1.0}', "--teacher.input",
+      "orthonormal"], "teacher.input: not read by an index teacher"),
+    (["--teacher.kind", "index", "--teacher.hermite", '{"2" = 1.0}', "--teacher.c", "[1.0]",
+      "--teacher.a", "[[1.0, 0.0]]"], "teacher.c: not read by an index teacher")])
 def test_bad_index_teachers_are_one_line_and_exit_2(tmp_path, capsys, small, flags, message):
     status, _, err = cli(capsys, "run", small, *flags, "--out", tmp_path / "run")
     assert status == 2, err

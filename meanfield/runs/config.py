@@ -491,6 +491,12 @@ def _laws(section, name: str, m: int, d: int, bias=None, owner=None) -> None:
         return
     _check(not (section.weights and inline), f"{name}.weights",
            f"give either an .npz file or inline {name}.c/a/b, not both")
+    unread = [f for f in ("input", "tau_c", "tau_a", "tau_b", "reference_m")
+              if getattr(section, f, None) is not None] + [
+        f for f, default in (("tau", 1.0), ("scale", 1.0), ("symmetric", False))
+        if getattr(section, f, default) != default]
+    _check(not unread, f"{name}.{unread[0] if unread else ''}",
+           f"not read: {name} has explicit weights (a law or scale draws random ones)")
     if section.weights is not None:
         try:
             net = Network.from_npz(section.weights)

@@ -62,3 +62,23 @@ def test_bad_values_are_one_line_and_exit_2(tmp_path, capsys, small, key, value,
                          "--out", tmp_path / "run")
     assert status == 2
     assert message in one_line(err)
+
+
+@pytest.mark.parametrize("flags,message", [
+    (["--teacher.scale", "2"], "teacher.scale: not read: teacher has explicit weights"),
+    (["--teacher.input", "gaussian"], "teacher.input: not read: teacher has explicit"),
+    (["--student.init.tau", "3"], "student.init.tau: not read: student.init has explicit"),
+    (["--student.init.tau_a", "0.5"], "student.init.tau_a: not read:"),
+    (["--student.init.input", "xavier"], "student.init.input: not read:"),
+    (["--student.init.symmetric", "true"], "student.init.symmetric: not read:"),
+    (["--student.init.reference_m", "4"], "student.init.reference_m: not read:")])
+def test_a_law_beside_explicit_weights_is_refused(tmp_path, capsys, small, flags, message):
+    """A law or scale that explicit weights make unread is one line and exit 2, not a
+    silently ignored setting."""
+    which = "teacher" if flags[0].startswith("--teacher") else "student.init"
+    weights = [f"--{which}.c", "[1.0, -1.0]", f"--{which}.a", "[[1.0, 0.0], [0.0, 1.0]]",
+               f"--{'teacher' if which == 'teacher' else 'student'}.m", "2"]
+    status, _, err = cli(capsys, "run", small, *weights, *flags, "--out", tmp_path / "run")
+    assert status == 2, err
+    assert message in one_line(err)
+    assert not (tmp_path / "run").exists()

@@ -317,3 +317,27 @@ def test_keops_data_reductions_of_a_polynomial_activation_are_the_reference():
     np.testing.assert_array_equal(keops.forward_batch(act, layout, w, q, X),
                                   reference.forward_batch(act, layout, w, q, X))
     assert np.abs(keops.forward(act, layout, w[0], q[0], X)).max() > 0.1
+
+
+@on_backends("objective", [("population",), ("empirical",)],
+             keops=[("population",)])
+def test_frozen_groups_stay_bit_for_bit_and_free_ones_follow_the_reference(backend, objective):
+    """Frozen output weights under every backend, single runs and a two-member ensemble:
+    the frozen column is the initial one bit for bit and the free ones follow the NumPy
+    reference's trajectory."""
+    teacher = mf.Network.init(4, 3, "relu", seed=1)
+    X = np.random.default_rng(4).standard_normal((100, 3))
+
+    def make(name):
+        return (mf.GaussianPopulation(teacher, backend=name) if objective == "population"
+                else mf.Empirical(X, teacher(X), backend=name))
+
+    nets = [mf.Network.init(20, 3, "relu", seed=s) for s in (5, 6)]
+    euler = mf.integrators.euler(0.05)
+    want = mf.simulate(nets[0], make("numpy"), euler, 1.0, frozen=("c",)).final.w
+    single = mf.simulate(nets[0], make(backend.name), euler, 1.0, frozen=("c",)).final.w
+    both = mf.simulate_many(nets, make(backend.name), euler, 1.0, frozen=("c",))
+    for got in (single, both[0].final.w):
+        assert np.array_equal(got[:, 0], nets[0].w[:, 0])
+        assert rel_err(got[:, 1:] - nets[0].w[:, 1:], want[:, 1:] - nets[0].w[:, 1:]) < 1e-9
+    assert np.array_equal(both[1].final.w[:, 0], nets[1].w[:, 0])

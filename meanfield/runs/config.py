@@ -484,6 +484,8 @@ def _laws(section, name: str, m: int, d: int, bias=None, owner=None) -> None:
     bias = getattr(section, "bias", False) if bias is None else bias
     if section.input is not None:
         _choice(section.input, INPUT_WEIGHT_LAWS, f"{name}.input")
+        _check(section.sphere == type(section).sphere, f"{name}.sphere",
+               f"the older shorthand for {name}.input; give one of the two")
         _check(section.input != "orthonormal" or m <= d, f"{name}.input",
                f"orthonormal directions need {owner}.m <= d = {d}, got {m}")
     inline = [key for key in ("c", "a", "b") if getattr(section, key) is not None]

@@ -82,3 +82,14 @@ def test_a_law_beside_explicit_weights_is_refused(tmp_path, capsys, small, flags
     assert status == 2, err
     assert message in one_line(err)
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("flags,message", [
+    (["--teacher.sphere", "false", "--teacher.input", "sphere"], "teacher.sphere: the older"),
+    (["--student.init.sphere", "true", "--student.init.input", "xavier"],
+     "student.init.sphere: the older shorthand for student.init.input")])
+def test_sphere_beside_an_input_law_is_refused(tmp_path, capsys, small, flags, message):
+    """``sphere`` and ``input`` both name the input weights' law: one of them, not both."""
+    status, _, err = cli(capsys, "run", small, *flags, "--out", tmp_path / "run")
+    assert status == 2, err
+    assert message in one_line(err)

@@ -146,7 +146,9 @@ def spurious_minima(ks, extra=(0, 1, 2), inits: int = 500, seed: int = 0,
     the same inits, seed and t_end) are kept, not rerun; ``on_cell(summary)`` is called
     after every cell with the summary so far, so an interrupted run leaves its finished
     cells. Returns {"cells": [...], "columns": [{"trained_c", "extra", "seconds"}],
-    "wall_seconds": ...}.
+    "wall_seconds": ...}: a column's seconds are the sum of its cells' (kept cells count
+    with the seconds they took, so the figure survives resumes), ``wall_seconds`` the
+    wall time of this call.
 
     >>> out = spurious_minima([2], [0], inits=2, t_end=5.0, trained=(False,), log=None)
     >>> [(c["k"], c["n"], c["inits"]) for c in out["cells"]]
@@ -159,7 +161,7 @@ def spurious_minima(ks, extra=(0, 1, 2), inits: int = 500, seed: int = 0,
                      "t_end": t_end, "wall_seconds": 0.0}
     for trained_c in trained:
         for e in extra:
-            column = time.perf_counter()
+            done_before = len(summary["cells"])
             for k in ks:
                 out = old.get((k, k + e, trained_c))
                 if out is None:
@@ -171,8 +173,8 @@ def spurious_minima(ks, extra=(0, 1, 2), inits: int = 500, seed: int = 0,
                 summary["wall_seconds"] = time.perf_counter() - start
                 if on_cell:
                     on_cell(summary)
-            summary["columns"].append({"trained_c": trained_c, "extra": e,
-                                       "seconds": time.perf_counter() - column})
+            summary["columns"].append({"trained_c": trained_c, "extra": e, "seconds": sum(
+                c["seconds"] for c in summary["cells"][done_before:])})
     summary["wall_seconds"] = time.perf_counter() - start
     if on_cell:
         on_cell(summary)

@@ -61,6 +61,9 @@ def test_cells_run_column_by_column_and_a_resumed_run_keeps_its_finished_cells()
                                log=None, done=kept)
     assert [c.get("kept", False) for c in again["cells"]] == [True, True, True, False]
     assert again["cells"][3]["counts"] == out["cells"][3]["counts"]
+    # a column's seconds are its cells', the kept ones' included
+    assert again["columns"][0]["seconds"] == out["cells"][0]["seconds"] + \
+        out["cells"][1]["seconds"]
     other = sm.spurious_minima([2], [0], inits=3, t_end=5.0, trained=(False,), log=None,
                                done=kept)
     assert "kept" not in other["cells"][0]  # another number of inits: rerun

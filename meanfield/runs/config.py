@@ -26,7 +26,7 @@ from ..dynamics import integrators as dynamics
 from ..kernels.gaussian import INPUT_LAWS, pair_kernel
 from ..core.losses import LOSSES
 from ..core.layout import Layout
-from ..model.network import BIAS_LAWS, INPUT_WEIGHT_LAWS, OUTPUT_INITS, Network
+from ..model.network import BIAS_LAWS, OUTPUT_INITS
 from ..model.network import resolve_alpha
 from ..objectives.frozen import check_frozen
 from ..dynamics.trajectory import SCHEDULES
@@ -476,52 +476,6 @@ def _validate_kernels(config: Config) -> None:
                 from None
 
 
-def _laws(section, name: str, m: int, d: int, bias=None, owner=None) -> None:
-    """The input law and the explicit weights of a teacher or student init section: a
-    known law (orthonormal needs m <= d); weights from a readable .npz or inline lists
-    (not both) whose shapes match m, d and the bias setting."""
-    owner = owner or name
-    bias = getattr(section, "bias", False) if bias is None else bias
-    if section.input is not None:
-        _choice(section.input, INPUT_WEIGHT_LAWS, f"{name}.input")
-        _check(section.sphere == type(section).sphere, f"{name}.sphere",
-               f"the older shorthand for {name}.input; give one of the two")
-        _check(section.input != "orthonormal" or m <= d, f"{name}.input",
-               f"orthonormal directions need {owner}.m <= d = {d}, got {m}")
-    inline = [key for key in ("c", "a", "b") if getattr(section, key) is not None]
-    if section.weights is None and not inline:
-        return
-    _check(not (section.weights and inline), f"{name}.weights",
-           f"give either an .npz file or inline {name}.c/a/b, not both")
-    unread = [f for f in ("input", "tau_c", "tau_a", "tau_b", "reference_m")
-              if getattr(section, f, None) is not None] + [
-        f for f, default in (("tau", 1.0), ("scale", 1.0), ("symmetric", False))
-        if getattr(section, f, default) != default]
-    _check(not unread, f"{name}.{unread[0] if unread else ''}",
-           f"not read: {name} has explicit weights (a law or scale draws random ones)")
-    if section.weights is not None:
-        try:
-            net = Network.from_npz(section.weights)
-        except ValueError as err:
-            raise ConfigError(f"{name}.weights", str(err)) from None
-        c, a, b = net.c, net.a, net.b
-    else:
-        _check(section.c is not None and section.a is not None, f"{name}.a",
-               f"inline weights need both {name}.c and {name}.a")
-        c, a, b = section.c, section.a, section.b
-    a_shape = {len(row) for row in a}
-    _check(len(a_shape) == 1 and a_shape.pop() == d, f"{name}.a",
-           f"must have rows of d = {d} numbers")
-    _check(len(a) == m, f"{owner}.m", f"must equal the {len(a)} rows of {name}.a, got {m}")
-    _check(len(c) == m, f"{name}.c", f"must have {len(a)} entries (one per row of a), "
-                                     f"got {len(c)}")
-    _check((b is not None) == bool(bias), f"{owner}.bias",
-           f"must be {str(b is not None).lower()} for {name} weights "
-           f"{'with' if b is not None else 'without'} b")
-    _check(b is None or len(b) == m, f"{name}.b", f"must have {m} entries, got "
-                                                   f"{0 if b is None else len(b)}")
-
-
 def validate(config: Config) -> None:
     """Check ranges and choices; raise ConfigError for the first bad field."""
     _choice(config.task, ("teacher-student",), "task")
@@ -534,7 +488,7 @@ def validate(config: Config) -> None:
     _positive_int(t.m, "teacher.m")
     _choice(t.activation, activation_names.choices(t.activation), "teacher.activation")
     _choice(t.output, OUTPUT_INITS, "teacher.output")
-    _laws(t, "teacher", t.m, config.d)
+    teachers.check_laws(t, "teacher", t.m, config.d)
     _positive(t.scale, "teacher.scale", zero=True)
     _alpha(t.alpha, "teacher.alpha", t.m)
     _positive(t.noise, "teacher.noise", zero=True)
@@ -548,7 +502,7 @@ def validate(config: Config) -> None:
             raise ConfigError("student.frozen", str(err).removeprefix("frozen: ")) from None
     _positive(s.init.tau, "student.init.tau", zero=True)
     _choice(s.init.output, OUTPUT_INITS, "student.init.output")
-    _laws(s.init, "student.init", s.m, config.d, s.bias, "student")
+    teachers.check_laws(s.init, "student.init", s.m, config.d, s.bias, "student")
     _choice(s.init.bias_law, BIAS_LAWS, "student.init.bias_law")
     for block in ("c", "a", "b"):
         value = getattr(s.init, f"tau_{block}")

@@ -12,6 +12,10 @@ of the multi-indices.
 A run with an index target keeps a stand-in network as its teacher (what its files and
 figures hold): r linear units with c = 1 and a = u_j, the target's directions.
 
+Explicit weights (an .npz file or inline lists) and input-weight laws, which the teacher
+and the student's init section share, are read by :func:`explicit` and checked by
+:func:`check_laws`.
+
 Examples:
 
     >>> import meanfield as mf
@@ -29,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from ..model.network import Network
+from ..model.network import INPUT_WEIGHT_LAWS, Network
 from ..model.targets import IndexTarget
 
 #: the values of ``teacher.kind``
@@ -39,8 +43,8 @@ DIRECTIONS = ("random", "canonical")
 
 
 class TeacherError(ValueError):
-    """A bad index-teacher field: ``field`` names it (the config turns it into a
-    ConfigError)."""
+    """A bad teacher field (or student weights field): ``field`` names it (the config
+    turns it into a ConfigError)."""
 
     def __init__(self, field: str, message: str):
         self.field, self.message = field, message
@@ -105,6 +109,60 @@ def check_unread_fields(t: Any) -> None:
         field = "hermite" if t.hermite is not None else "directions"
         raise TeacherError(f"teacher.{field}", f'only read by an index teacher (teacher.kind '
                                                f'= "index"), not by kind = {t.kind!r}')
+
+
+def _require(cond: bool, field: str, message: str) -> None:
+    if not cond:
+        raise TeacherError(field, message)
+
+
+def check_laws(section: Any, name: str, m: int, d: int, bias: bool | None = None,
+               owner: str | None = None) -> None:
+    """The input law and the explicit weights of a teacher or student init section: a
+    known law (orthonormal needs m <= d); weights from a readable .npz or inline lists
+    (not both) whose shapes match m, d and the bias setting, and no law or scale beside
+    them (explicit weights leave it unread). TeacherError naming the first bad field."""
+    owner = owner or name
+    bias = getattr(section, "bias", False) if bias is None else bias
+    if section.input is not None:
+        _require(section.input in INPUT_WEIGHT_LAWS, f"{name}.input", f"must be one of "
+                 f"{', '.join(INPUT_WEIGHT_LAWS)}; got {section.input!r}")
+        _require(section.sphere == type(section).sphere, f"{name}.sphere",
+                 f"the older shorthand for {name}.input; give one of the two")
+        _require(section.input != "orthonormal" or m <= d, f"{name}.input",
+                 f"orthonormal directions need {owner}.m <= d = {d}, got {m}")
+    inline = [key for key in ("c", "a", "b") if getattr(section, key) is not None]
+    if section.weights is None and not inline:
+        return
+    _require(not (section.weights and inline), f"{name}.weights",
+             f"give either an .npz file or inline {name}.c/a/b, not both")
+    unread = [f for f in ("input", "tau_c", "tau_a", "tau_b", "reference_m")
+              if getattr(section, f, None) is not None] + [
+        f for f, default in (("tau", 1.0), ("scale", 1.0), ("symmetric", False))
+        if getattr(section, f, default) != default]
+    _require(not unread, f"{name}.{unread[0] if unread else ''}",
+             f"not read: {name} has explicit weights (a law or scale draws random ones)")
+    if section.weights is not None:
+        try:
+            net = Network.from_npz(section.weights)
+        except ValueError as err:
+            raise TeacherError(f"{name}.weights", str(err)) from None
+        c, a, b = net.c, net.a, net.b
+    else:
+        _require(section.c is not None and section.a is not None, f"{name}.a",
+                 f"inline weights need both {name}.c and {name}.a")
+        c, a, b = section.c, section.a, section.b
+    a_shape = {len(row) for row in a}
+    _require(len(a_shape) == 1 and a_shape.pop() == d, f"{name}.a",
+             f"must have rows of d = {d} numbers")
+    _require(len(a) == m, f"{owner}.m", f"must equal the {len(a)} rows of {name}.a, got {m}")
+    _require(len(c) == m, f"{name}.c", f"must have {len(a)} entries (one per row of a), "
+                                       f"got {len(c)}")
+    _require((b is not None) == bool(bias), f"{owner}.bias",
+             f"must be {str(b is not None).lower()} for {name} weights "
+             f"{'with' if b is not None else 'without'} b")
+    _require(b is None or len(b) == m, f"{name}.b", f"must have {m} entries, got "
+                                                     f"{0 if b is None else len(b)}")
 
 
 def check(config: Any) -> None:

@@ -319,8 +319,7 @@ def test_keops_data_reductions_of_a_polynomial_activation_are_the_reference():
     assert np.abs(keops.forward(act, layout, w[0], q[0], X)).max() > 0.1
 
 
-@on_backends("objective", [("population",), ("empirical",)],
-             keops=[("population",)])
+@on_backends("objective", [("population",), ("empirical",)], keops=())
 def test_frozen_groups_stay_bit_for_bit_and_free_ones_follow_the_reference(backend, objective):
     """Frozen output weights under every backend, single runs and a two-member ensemble:
     the frozen column is the initial one bit for bit and the free ones follow the NumPy

@@ -98,17 +98,24 @@ def _normalise_hermite(value: Any) -> Any:
     return rows
 
 
+def _set_fields(section: Any, names: tuple[str, ...]) -> list[str]:
+    """The fields among ``names`` that the config section sets away from their defaults
+    (a name the section does not have counts as unset)."""
+    return [f for f in names
+            if hasattr(section, f) and getattr(section, f) != getattr(type(section), f)]
+
+
 def check_unread_fields(t: Any) -> None:
     """A teacher field that only the other kind reads: TeacherError, not a silent no-op."""
     if t.kind == "index":
-        unread = [f for f in ("weights", "c", "a", "b", "input") if getattr(t, f) is not None]
-        if unread:
-            raise TeacherError(f"teacher.{unread[0]}", "not read by an index teacher (its "
-                                                       "directions: teacher.directions)")
-    elif t.hermite is not None or t.directions != "random":
-        field = "hermite" if t.hermite is not None else "directions"
-        raise TeacherError(f"teacher.{field}", f'only read by an index teacher (teacher.kind '
-                                               f'= "index"), not by kind = {t.kind!r}')
+        unread = _set_fields(t, ("weights", "c", "a", "b", "input"))
+        _require(not unread, f"teacher.{unread[0] if unread else ''}",
+                 "not read by an index teacher (its directions: teacher.directions)")
+    else:
+        unread = _set_fields(t, ("hermite", "directions"))
+        _require(not unread, f"teacher.{unread[0] if unread else ''}",
+                 f'only read by an index teacher (teacher.kind = "index"), not by kind = '
+                 f'{t.kind!r}')
 
 
 def _require(cond: bool, field: str, message: str) -> None:
@@ -127,7 +134,7 @@ def check_laws(section: Any, name: str, m: int, d: int, bias: bool | None = None
     if section.input is not None:
         _require(section.input in INPUT_WEIGHT_LAWS, f"{name}.input", f"must be one of "
                  f"{', '.join(INPUT_WEIGHT_LAWS)}; got {section.input!r}")
-        _require(section.sphere == type(section).sphere, f"{name}.sphere",
+        _require(not _set_fields(section, ("sphere",)), f"{name}.sphere",
                  f"the older shorthand for {name}.input; give one of the two")
         _require(section.input != "orthonormal" or m <= d, f"{name}.input",
                  f"orthonormal directions need {owner}.m <= d = {d}, got {m}")
@@ -136,10 +143,8 @@ def check_laws(section: Any, name: str, m: int, d: int, bias: bool | None = None
         return
     _require(not (section.weights and inline), f"{name}.weights",
              f"give either an .npz file or inline {name}.c/a/b, not both")
-    unread = [f for f in ("input", "tau_c", "tau_a", "tau_b", "reference_m")
-              if getattr(section, f, None) is not None] + [
-        f for f, default in (("tau", 1.0), ("scale", 1.0), ("symmetric", False))
-        if getattr(section, f, default) != default]
+    unread = _set_fields(section, ("input", "tau", "tau_c", "tau_a", "tau_b", "scale",
+                                   "symmetric", "reference_m"))
     _require(not unread, f"{name}.{unread[0] if unread else ''}",
              f"not read: {name} has explicit weights (a law or scale draws random ones)")
     if section.weights is not None:
